@@ -1,0 +1,87 @@
+"""JupyterHub started as a child process with Lightbox's configuration."""
+from __future__ import annotations
+
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from lightbox_hub.embedded.ports import free_port
+from lightbox_hub.embedded.process import EmbeddedServiceError, ManagedProcess
+from lightbox_hub.settings import proxy_command
+
+CONFIG_FILE = Path(__file__).resolve().parent.parent / "jupyterhub_config.py"
+
+
+class EmbeddedHub:
+    """JupyterHub on 127.0.0.1, signing in through ``issuer``.
+
+    Parameters
+    ----------
+    state_directory : Path
+        Database, cookie secret, logs and the users' homes.
+    issuer : str
+        OpenID Connect issuer URL of the identity provider.
+    archives_file : Path
+        The archives configuration every user's kernel reads.
+    port : int, optional
+        Public port of the proxy; a free one when not given.
+    """
+
+    def __init__(self, state_directory: Path, issuer: str, archives_file: Path,
+                 port: int | None = None, extra_env: dict[str, str] | None = None) -> None:
+        self.directory = Path(state_directory)
+        self.issuer = issuer
+        self.archives_file = Path(archives_file)
+        self.port = port or free_port()
+        self.extra_env = dict(extra_env or {})
+        self.process: ManagedProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 90.0) -> EmbeddedHub:
+        proxy_command()  # fails with what to do when the proxy is missing
+        self.directory.mkdir(parents=True, exist_ok=True)
+        env = dict(
+            os.environ,
+            LIGHTBOX_STATE_DIR=str(self.directory),
+            LIGHTBOX_PUBLIC_URL=self.url,
+            LIGHTBOX_HUB_PORT=str(self.port),
+            LIGHTBOX_HUB_INTERNAL_PORT=str(free_port()),
+            LIGHTBOX_PROXY_API_PORT=str(free_port()),
+            LIGHTBOX_OIDC_ISSUER=self.issuer,
+            LIGHTBOX_OIDC_CLIENT_ID="lightbox",
+            # The embedded provider accepts any secret; a real one needs its own.
+            LIGHTBOX_OIDC_CLIENT_SECRET=os.environ.get("LIGHTBOX_OIDC_CLIENT_SECRET",
+                                                       "embedded-demo"),
+            LIGHTBOX_LOGIN_SERVICE="Lightbox demo sign-on",
+            LIGHTBOX_ARCHIVES=str(self.archives_file),
+            **self.extra_env,
+        )
+        executable = os.path.join(os.path.dirname(sys.executable), "jupyterhub")
+        self.process = ManagedProcess(
+            "JupyterHub", [executable, "-f", str(CONFIG_FILE)],
+            self.directory / "jupyterhub.log", env=env, cwd=self.directory)
+        self.process.start()
+
+        def answers() -> bool:
+            try:
+                with urllib.request.urlopen(self.url + "/hub/api/", timeout=2) as reply:
+                    return reply.status == 200
+            except urllib.error.HTTPError:
+                return False
+
+        self.process.wait_until(answers, timeout, "/hub/api/ answering")
+        return self
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop(timeout=40)
+
+    def check_alive(self) -> None:
+        if self.process and self.process.process and self.process.process.poll() is not None:
+            raise EmbeddedServiceError(
+                f"JupyterHub stopped; its log is {self.process.log_path}")

@@ -1,0 +1,88 @@
+"""Hub-side helpers the JupyterHub configuration calls."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from lightbox_hub.roles import role_for_groups
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+NOTEBOOKS = Path(os.environ.get("LIGHTBOX_NOTEBOOKS", REPOSITORY / "notebooks"))
+
+
+class HubConfigurationError(RuntimeError):
+    """The hub cannot start with this configuration; the message says what to do."""
+
+
+def discover_identity_provider(issuer: str, timeout: float = 10.0) -> dict[str, Any]:
+    """Read the OpenID Connect discovery document of ``issuer``.
+
+    Raises
+    ------
+    HubConfigurationError
+        If the provider does not answer or answers without the endpoints we need.
+    """
+    url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            document = json.load(response)
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        raise HubConfigurationError(
+            f"the identity provider at {issuer} does not answer ({err}); start it or "
+            "correct LIGHTBOX_OIDC_ISSUER") from err
+    missing = [key for key in ("authorization_endpoint", "token_endpoint",
+                               "userinfo_endpoint") if key not in document]
+    if missing:
+        raise HubConfigurationError(
+            f"the discovery document at {url} lacks {', '.join(missing)}")
+    return dict(document)
+
+
+def proxy_command() -> list[str]:
+    """configurable-http-proxy: from LIGHTBOX_PROXY_COMMAND, node_modules or PATH."""
+    configured = os.environ.get("LIGHTBOX_PROXY_COMMAND")
+    if configured:
+        return [configured]
+    local = REPOSITORY / "node_modules" / ".bin" / "configurable-http-proxy"
+    if local.exists():
+        return [str(local)]
+    found = shutil.which("configurable-http-proxy")
+    if found:
+        return [found]
+    raise HubConfigurationError(
+        "configurable-http-proxy is not installed: run 'npm install' in the project "
+        "folder (make demo does it)")
+
+
+def prepare_workspace(spawner: Any) -> None:
+    """Open the user's server on their role's curriculum (a JupyterHub pre-spawn hook).
+
+    The role's notebooks are copied into the user's home when missing, so each job
+    starts on its own lessons; a user's edits are kept on later starts.
+    """
+    groups = [group.name for group in spawner.user.groups]
+    role = role_for_groups(groups)
+    home = Path(spawner.home_dir_template.format(username=spawner.user.name))
+    home.mkdir(parents=True, exist_ok=True)
+    if role is None:
+        return
+    source = NOTEBOOKS / role.curriculum
+    target = home / role.curriculum
+    if source.is_dir():
+        shutil.copytree(source, target, dirs_exist_ok=True,
+                        copy_function=_copy_if_missing)
+    lessons = sorted(p.name for p in target.glob("*.ipynb")) if target.is_dir() else []
+    if lessons:
+        spawner.default_url = f"/lab/tree/{role.curriculum}/{lessons[0]}"
+    spawner.environment = {**spawner.environment, "LIGHTBOX_ROLE": role.group}
+
+
+def _copy_if_missing(source: str, target: str) -> str:
+    if not os.path.exists(target):
+        shutil.copy2(source, target)
+    return target

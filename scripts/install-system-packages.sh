@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Lightbox runs (Orthanc with DICOMweb, Chromium for the
+# browser tests) when they are missing. Only as root on Debian/Ubuntu; elsewhere it says
+# what is missing and goes on (the demo then falls back to a folder of sample files).
+set -u
+need=()
+command -v Orthanc >/dev/null 2>&1 || need+=(orthanc)
+[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || need+=(orthanc-dicomweb)
+[ -e /usr/share/orthanc/plugins/libOrthancGdcm.so ] || need+=(orthanc-gdcm)
+command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "lightbox: installing system packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
+    || { echo "lightbox: apt-get install ${need[*]} failed; install them by hand" >&2; exit 1; }
+else
+  echo "lightbox: missing system packages: ${need[*]} (run 'sudo apt-get install ${need[*]}' for the full demo)" >&2
+fi

@@ -1,0 +1,55 @@
+"""Fixtures shared by the whole suite: real services on loopback, and test data."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lightbox_hub.embedded.orthanc import EmbeddedOrthanc, orthanc_missing
+
+
+def extra_data_directory() -> Path | None:
+    """The real DICOM corpus named by ``LIGHTBOX_EXTRA_DATA``, if it is there."""
+    value = os.environ.get("LIGHTBOX_EXTRA_DATA")
+    if not value:
+        return None
+    path = Path(value)
+    return path if path.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def extra_data() -> Path:
+    path = extra_data_directory()
+    if path is None:
+        pytest.skip("LIGHTBOX_EXTRA_DATA does not name a folder: the real DICOM corpus "
+                    "is absent (CI sets it to ../shared/data/dicom)")
+    return path
+
+
+def _require_orthanc() -> None:
+    missing = orthanc_missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"{missing}; CI must install it (.ci/run)")
+        pytest.skip(missing)
+
+
+@pytest.fixture(scope="session")
+def orthanc_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
+        type[EmbeddedOrthanc]]:
+    """Start extra Orthanc servers in a test; all are stopped at the end of the run."""
+    _require_orthanc()
+    started: list[EmbeddedOrthanc] = []
+    root = tmp_path_factory.mktemp("orthanc")
+
+    class _Factory(EmbeddedOrthanc):
+        def __init__(self, name: str = "archive", credentials: tuple[str, str] | None = None,
+                     http_port: int | None = None) -> None:
+            super().__init__(root, name, credentials, http_port)
+            started.append(self)
+
+    yield _Factory
+    for server in started:
+        server.stop()

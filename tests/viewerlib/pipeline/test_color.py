@@ -1,0 +1,126 @@
+"""Tests of viewerlib.pipeline.color: YBR, planar configuration and palettes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+from pipeline_builders import build_image
+from pydicom.data import get_testdata_file
+
+from viewerlib.pipeline.instance import read_instance
+
+RGB = np.array(
+    [[[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]],
+     [[0, 0, 0], [128, 64, 32], [10, 200, 90], [250, 250, 5]]],
+    dtype=np.uint8,
+)
+
+
+def rgb_to_ybr_full(rgb: np.ndarray) -> np.ndarray:
+    """The PS3.3 C.7.6.3.1.2 YBR_FULL equations, written out."""
+    r, g, b = (rgb[..., i].astype(float) for i in range(3))
+    y = 0.2990 * r + 0.5870 * g + 0.1140 * b
+    cb = -0.1687 * r - 0.3313 * g + 0.5000 * b + 128
+    cr = 0.5000 * r - 0.4187 * g - 0.0813 * b + 128
+    return np.clip(np.rint(np.stack([y, cb, cr], -1)), 0, 255).astype(np.uint8)
+
+
+def test_ybr_full_is_shown_as_rgb():
+    ds = build_image(rgb_to_ybr_full(RGB), bits_allocated=8, photometric="YBR_FULL")
+
+    shown = read_instance(ds).display_frame()
+
+    assert shown.dtype == np.uint8 and shown.shape == (2, 4, 3)
+    assert np.abs(shown.astype(int) - RGB).max() <= 2
+
+
+def test_ybr_full_422_uncompressed_is_upsampled_and_shown_as_rgb():
+    # Two pixels share Cb/Cr: use pairs of equal colours so nothing is lost.
+    pairs = np.repeat(RGB[:, ::2], 2, axis=1)
+    ybr = rgb_to_ybr_full(pairs)
+    packed = bytearray()
+    for row in ybr:
+        for left, right in zip(row[::2], row[1::2], strict=True):
+            packed += bytes([left[0], right[0], left[1], left[2]])  # Y Y Cb Cr
+    ds = build_image(ybr, bits_allocated=8, photometric="YBR_FULL_422",
+                     raw_bytes=bytes(packed))
+
+    shown = read_instance(ds).display_frame()
+
+    assert np.abs(shown.astype(int) - pairs).max() <= 2
+
+
+def test_planar_configuration_1_is_shown_like_0():
+    planes = np.moveaxis(RGB, -1, 0).tobytes()  # RRR...GGG...BBB...
+    ds = build_image(RGB, bits_allocated=8, photometric="RGB",
+                     planar_configuration=1, raw_bytes=planes)
+
+    np.testing.assert_array_equal(read_instance(ds).display_frame(), RGB)
+
+
+def test_16_bit_rgb_is_scaled_to_8_bits():
+    rgb16 = RGB.astype(np.uint16) * 257  # 255 -> 65535
+    ds = build_image(rgb16, bits_allocated=16, photometric="RGB")
+
+    np.testing.assert_array_equal(read_instance(ds).display_frame(), RGB)
+
+
+def palette_image(bits: int, first: int, **elements) -> pydicom.Dataset:
+    """A 1 x 4 PALETTE COLOR image with a 4-entry palette starting at `first`."""
+    stored = np.array([[first - 1, first, first + 1, first + 9]])
+    ds = build_image(stored, bits_allocated=8, photometric="PALETTE COLOR",
+                     **elements)
+    return ds
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_palette_color_maps_and_clamps(bits):
+    top = 2**bits - 1
+    red, green, blue = [0, top, top, 0], [0, 0, top, top], [top, 0, 0, top]
+    ds = palette_image(bits, 10)
+    dtype = "<u1" if bits == 8 else "<u2"
+    for name, table in zip(("Red", "Green", "Blue"), (red, green, blue), strict=True):
+        setattr(ds, f"{name}PaletteColorLookupTableDescriptor", [4, 10, bits])
+        setattr(ds, f"{name}PaletteColorLookupTableData",
+                np.array(table, dtype).tobytes())
+
+    shown = read_instance(ds).display_frame()
+
+    # Index 9 is below the first mapped value (entry 0); 19 beyond the end (entry 3).
+    assert shown.tolist() == [[[0, 0, 255], [0, 0, 255], [255, 0, 0], [0, 255, 255]]]
+
+
+def test_segmented_palette_is_expanded():
+    ds = palette_image(16, 0)
+    # Discrete (0, 0), then linear to 300 over 3 steps: 0, 100, 200, 300.
+    segments = np.array([0, 1, 0, 1, 3, 300], "<u2").tobytes()
+    for name in ("Red", "Green", "Blue"):
+        setattr(ds, f"{name}PaletteColorLookupTableDescriptor", [4, 0, 16])
+        setattr(ds, f"Segmented{name}PaletteColorLookupTableData", segments)
+    ds.PixelData = np.array([[0, 1, 2, 3]], np.uint8).tobytes()
+
+    shown = read_instance(ds).display_frame()
+
+    expected = np.rint(np.array([0, 100, 200, 300]) * 255 / 65535)
+    np.testing.assert_array_equal(shown[0, :, 0], expected)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_dcmtk_+eb+cy+np.dcm", "SC_rgb_rle.dcm",
+     "SC_rgb_jpeg_gdcm.dcm", "SC_ybr_full_uncompressed.dcm"],
+)
+def test_bundled_colour_files_show_the_original_rgb(name):
+    # These are encodings of SC_rgb.dcm (bands of known colours).
+    original = pydicom.dcmread(get_testdata_file("SC_rgb.dcm", download=False))
+    expected = np.frombuffer(original.PixelData, np.uint8).reshape(100, 100, 3)
+    ds = pydicom.dcmread(get_testdata_file(name, download=False))
+
+    shown = read_instance(ds).display_frame()
+
+    # Away from the band edges (every 10 rows), where chroma subsampling
+    # blurs colours, each pixel is its original colour within a few levels.
+    interior = (np.arange(100) % 10 >= 2) & (np.arange(100) % 10 <= 7)
+    error = np.abs(shown.astype(int) - expected)[interior]
+    assert error.max() <= 8

@@ -1,0 +1,275 @@
+"""DICOMwebSource against a recording loopback server: what it sends and how it reads."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import socket
+
+import pytest
+from lightbox_source_testing import RecordingServer, Reply
+
+from viewerlib.errors import (
+    SourceAuthenticationError,
+    SourceNotFoundError,
+    SourceResponseError,
+    SourceUnreachableError,
+)
+from viewerlib.sources.dicomweb import (
+    AccessToken,
+    AccessTokenProvider,
+    ArchiveQuirks,
+    DICOMwebSource,
+)
+
+STUDY = "1.2.826.0.1.3680043.8.498.1"
+SERIES = "1.2.826.0.1.3680043.8.498.2"
+SOP = "1.2.826.0.1.3680043.8.498.3"
+
+
+def _study_json(number: int) -> dict:
+    return {"0020000D": {"vr": "UI", "Value": [f"{STUDY}.{number}"]},
+            "00100010": {"vr": "PN", "Value": [{"Alphabetic": "Test^Case"}]}}
+
+
+def _json_reply(items: list) -> Reply:
+    return Reply(200, {"Content-Type": "application/dicom+json"},
+                 json.dumps(items).encode())
+
+
+def _query(recorded) -> str:
+    return recorded.path.partition("?")[2]
+
+
+def test_orthanc_quirks_send_wildcards_raw_and_emulate_fuzzy_matching():
+    with RecordingServer() as server:
+        source = DICOMwebSource(server.url, "rec",
+                                quirks=ArchiveQuirks.for_orthanc_1_10())
+        source.search_for_studies(patient_name="Test^Ca")
+        source.search_for_studies(patient_name="Te?t*", study_date=("20200101", None))
+    first, second = (_query(r) for r in server.requests)
+    assert "PatientName=Test?Ca*" in first
+    assert "fuzzymatching" not in first
+    assert "PatientName=Te?t*" in second
+    assert "StudyDate=20200101-" in second
+    assert "%2A" not in first + second and "%3F" not in first + second
+
+
+def test_standard_quirks_percent_encode_and_ask_for_fuzzy_matching():
+    with RecordingServer() as server:
+        DICOMwebSource(server.url, "rec").search_for_studies(patient_name="Test^Ca")
+    query = _query(server.requests[0])
+    assert "PatientName=Test%5ECa" in query
+    assert "fuzzymatching=true" in query
+
+
+def test_search_sends_every_filter_and_includefields():
+    with RecordingServer() as server:
+        DICOMwebSource(server.url, "rec").search_for_studies(
+            patient_id="TEST-1", modality="CT", accession_number="ACC1",
+            study_instance_uid=STUDY, study_date="20200101-20201231",
+            fields=["PatientBirthDate"])
+    query = _query(server.requests[0])
+    for expected in ("PatientID=TEST-1", "ModalitiesInStudy=CT",
+                     "AccessionNumber=ACC1", f"StudyInstanceUID={STUDY}",
+                     "StudyDate=20200101-20201231", "includefield=PatientBirthDate",
+                     "includefield=OtherPatientIDsSequence"):
+        assert expected in query
+
+
+def test_paging_continues_until_a_short_page():
+    def handler(recorded):
+        query = dict(p.split("=") for p in _query(recorded).split("&"))
+        offset, limit = int(query["offset"]), int(query["limit"])
+        numbers = range(offset, min(offset + limit, 7))
+        return _json_reply([_study_json(n) for n in numbers])
+
+    with RecordingServer(handler) as server:
+        source = DICOMwebSource(server.url, "rec",
+                                quirks=ArchiveQuirks(max_page_size=3))
+        studies = source.search_for_studies()
+    assert [s.StudyInstanceUID for s in studies] == [f"{STUDY}.{n}" for n in range(7)]
+    assert len(server.requests) == 3  # 3 + 3 + 1
+
+
+def test_paging_stops_on_204_and_limit_caps_the_page():
+    def handler(recorded):
+        query = dict(p.split("=") for p in _query(recorded).split("&"))
+        if int(query["offset"]) >= 2:
+            return Reply(204)
+        return _json_reply([_study_json(0), _study_json(1)])
+
+    with RecordingServer(handler) as server:
+        source = DICOMwebSource(server.url, "rec", quirks=ArchiveQuirks(max_page_size=2))
+        assert len(source.search_for_studies()) == 2
+        assert len(source.search_for_studies(limit=1)) == 1
+    assert "limit=2" in _query(server.requests[0])
+    assert "limit=1" in _query(server.requests[2])
+    assert len(server.requests) == 3  # a full page, a 204, then one capped page
+
+
+def test_limit_is_sent_as_page_size():
+    with RecordingServer() as server:
+        DICOMwebSource(server.url, "rec").search_for_studies(limit=4)
+    assert "limit=4" in _query(server.requests[0])
+
+
+@pytest.mark.parametrize(("status", "error", "match"), [
+    (401, SourceAuthenticationError, "refused the credentials"),
+    (403, SourceAuthenticationError, "denied access"),
+    (404, SourceNotFoundError, "does not hold"),
+    (500, SourceResponseError, "HTTP 500"),
+], ids=["401", "403", "404", "500"])
+def test_http_errors_map_to_source_errors_raises(status, error, match):
+    with RecordingServer(lambda r: Reply(status)) as server:
+        source = DICOMwebSource(server.url, "rec", retries=0)
+        with pytest.raises(error, match=match) as caught:
+            source.search_for_studies(patient_id="SECRET-ID")
+    message = str(caught.value)
+    assert message.startswith("rec: ") and "127.0.0.1" in message
+    assert "SECRET-ID" not in message  # no query string in messages
+
+
+def test_retries_on_503_then_succeeds_but_not_on_500():
+    calls = {"n": 0}
+
+    def flaky(recorded):
+        calls["n"] += 1
+        return Reply(503) if calls["n"] == 1 else _json_reply([_study_json(0)])
+
+    with RecordingServer(flaky) as server:
+        source = DICOMwebSource(server.url, "rec", retries=2)
+        assert len(source.search_for_studies()) == 1
+    assert calls["n"] == 2
+    with RecordingServer(lambda r: Reply(500)) as server:
+        with pytest.raises(SourceResponseError):
+            DICOMwebSource(server.url, "rec", retries=2).search_for_studies()
+    assert len(server.requests) == 1
+
+
+def test_connection_refused_is_unreachable_raises():
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    source = DICOMwebSource(f"http://127.0.0.1:{port}/dicom-web", "gone", retries=1)
+    with pytest.raises(SourceUnreachableError, match="connection refused"):
+        source.search_for_studies()
+    assert source.health().state == "down"
+
+
+def test_malformed_multipart_is_a_response_error_raises():
+    body = b"--b1\r\nContent-Type: application/octet-stream\r\nno blank line--b1--"
+    reply = Reply(200, {"Content-Type": 'multipart/related; type="application/'
+                        'octet-stream"; boundary=b1'}, body)
+    with RecordingServer(lambda r: reply) as server:
+        source = DICOMwebSource(server.url, "rec", quirks=ArchiveQuirks.for_orthanc_1_10())
+        with pytest.raises(SourceResponseError, match="could not be read"):
+            source.retrieve_instance_frames(STUDY, SERIES, SOP, [1])
+
+
+def test_frames_ask_for_explicit_media_type_and_stored_syntax():
+    reply = Reply(200, {"Content-Type": 'multipart/related; type="application/'
+                        'octet-stream"; boundary=b1'},
+                  b"--b1\r\nContent-Type: application/octet-stream\r\n\r\n"
+                  b"\x01\x02\x03\x04\r\n--b1--")
+    with RecordingServer(lambda r: reply) as server:
+        source = DICOMwebSource(server.url, "rec", quirks=ArchiveQuirks.for_orthanc_1_10())
+        assert source.retrieve_instance_frames(STUDY, SERIES, SOP, [1]) == [
+            b"\x01\x02\x03\x04"]
+        # the second call comes from the pixel cache: no new request
+        assert source.retrieve_instance_frames(STUDY, SERIES, SOP, [1]) == [
+            b"\x01\x02\x03\x04"]
+    assert len(server.requests) == 1
+    accept = server.requests[0].headers["Accept"]
+    assert 'type="application/octet-stream"' in accept
+    assert "transfer-syntax=*" in accept
+    assert server.requests[0].path.endswith("/frames/1")
+
+
+def test_jpeg_ls_output_is_never_requested_from_orthanc_raises():
+    with RecordingServer() as server:
+        source = DICOMwebSource(server.url, "rec", quirks=ArchiveQuirks.for_orthanc_1_10())
+        with pytest.raises(ValueError, match="crashes"):
+            source.retrieve_instance_frames(STUDY, SERIES, SOP, [1],
+                                            transfer_syntax_uid="1.2.840.10008.1.2.4.80")
+    assert server.requests == []
+
+
+def test_frame_number_zero_raises():
+    source = DICOMwebSource("http://127.0.0.1:9/dicom-web", "rec")
+    with pytest.raises(ValueError, match="start at 1"):
+        source.retrieve_instance_frames(STUDY, SERIES, SOP, [0])
+
+
+def test_unknown_quirks_preset_raises():
+    with pytest.raises(ValueError, match="known presets: orthanc-1.10, standard"):
+        ArchiveQuirks.preset("dcm4chee-9")
+
+
+def _jwt(expires_at: float) -> str:
+    def part(obj: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none'})}.{part({'exp': expires_at})}.sig"
+
+
+def test_token_provider_refreshes_within_60_s_of_expiry():
+    now = {"t": 1000.0}
+    issued = []
+
+    def fetch():
+        issued.append(now["t"])
+        return AccessToken(f"token-{len(issued)}", expires_at=now["t"] + 300)
+
+    provider = AccessTokenProvider(fetch=fetch, clock=lambda: now["t"])
+    assert provider() == "token-1"
+    now["t"] += 200  # 100 s left: still good
+    assert provider() == "token-1"
+    now["t"] += 50  # 50 s left: refresh
+    assert provider() == "token-2"
+    assert len(issued) == 2
+
+
+def test_token_provider_reads_jwt_expiry_from_env(monkeypatch):
+    now = {"t": 1000.0}
+    monkeypatch.setenv("LIGHTBOX_TEST_TOKEN", _jwt(1100.0))
+    provider = AccessTokenProvider(env_var="LIGHTBOX_TEST_TOKEN", clock=lambda: now["t"])
+    first = provider()
+    monkeypatch.setenv("LIGHTBOX_TEST_TOKEN", _jwt(5000.0))
+    now["t"] = 1010.0  # 90 s left: kept
+    assert provider() == first
+    now["t"] = 1050.0  # 50 s left: read again
+    assert provider() != first
+
+
+def test_token_provider_missing_env_raises(monkeypatch):
+    monkeypatch.delenv("LIGHTBOX_NO_SUCH_TOKEN", raising=False)
+    provider = AccessTokenProvider(env_var="LIGHTBOX_NO_SUCH_TOKEN")
+    with pytest.raises(SourceAuthenticationError, match="LIGHTBOX_NO_SUCH_TOKEN"):
+        provider()
+
+
+def test_bearer_token_and_file_provider_are_sent(tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("file-token\n")
+    with RecordingServer() as server:
+        DICOMwebSource(server.url, "rec", auth="fixed-token").search_for_studies()
+        DICOMwebSource(server.url, "rec",
+                       auth=AccessTokenProvider(path=token_file)).search_for_studies()
+    assert server.requests[0].headers["Authorization"] == "Bearer fixed-token"
+    assert server.requests[1].headers["Authorization"] == "Bearer file-token"
+
+
+def test_client_certificate_goes_to_the_session():
+    source = DICOMwebSource("https://127.0.0.1:9/dicom-web", "tls",
+                            client_certificate=("/c/cert.pem", "/c/key.pem"),
+                            verify="/c/ca.pem")
+    assert source.session.cert == ("/c/cert.pem", "/c/key.pem")
+    assert source.session.verify == "/c/ca.pem"
+
+
+def test_dicomweb_client_log_records_lose_query_strings(caplog):
+    with RecordingServer() as server, caplog.at_level(logging.DEBUG):
+        DICOMwebSource(server.url, "rec").search_for_studies(patient_id="SECRET-ID")
+    assert caplog.records, "dicomweb-client should have logged the request"
+    assert all("SECRET-ID" not in r.getMessage() for r in caplog.records)

@@ -1,0 +1,130 @@
+"""Tests of viewerlib.volume.volume: read_series from datasets and files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from volume_builders import axial_series, build_slice
+from pydicom.dataset import Dataset
+
+from viewerlib import read_series
+
+
+def test_slices_stored_out_of_order_are_sorted_along_the_normal():
+    slices = axial_series([4.0, 0.0, 2.0, 6.0])
+
+    volume = read_series(slices)[0]
+
+    assert volume.source_order == [1, 2, 0, 3]
+    assert volume.spacing_mm == (2.0, 0.5, 0.8)
+    # Stored 100 * z + column, intercept -1024.
+    assert volume.voxels[:, 0, 0].tolist() == [-1024, -824, -624, -424]
+    assert volume.voxels.dtype == np.int16
+    assert volume.frame_of_reference_uid == slices[0].FrameOfReferenceUID
+    assert volume.modality == "CT"
+    assert "PixelData" not in volume.datasets[0]
+
+
+def test_affine_maps_indexes_to_patient_positions():
+    volume = read_series(axial_series([0.0, 2.0, 4.0]))[0]
+
+    # Slice 2, row 3, column 4: IPP + 3 * 0.5 mm down the column direction (+y)
+    # + 4 * 0.8 mm along the row direction (+x) + 2 slices of 2 mm up (+z).
+    point = volume.affine @ np.array([2, 3, 4, 1.0])
+
+    np.testing.assert_allclose(point[:3], [-10 + 3.2, -20 + 1.5, 4.0])
+
+
+def test_gantry_tilt_shears_the_affine_and_warns():
+    angle = np.radians(15)
+    orientation = (1, 0, 0, 0, np.cos(angle), np.sin(angle))
+    slices = [build_slice(np.zeros((2, 2)), (0, 0, z), orientation) for z in (0, 3, 6)]
+
+    with pytest.warns(UserWarning, match="Gantry tilt"):
+        volume = read_series(slices)[0]
+
+    # Slice index steps straight along z by 3 mm: the true positions.
+    np.testing.assert_allclose(volume.affine[:3, 0], [0, 0, 3])
+    np.testing.assert_allclose(volume.affine @ [2, 0, 0, 1], [0, 0, 6, 1])
+    assert volume.spacing_mm[0] == pytest.approx(3 * np.cos(angle))
+
+
+def test_non_uniform_spacing_warns_and_keeps_true_positions():
+    with pytest.warns(UserWarning, match="Non-uniform"):
+        volume = read_series(axial_series([0, 1, 2, 5]))[0]
+    assert volume.slice_positions_mm[:, 2].tolist() == [0, 1, 2, 5]
+
+
+def test_float_rescale_is_stored_as_float32_and_noted():
+    slices = axial_series([0, 1])
+    for ds in slices:
+        ds.RescaleSlope = "0.5"
+    volume = read_series(slices)[0]
+    assert volume.voxels.dtype == np.float32
+    assert volume.voxels[0, 0, 0] == pytest.approx(0.5 * 0 - 1024)
+    assert any("float32" in w for w in volume.warnings)
+
+
+def test_int16_widens_only_when_values_need_it():
+    slices = axial_series([0, 1])
+    slices[1].PixelData = np.full((4, 5), -32000, "<i2").tobytes()
+    volume = read_series(slices)[0]
+    assert volume.voxels.dtype == np.int32
+    assert volume.voxels[1, 0, 0] == -32000 - 1024  # below int16
+
+
+def test_default_window_and_presets_come_from_the_header():
+    slices = axial_series([0, 1])
+    for ds in slices:
+        ds.WindowCenter, ds.WindowWidth = [40, 400], [400, 2000]
+    volume = read_series(slices)[0]
+    assert [(p.center, p.width) for p in volume.window_presets] == [
+        (40.0, 400.0), (400.0, 2000.0)]
+    assert volume.default_window.center == 40.0
+
+
+def test_series_from_files_reads_each_file(tmp_path):
+    paths = []
+    for i, ds in enumerate(axial_series([3.0, 1.0, 2.0])):
+        path = tmp_path / f"{i}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+
+    volume = read_series(paths)[0]
+
+    assert volume.source_order == [1, 2, 0]
+    assert volume.voxels[:, 0, 1].tolist() == [100 + 1 - 1024, 200 + 1 - 1024,
+                                              300 + 1 - 1024]
+
+
+def test_enhanced_multiframe_places_frames_by_plane_position():
+    stored = np.stack([np.full((2, 3), v) for v in (30, 10, 20)])
+    ds = build_slice(np.zeros((2, 3)), (0, 0, 0))
+    ds.NumberOfFrames = 3
+    ds.PixelData = stored.astype("<i2").tobytes()
+    del ds.ImagePositionPatient
+    orientation = Dataset()
+    orientation.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    shared = Dataset()
+    shared.PlaneOrientationSequence = [orientation]
+    ds.SharedFunctionalGroupsSequence = [shared]
+    per_frame = []
+    for z in (3.0, 1.0, 2.0):
+        position = Dataset()
+        position.ImagePositionPatient = [0, 0, z]
+        group = Dataset()
+        group.PlanePositionSequence = [position]
+        per_frame.append(group)
+    ds.PerFrameFunctionalGroupsSequence = per_frame
+
+    volume = read_series([ds])[0]
+
+    assert volume.source_frames == [(0, 1), (0, 2), (0, 0)]
+    assert volume.voxels[:, 0, 0].tolist() == [10 - 1024, 20 - 1024, 30 - 1024]
+
+
+def test_no_image_inputs_raises():
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.33"
+    with pytest.raises(ValueError, match="grayscale pixel data"):
+        read_series([ds])

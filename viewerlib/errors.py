@@ -1,0 +1,52 @@
+"""Exceptions that callers of :mod:`viewerlib` catch."""
+
+
+class ViewerlibError(Exception):
+    """Base class of every error that :mod:`viewerlib` raises on purpose."""
+
+
+class SourceError(ViewerlibError):
+    """An archive or folder could not answer; the message names the source."""
+
+    def __init__(self, source_name: str, message: str) -> None:
+        super().__init__(f"{source_name}: {message}")
+        self.source_name = source_name
+
+
+class SourceUnreachableError(SourceError):
+    """The archive did not answer at all (connection refused, timeout, DNS)."""
+
+
+class SourceAuthenticationError(SourceError):
+    """The archive refused the credentials (HTTP 401) or the access (HTTP 403)."""
+
+
+class SourceNotFoundError(SourceError):
+    """The archive does not hold the study, series or instance asked for (HTTP 404)."""
+
+
+class SourceResponseError(SourceError):
+    """The archive answered, but the body was malformed or cut short."""
+
+
+class DecodingError(ViewerlibError):
+    """Pixel data could not be decoded; the message names the transfer syntax."""
+
+
+class PartialSeriesError(SourceError):
+    """A series arrived only in part; what did arrive is kept on the error.
+
+    Attributes
+    ----------
+    datasets : list of pydicom.dataset.Dataset
+        The instances that arrived whole, in the order the archive sent them.
+    missing_sop_instance_uids : list of str
+        (0008,0018) *SOP Instance UID* of every instance the archive lists for the
+        series but did not deliver.
+    """
+
+    def __init__(self, source_name: str, message: str, datasets: list,
+                 missing_sop_instance_uids: list[str]) -> None:
+        super().__init__(source_name, message)
+        self.datasets = datasets
+        self.missing_sop_instance_uids = missing_sop_instance_uids

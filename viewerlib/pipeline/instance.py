@@ -1,0 +1,350 @@
+"""One instance through the whole pipeline: decode, modality, VOI, presentation."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from viewerlib.pipeline.color import to_display_rgb
+from viewerlib.pipeline.decode import decode_frame, number_of_frames
+from viewerlib.pipeline.modality import apply_modality_lut
+from viewerlib.pipeline.presentation import apply_presentation_lut
+from viewerlib.pipeline.voi import (
+    WindowPreset,
+    apply_voi_lut,
+    apply_windowing,
+    default_window,
+    window_presets,
+)
+
+logger = logging.getLogger(__name__)
+
+_GRAYSCALE = ("MONOCHROME1", "MONOCHROME2")
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+Window = tuple[float, float] | WindowPreset
+
+
+def _positive_pair(value: Any) -> tuple[float, float] | None:
+    """Return the first two values of a spacing element if both are > 0."""
+    if value is None:
+        return None
+    try:
+        values = [float(v) for v in value]
+    except (TypeError, ValueError):
+        return None
+    if len(values) < 2 or values[0] <= 0 or values[1] <= 0:
+        return None
+    return values[0], values[1]
+
+
+def pixel_spacing_of(
+    ds: Dataset, frame_index: int = 0
+) -> tuple[tuple[float, float] | None, str, list[str]]:
+    """Return the (row, column) pixel spacing of a frame and where it came from.
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset
+        Uses, in this order: (0028,0030) *Pixel Spacing* of the frame's Pixel
+        Measures Sequence (Per-frame, then Shared Functional Groups), then top
+        level (0028,0030) *Pixel Spacing*, (0018,1164) *Imager Pixel Spacing*
+        and (0028,0034) *Pixel Aspect Ratio*.
+    frame_index : int, optional
+        Index of the frame, starting at 0.
+
+    Returns
+    -------
+    spacing : tuple of float or None
+        (row spacing, column spacing): the distance between the centres of
+        adjacent rows, then of adjacent columns (PS3.3 10.7.1.3). In mm, except
+        for a Pixel Aspect Ratio, which gives a unitless ratio normalised to a
+        column spacing of 1. None when the dataset gives nothing.
+    source : str
+        The keyword the value came from, or "" for none.
+    problems : list of str
+        Values found but not usable (e.g. a zero spacing), for the caller to
+        report.
+
+    Notes
+    -----
+    Imager Pixel Spacing is measured at the detector: objects in front of it
+    look larger by the geometric magnification, which is not corrected here.
+    """
+    problems: list[str] = []
+    candidates: list[tuple[str, Any]] = []
+    for group in ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence"):
+        items = ds.get(group)
+        index = frame_index if group.startswith("Per") else 0
+        if items and index < len(items) and items[index].get("PixelMeasuresSequence"):
+            measures = items[index].PixelMeasuresSequence[0]
+            candidates.append(("PixelSpacing", measures.get("PixelSpacing")))
+    candidates.append(("PixelSpacing", ds.get("PixelSpacing")))
+    candidates.append(("ImagerPixelSpacing", ds.get("ImagerPixelSpacing")))
+
+    for keyword, value in candidates:
+        if value is None:
+            continue
+        pair = _positive_pair(value)
+        if pair is not None:
+            if len(list(value)) != 2:
+                problems.append(
+                    f"({keyword}) has {len(list(value))} values, not 2; using the "
+                    "first two"
+                )
+            return pair, keyword, problems
+        problems.append(f"({keyword}) value {list(value)} is not two positive numbers")
+
+    ratio = ds.get("PixelAspectRatio")
+    pair = _positive_pair(ratio)
+    if pair is not None:
+        # PS3.3 C.7.6.3.1.7: Pixel Aspect Ratio = row (vertical) \ column size.
+        return (pair[0] / pair[1], 1.0), "PixelAspectRatio", problems
+    return None, "", problems
+
+
+@dataclass
+class Instance:
+    """An instance ready for display, one frame at a time.
+
+    Build it with :func:`read_instance`.
+
+    Attributes
+    ----------
+    dataset : pydicom.dataset.Dataset
+        The instance, with its pixel data.
+    warnings : list of str
+        Data problems found and worked around (also logged as warnings).
+    """
+
+    dataset: Dataset
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def number_of_frames(self) -> int:
+        """Number of frames, from (0028,0008) *Number of Frames* (1 if absent)."""
+        return number_of_frames(self.dataset)
+
+    @property
+    def photometric_interpretation(self) -> str:
+        """(0028,0004) *Photometric Interpretation* of the stored pixels."""
+        return str(self.dataset.get("PhotometricInterpretation", "")).strip()
+
+    @property
+    def is_grayscale(self) -> bool:
+        """True for MONOCHROME1 and MONOCHROME2 (and float pixel data)."""
+        return self.photometric_interpretation in _GRAYSCALE or (
+            "PixelData" not in self.dataset
+        )
+
+    @property
+    def pixel_spacing_mm(self) -> tuple[float, float] | None:
+        """(row, column) spacing of frame 0, see :func:`pixel_spacing_of`.
+
+        From (0028,0030) *Pixel Spacing* (per-frame or shared functional groups
+        first), else (0018,1164) *Imager Pixel Spacing* (at the detector, not
+        corrected for magnification), else the ratio of (0028,0034) *Pixel Aspect
+        Ratio* normalised to a column spacing of 1 (then not mm). None if the
+        file gives none of them; :attr:`pixel_spacing_source` says which.
+        """
+        return pixel_spacing_of(self.dataset)[0]
+
+    @property
+    def pixel_spacing_source(self) -> str:
+        """Keyword :attr:`pixel_spacing_mm` came from, or "" when there is none."""
+        return pixel_spacing_of(self.dataset)[1]
+
+    @property
+    def windows(self) -> list[tuple[float, float, str]]:
+        """Every (center, width, explanation) window the file gives for frame 0."""
+        return [(p.center, p.width, p.explanation) for p in self.window_presets()]
+
+    def window_presets(self, frame_index: int = 0) -> list[WindowPreset]:
+        """Return the file's windows of a frame, see :func:`window_presets`."""
+        return window_presets(self.dataset, frame_index)
+
+    def modality_frame(self, frame_index: int = 0) -> np.ndarray:
+        """Return one frame in modality units (HU, ...) as float32.
+
+        Parameters
+        ----------
+        frame_index : int, optional
+            Index of the frame, starting at 0.
+
+        Returns
+        -------
+        numpy.ndarray
+            (rows, columns) float32 (float64 for 32-bit integer data, see
+            :func:`~viewerlib.pipeline.modality.apply_modality_lut`).
+
+        Raises
+        ------
+        ValueError
+            If the instance is a colour image (the Modality LUT is grayscale only).
+        """
+        if not self.is_grayscale:
+            raise ValueError(
+                f"(0028,0004) 'Photometric Interpretation' is "
+                f"{self.photometric_interpretation}; modality values exist only for "
+                "MONOCHROME1/2 images. Use display_frame() for colour images"
+            )
+        frame = decode_frame(self.dataset, frame_index)
+        return apply_modality_lut(frame.pixels, self.dataset, frame_index)
+
+    def display_frame(
+        self, frame_index: int = 0, window: Window | None = None
+    ) -> np.ndarray:
+        """Return one frame as the standard says it should be shown.
+
+        Parameters
+        ----------
+        frame_index : int, optional
+            Index of the frame, starting at 0.
+        window : tuple of float or WindowPreset, optional
+            (center, width) in modality units, applied with the LINEAR function;
+            a :class:`~viewerlib.pipeline.voi.WindowPreset` also gives the
+            function. Ignored for colour images. Default: the file's first window,
+            else its first VOI LUT, else the data range without padding.
+
+        Returns
+        -------
+        numpy.ndarray
+            uint8 (rows, columns) for grayscale, (rows, columns, 3) RGB for colour.
+
+        Raises
+        ------
+        DecodingError
+            If the frame cannot be decoded.
+        IndexError
+            If `frame_index` is outside the frames.
+        ValueError
+            If `window` is not a valid window.
+        NotImplementedError
+            For a photometric interpretation not supported.
+
+        Notes
+        -----
+        Grayscale order, PS3.3 C.11 (Figure C.11-1): Modality LUT, VOI LUT
+        (window), then Presentation LUT; MONOCHROME1 is inverted in that last
+        step, after the window.
+        """
+        frame = decode_frame(self.dataset, frame_index)
+        if not self.is_grayscale:
+            if window is not None:
+                logger.debug("window ignored for a colour image")
+            return to_display_rgb(frame.pixels, frame.photometric_interpretation,
+                                  self.dataset)
+
+        values = apply_modality_lut(frame.pixels, self.dataset, frame_index)
+        if window is not None:
+            preset = window if isinstance(window, WindowPreset) else None
+            if preset is None:
+                try:
+                    pair = [float(v) for v in window]  # type: ignore[union-attr]
+                    center, width = pair
+                except (TypeError, ValueError) as err:
+                    raise ValueError(
+                        f"window must be (center, width) or a WindowPreset, got "
+                        f"{window!r}"
+                    ) from err
+                preset = WindowPreset(center, width)
+            shown = apply_windowing(values, preset.center, preset.width,
+                                    preset.function)
+        elif self.window_presets(frame_index):
+            preset = self.window_presets(frame_index)[0]
+            shown = apply_windowing(values, preset.center, preset.width,
+                                    preset.function)
+        elif self.dataset.get("VOILUTSequence"):
+            shown = apply_voi_lut(values, self.dataset)
+        else:
+            preset = default_window(values, self.dataset, frame_index)
+            shown = apply_windowing(values, preset.center, preset.width,
+                                    preset.function)
+
+        shown = apply_presentation_lut(shown, self.dataset)
+        return np.clip(np.rint(shown), 0, 255).astype(np.uint8)
+
+
+def _read_path(path: str | os.PathLike[str]) -> Dataset:
+    """Read a file, accepting files without preamble and File Meta."""
+    try:
+        return pydicom.dcmread(path)
+    except InvalidDicomError:
+        logger.debug("No DICOM preamble; reading again with force=True")
+    try:
+        ds = pydicom.dcmread(path, force=True)
+    except Exception as err:
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a readable DICOM file: {err}"
+        ) from err
+    if "SOPClassUID" not in ds and not any(k in ds for k in _PIXEL_KEYWORDS):
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a DICOM file: it has no preamble, no File "
+            "Meta and neither (0008,0016) 'SOP Class UID' nor pixel data"
+        )
+    return ds
+
+
+def read_instance(path_or_dataset: str | os.PathLike[str] | Dataset) -> Instance:
+    """Return an :class:`Instance` for a file path or a dataset.
+
+    Parameters
+    ----------
+    path_or_dataset : str, os.PathLike or pydicom.dataset.Dataset
+        A DICOM file (files without preamble/File Meta are read with
+        ``force=True``) or a dataset with pixel data.
+
+    Returns
+    -------
+    Instance
+        The instance; nothing is decoded until a frame is asked for.
+
+    Raises
+    ------
+    ValueError
+        If the file is not DICOM, or the instance has no pixel data (SR, RT
+        Structure Set, waveform, ...); the message names the SOP class.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pydicom.dataset import Dataset, FileMetaDataset
+    >>> from pydicom.uid import ExplicitVRLittleEndian
+    >>> ds = Dataset()
+    >>> ds.file_meta = FileMetaDataset()
+    >>> ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    >>> ds.Rows, ds.Columns, ds.SamplesPerPixel = 1, 3, 1
+    >>> ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+    >>> ds.PixelRepresentation = 0
+    >>> ds.PhotometricInterpretation = "MONOCHROME1"
+    >>> ds.PixelData = bytes([0, 100, 200])
+    >>> read_instance(ds).display_frame().tolist()  # data range, then inverted
+    [[255, 128, 0]]
+    """
+    if isinstance(path_or_dataset, Dataset):
+        ds = path_or_dataset
+    else:
+        ds = _read_path(path_or_dataset)
+
+    if not any(k in ds for k in _PIXEL_KEYWORDS):
+        sop_class = ds.get("SOPClassUID")
+        name = getattr(sop_class, "name", sop_class) or "unknown SOP class"
+        raise ValueError(
+            f"The instance ({name}) has no (7FE0,0010) 'Pixel Data', so it cannot "
+            "be displayed as an image; open it with a viewer for its kind of object"
+        )
+
+    instance = Instance(ds)
+    problems = pixel_spacing_of(ds)[2]
+    for problem in problems:
+        logger.warning("Pixel spacing: %s", problem)
+    instance.warnings.extend(problems)
+    return instance
+

@@ -1,0 +1,31 @@
+"""Where studies come from: DICOMweb archives, folders and CDs, and all of them at once."""
+
+from viewerlib.sources.base import Source, SourceHealth, StoreReport
+from viewerlib.sources.config import ArchivesConfigError, connect, load_sources
+from viewerlib.sources.dicomweb import (
+    AccessToken,
+    AccessTokenProvider,
+    ArchiveQuirks,
+    BearerAuth,
+    DICOMwebSource,
+)
+from viewerlib.sources.federated import FederatedResults, FederatedSource, LinkedPatient
+from viewerlib.sources.local import FolderSource
+
+__all__ = [
+    "AccessToken",
+    "AccessTokenProvider",
+    "ArchiveQuirks",
+    "ArchivesConfigError",
+    "BearerAuth",
+    "DICOMwebSource",
+    "FederatedResults",
+    "FederatedSource",
+    "FolderSource",
+    "LinkedPatient",
+    "Source",
+    "SourceHealth",
+    "StoreReport",
+    "connect",
+    "load_sources",
+]

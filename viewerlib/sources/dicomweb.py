@@ -1,0 +1,1020 @@
+"""A DICOMweb archive (QIDO-RS, WADO-RS, STOW-RS) as a :class:`~.base.Source`.
+
+Every way in which one archive product departs from PS3.18 lives in
+:class:`ArchiveQuirks`; the rest of the module is written against the standard.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import io
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pydicom
+import requests
+from dicomweb_client.api import DICOMwebClient
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
+    UID,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from viewerlib import cache as _cache
+from viewerlib.errors import (
+    SourceAuthenticationError,
+    SourceError,
+    SourceNotFoundError,
+    SourceResponseError,
+    SourceUnreachableError,
+)
+from viewerlib.model import Instance, Series, Study
+from viewerlib.sources.base import (
+    DateQuery,
+    Source,
+    SourceHealth,
+    StoreReport,
+    normalize_date_query,
+)
+
+logger = logging.getLogger(__name__)
+
+_JPEG_LS = frozenset({"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"})
+_STUDY_FIELDS = ("StudyDescription", "IssuerOfPatientID", "OtherPatientIDsSequence",
+                 "ModalitiesInStudy", "NumberOfStudyRelatedSeries",
+                 "NumberOfStudyRelatedInstances")
+_SERIES_FIELDS = ("Modality", "SeriesNumber", "SeriesDescription",
+                  "NumberOfSeriesRelatedInstances")
+_INSTANCE_FIELDS = ("SOPClassUID", "InstanceNumber", "NumberOfFrames")
+# Media types of frames for a requested transfer syntax (PS3.18 8.7.3.5.2).
+_FRAME_MEDIA_TYPES = {
+    "*": "application/octet-stream",
+    "1.2.840.10008.1.2.1": "application/octet-stream",
+    "1.2.840.10008.1.2.5": "image/dicom-rle",
+    "1.2.840.10008.1.2.4.50": "image/jpeg",
+    "1.2.840.10008.1.2.4.51": "image/jpeg",
+    "1.2.840.10008.1.2.4.57": "image/jpeg",
+    "1.2.840.10008.1.2.4.70": "image/jpeg",
+    "1.2.840.10008.1.2.4.80": "image/jls",
+    "1.2.840.10008.1.2.4.81": "image/jls",
+    "1.2.840.10008.1.2.4.90": "image/jp2",
+    "1.2.840.10008.1.2.4.91": "image/jp2",
+}
+
+
+class _ScrubQueryStrings(logging.Filter):
+    """Remove query strings and quoted UIDs from HTTP libraries' log records.
+
+    dicomweb-client and urllib3 log whole request URLs (query values are patient
+    data), and dicomweb-client logs UIDs at info level; our rules allow neither.
+    """
+
+    _query = re.compile(r"\?[^\s'\"]*")
+    _uid = re.compile(r'"[0-9.]{6,64}"')
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        scrubbed = self._uid.sub('"<uid>"', self._query.sub("?<query>", message))
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
+        return True
+
+
+# urllib3 logs the request line (query string included) at debug level too.
+for _name in ("dicomweb_client.web", "urllib3.connectionpool"):
+    logging.getLogger(_name).addFilter(_ScrubQueryStrings())
+
+
+@dataclass(frozen=True)
+class ArchiveQuirks:
+    """How one archive product departs from DICOMweb (PS3.18), in one place.
+
+    Parameters
+    ----------
+    name : str
+        Preset name, shown in messages.
+    raw_query_characters : bool
+        The archive does not percent-decode query values: send ``*``, ``?`` and
+        ``,`` unencoded and turn space and ``^`` into the ``?`` wildcard (a raw
+        ``^`` cannot be sent from requests; urllib3 encodes it again).
+    fuzzy_matching : bool
+        The archive honours ``fuzzymatching=true``. When ``False``, a patient
+        name without wildcards is searched as a prefix (a trailing ``*``).
+    forbidden_transfer_syntaxes : frozenset of str
+        Transfer syntaxes never to ask the archive to encode into.
+    explicit_media_types : bool
+        The archive refuses ``type="*/*"`` for frames and bulk data, so name the
+        media type (``application/octet-stream; transfer-syntax=*``).
+    thumbnails : bool
+        The archive serves ``/thumbnail``; when ``False``, a small ``/rendered``
+        image stands in.
+    max_page_size : int
+        Results asked for per QIDO-RS page; pages are fetched until one is
+        short, empty or a 204.
+
+    Examples
+    --------
+    >>> quirks = ArchiveQuirks.for_orthanc_1_10()
+    >>> quirks.rewrite_query("PatientName=Test%5ECa%2A&limit=10")
+    'PatientName=Test?Ca*&limit=10'
+    """
+
+    name: str = "standard"
+    raw_query_characters: bool = False
+    fuzzy_matching: bool = True
+    forbidden_transfer_syntaxes: frozenset[str] = frozenset()
+    explicit_media_types: bool = False
+    thumbnails: bool = True
+    max_page_size: int = 500
+
+    @classmethod
+    def standard(cls) -> ArchiveQuirks:
+        """An archive that follows PS3.18 (percent-decoding, fuzzy matching, ...)."""
+        return cls()
+
+    @classmethod
+    def for_orthanc_1_10(cls) -> ArchiveQuirks:
+        """Orthanc 1.10 with DICOMweb plugin 1.7 (Debian 12).
+
+        Notes
+        -----
+        Measured on this project's machines: query values are not
+        percent-decoded, ``fuzzymatching`` is ignored, ``type="*/*"`` frames get
+        400, JPEG-LS output crashes the server, thumbnails answer 404.
+        """
+        return cls(name="orthanc-1.10", raw_query_characters=True,
+                   fuzzy_matching=False, forbidden_transfer_syntaxes=_JPEG_LS,
+                   explicit_media_types=True, thumbnails=False)
+
+    @classmethod
+    def preset(cls, name: str) -> ArchiveQuirks:
+        """Return the preset named ``name`` (see :data:`QUIRK_PRESETS`).
+
+        Raises
+        ------
+        ValueError
+            If there is no such preset; the message lists the known ones.
+        """
+        try:
+            return QUIRK_PRESETS[name]()
+        except KeyError:
+            raise ValueError(f"unknown archive quirks preset {name!r}; known presets: "
+                             f"{', '.join(sorted(QUIRK_PRESETS))}") from None
+
+    def rewrite_query(self, query: str) -> str:
+        """Rewrite an encoded query string the way this archive can read it."""
+        if not self.raw_query_characters:
+            return query
+        for encoded, raw in (("%2A", "*"), ("%3F", "?"), ("%2C", ","),
+                             ("%5E", "?"), ("+", "?"), ("%20", "?")):
+            query = query.replace(encoded, raw).replace(encoded.lower(), raw)
+        return query
+
+    def prepare_name_query(self, patient_name: str) -> tuple[str, bool | None]:
+        """Return the (0010,0010) query value and the ``fuzzymatching`` flag."""
+        has_wildcard = "*" in patient_name or "?" in patient_name
+        if has_wildcard:
+            return patient_name, None
+        if self.fuzzy_matching:
+            return patient_name, True
+        return f"{patient_name}*", None
+
+
+QUIRK_PRESETS: dict[str, Callable[[], ArchiveQuirks]] = {
+    "standard": ArchiveQuirks.standard,
+    "orthanc-1.10": ArchiveQuirks.for_orthanc_1_10,
+}
+"""Preset name (as used in the archives configuration) -> factory."""
+
+
+@dataclass
+class AccessToken:
+    """A bearer token and when it stops being valid (seconds since the epoch)."""
+
+    value: str
+    expires_at: float | None = None
+
+
+def _jwt_expiry(token: str) -> float | None:
+    """Read the ``exp`` claim of a JSON Web Token without checking its signature."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        return float(payload["exp"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+class AccessTokenProvider:
+    """Supply a fresh bearer token, fetching a new one shortly before expiry.
+
+    Parameters
+    ----------
+    env_var : str, optional
+        Environment variable holding the token (JupyterHub puts one in
+        ``JUPYTERHUB_API_TOKEN``, or an OAuth access token in
+        ``LIGHTBOX_ACCESS_TOKEN``). Read again on every refresh.
+    path : str or Path, optional
+        File holding the token (a sidecar that rewrites it keeps it fresh).
+    fetch : callable, optional
+        ``fetch() -> AccessToken | str`` for any other token service.
+    refresh_margin_s : float
+        Fetch a new token when the current one expires within this many
+        seconds. Default 60.
+    max_age_s : float
+        How long to keep a token whose expiry is unknown (not a JWT and not given
+        by ``fetch``) before reading it again. Default 300.
+    clock : callable
+        Returns the time in seconds since the epoch; for tests.
+
+    Raises
+    ------
+    ValueError
+        If not exactly one of ``env_var``, ``path`` and ``fetch`` is given.
+    """
+
+    def __init__(self, env_var: str | None = None, path: str | Path | None = None,
+                 fetch: Callable[[], AccessToken | str] | None = None,
+                 refresh_margin_s: float = 60.0, max_age_s: float = 300.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        if sum(x is not None for x in (env_var, path, fetch)) != 1:
+            raise ValueError("AccessTokenProvider needs exactly one of env_var, path "
+                             "or fetch")
+        self.env_var, self.path, self._fetch = env_var, path, fetch
+        self.refresh_margin_s, self.max_age_s, self._clock = (
+            refresh_margin_s, max_age_s, clock)
+        self._current: AccessToken | None = None
+        self._fetched_at = 0.0
+        self._lock = threading.Lock()
+
+    def _read(self) -> AccessToken:
+        if self._fetch is not None:
+            answer = self._fetch()
+            token = answer if isinstance(answer, AccessToken) else AccessToken(answer)
+        elif self.env_var is not None:
+            value = os.environ.get(self.env_var, "").strip()
+            if not value:
+                raise SourceAuthenticationError(
+                    "token provider", f"the environment variable {self.env_var} that "
+                    "should hold the access token is empty or unset; set it, or "
+                    "change token_env in the archives configuration")
+            token = AccessToken(value)
+        else:
+            try:
+                value = Path(str(self.path)).read_text().strip()
+            except OSError as err:
+                raise SourceAuthenticationError(
+                    "token provider", f"could not read the access token file "
+                    f"{self.path} ({err.strerror}); check token_file in the archives "
+                    "configuration") from err
+            token = AccessToken(value)
+        if token.expires_at is None:
+            token.expires_at = _jwt_expiry(token.value)
+        return token
+
+    def __call__(self) -> str:
+        """Return a token valid for at least ``refresh_margin_s`` more seconds."""
+        with self._lock:
+            now = self._clock()
+            current = self._current
+            stale = (current is None
+                     or (current.expires_at is not None
+                         and current.expires_at - now < self.refresh_margin_s)
+                     or (current.expires_at is None
+                         and now - self._fetched_at > self.max_age_s))
+            if stale:
+                self._current, self._fetched_at = self._read(), now
+                logger.debug("access token refreshed")
+            assert self._current is not None
+            return self._current.value
+
+
+class BearerAuth(requests.auth.AuthBase):
+    """Put ``Authorization: Bearer <token>`` on every request.
+
+    Parameters
+    ----------
+    token : str or callable
+        A fixed token, or a callable (e.g. :class:`AccessTokenProvider`) asked
+        for a token before each request.
+    """
+
+    def __init__(self, token: str | Callable[[], str]) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        token = self._token() if callable(self._token) else self._token
+        request.headers["Authorization"] = f"Bearer {token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "BearerAuth(<token hidden>)"
+
+
+class ArchiveSession(requests.Session):
+    """The HTTP session one :class:`DICOMwebSource` owns (never shared or global).
+
+    It applies the archive's query quirks to each outgoing request, a default
+    timeout, and bounded retries on connection errors and HTTP 502/503/504.
+
+    Parameters
+    ----------
+    quirks : ArchiveQuirks
+        How to rewrite query strings.
+    timeout : float
+        Seconds to wait for a connection and for each read.
+    retries : int
+        Extra attempts after a connection error or a 502/503/504 answer (GET
+        only; STOW-RS is not retried).
+    backoff_s : float
+        Base of the exponential back-off between attempts.
+    """
+
+    def __init__(self, quirks: ArchiveQuirks, timeout: float = 20.0,
+                 retries: int = 2, backoff_s: float = 0.25) -> None:
+        super().__init__()
+        self.quirks = quirks
+        self.timeout = timeout
+        retry = Retry(total=None, connect=retries, read=0, redirect=3,
+                      status=retries, other=0, backoff_factor=backoff_s,
+                      status_forcelist=(502, 503, 504),
+                      allowed_methods=frozenset({"GET", "HEAD"}),
+                      raise_on_status=False, respect_retry_after_header=True)
+        adapter = HTTPAdapter(max_retries=retry)
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+        # No proxies or .netrc from the environment: credentials come from the
+        # archives configuration only, and requests stay on the named host.
+        self.trust_env = False
+
+    def send(self, request: requests.PreparedRequest,  # type: ignore[override]
+             **kwargs: Any) -> requests.Response:
+        if request.url and "?" in request.url:
+            base, _, query = request.url.partition("?")
+            request.url = f"{base}?{self.quirks.rewrite_query(query)}"
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        return super().send(request, **kwargs)
+
+
+def _safe_url(url: str) -> str:
+    """Return ``url`` without user info, query string or fragment (for messages)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _check_uid(value: str, keyword: str) -> None:
+    if not isinstance(value, str) or not UID(value).is_valid:
+        raise ValueError(f"{keyword} must be a valid UID (digits and dots, at most 64 "
+                         f"characters), got {value!r}")
+
+
+def iter_multipart_parts(response: requests.Response, source_name: str,
+                         chunk_size: int = 64 * 1024) -> Iterator[bytes]:
+    """Yield the bodies of a ``multipart/related`` answer as they arrive.
+
+    Unlike a parser that trusts the connection, this one requires the closing
+    delimiter (RFC 2046 5.1.1): an archive that frames its answer by closing the
+    connection (Orthanc sends ``Connection: close`` without a length) would
+    otherwise pass a cut-short series off as complete.
+
+    Parameters
+    ----------
+    response : requests.Response
+        Opened with ``stream=True``.
+    source_name : str
+        For error messages.
+    chunk_size : int
+        Bytes read at a time.
+
+    Raises
+    ------
+    viewerlib.errors.SourceResponseError
+        If the answer is not multipart, has no boundary, or ends before its
+        closing delimiter (the parts before it have been yielded).
+    """
+    media_type, *parameters = (p.strip() for p in
+                               response.headers.get("Content-Type", "").split(";"))
+    boundary = next((p.partition("=")[2].strip('"') for p in parameters
+                     if p.lower().startswith("boundary=")), "")
+    where = _safe_url(response.url)
+    if media_type.lower() != "multipart/related" or not boundary:
+        raise SourceResponseError(
+            source_name, f"{where} answered {media_type or 'no Content-Type'} "
+            "without a multipart boundary where multipart/related was asked for. "
+            "Report it to the archive's administrator.")
+    delimiter = b"\r\n--" + boundary.encode("ascii")
+    # A CRLF in front lets the first delimiter (at the very start) match too.
+    buffer = bytearray(b"\r\n")
+    search_from, in_part = 0, False
+    for chunk in response.iter_content(chunk_size):
+        buffer += chunk
+        while True:
+            found = buffer.find(delimiter, search_from)
+            end = found + len(delimiter)
+            if found < 0 or len(buffer) < end + 2:
+                search_from = max(0, len(buffer) - len(delimiter) - 2)
+                break
+            if in_part:
+                part = bytes(buffer[:found])
+                header_end = part.find(b"\r\n\r\n")
+                if header_end < 0:
+                    raise SourceResponseError(
+                        source_name, f"a part of the answer from {where} has no "
+                        "header/body separator; the archive sent a malformed "
+                        "multipart body. Report it to its administrator.")
+                yield part[header_end + 4:]
+            if buffer[end:end + 2] == b"--":
+                return
+            in_part = True
+            del buffer[:end]
+            search_from = 0
+    raise SourceResponseError(
+        source_name, f"the answer from {where} ended before its closing multipart "
+        "boundary: the transfer was cut short. Try again; the parts that arrived "
+        "were kept.")
+
+
+def prepare_for_storage(dataset: Dataset) -> Dataset:
+    """Return a shallow copy of ``dataset`` written as a Part-10 file would be.
+
+    STOW-RS carries Part-10 files (PS3.10 7.1), and some archives keep the bytes
+    as sent: the copy gets the 128-byte preamble and the group 0002 File Meta
+    (transfer syntax, SOP class and instance) where they are missing. Data sets
+    read with ``force=True`` from files without File Meta need this.
+    """
+    prepared = copy.copy(dataset)
+    if getattr(prepared, "preamble", None) is None:
+        prepared.preamble = b"\0" * 128
+    meta = FileMetaDataset(getattr(dataset, "file_meta", None) or FileMetaDataset())
+    if "TransferSyntaxUID" not in meta:
+        implicit = dataset.original_encoding[0] is not False
+        meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else (
+            ExplicitVRLittleEndian)
+    if "MediaStorageSOPClassUID" not in meta and "SOPClassUID" in dataset:
+        meta.MediaStorageSOPClassUID = dataset.SOPClassUID
+    if "MediaStorageSOPInstanceUID" not in meta and "SOPInstanceUID" in dataset:
+        meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    if "ImplementationClassUID" not in meta:
+        meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    prepared.file_meta = meta
+    return prepared
+
+
+def _bulk_data_left_out(*_: Any) -> None:
+    # Metadata is for headers; pixel data comes through frames or instances.
+    return None
+
+
+class DICOMwebSource(Source):
+    """One DICOMweb archive.
+
+    Parameters
+    ----------
+    url : str
+        The DICOMweb root, e.g. ``"http://127.0.0.1:8042/dicom-web"``.
+    name : str, optional
+        Short name shown in results and messages; the host and port by default.
+    auth : tuple, str, callable or requests.auth.AuthBase, optional
+        ``(user, password)`` for HTTP basic; a ``str`` bearer token; a callable
+        returning a fresh bearer token (e.g. :class:`AccessTokenProvider`); or
+        any requests auth object. ``None`` for no authentication.
+    quirks : ArchiveQuirks, optional
+        How this archive departs from the standard; :meth:`ArchiveQuirks.standard`
+        by default.
+    timeout : float
+        Seconds to wait for a connection and for each read. Default 20.
+    retries : int
+        Extra attempts on connection errors and 502/503/504. Default 2.
+    client_certificate : tuple of str, optional
+        ``(certificate_path, key_path)`` for TLS client authentication.
+    verify : bool or str
+        ``True`` to check the server certificate against the system store, or a
+        path to a CA bundle.
+    slow_after_s : float
+        :meth:`health` reports ``'slow'`` above this round-trip time. Default 2.
+    use_cache : bool
+        Keep metadata and pixel data in :mod:`viewerlib.cache` (memory only).
+
+    Examples
+    --------
+    >>> source = DICOMwebSource("http://127.0.0.1:8042/dicom-web", name="pacs",
+    ...                         quirks=ArchiveQuirks.for_orthanc_1_10())
+    >>> source
+    DICOMwebSource(name='pacs')
+    """
+
+    def __init__(self, url: str, name: str | None = None, auth: Any = None,
+                 quirks: ArchiveQuirks | None = None, timeout: float = 20.0,
+                 retries: int = 2,
+                 client_certificate: tuple[str, str] | None = None,
+                 verify: bool | str = True, slow_after_s: float = 2.0,
+                 use_cache: bool = True) -> None:
+        self.url = url.rstrip("/")
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"DICOMweb url must be http(s)://host[:port]/path, got "
+                             f"{_safe_url(url)!r}")
+        self.name = name or (f"{parts.hostname}:{parts.port}" if parts.port
+                             else parts.hostname)
+        self.quirks = quirks or ArchiveQuirks.standard()
+        self.timeout, self.retries, self.slow_after_s = timeout, retries, slow_after_s
+        self.use_cache = use_cache
+        self.session = ArchiveSession(self.quirks, timeout=timeout, retries=retries)
+        if isinstance(auth, tuple):
+            self.session.auth = requests.auth.HTTPBasicAuth(*auth)
+        elif isinstance(auth, requests.auth.AuthBase):
+            self.session.auth = auth
+        elif isinstance(auth, str) or callable(auth):
+            self.session.auth = BearerAuth(auth)
+        elif auth is not None:
+            raise TypeError(f"auth must be (user, password), a token, a token callable "
+                            f"or a requests auth object, got {type(auth).__name__}")
+        if client_certificate is not None:
+            self.session.cert = client_certificate
+        self.session.verify = verify
+        self.client = DICOMwebClient(self.url, session=self.session, timeout=timeout)
+        # Retries happen once, in the session's adapter; not again in the client.
+        self.client.set_http_retry_params(retry=False)
+        # Smaller chunks: the first instance of a series is handed on sooner.
+        self.client.set_chunk_size(256 * 1024)
+
+    # -- errors ------------------------------------------------------------------
+
+    @contextmanager
+    def _translated_errors(self, action: str) -> Iterator[None]:
+        where = _safe_url(self.url)
+        try:
+            yield
+        except SourceError:
+            raise
+        except requests.HTTPError as err:
+            raise self._http_error(err, action) from err
+        except requests.Timeout as err:
+            raise SourceUnreachableError(
+                self.name, f"no answer from {where} within {self.timeout:g} s while "
+                f"{action}. The archive may be overloaded or stopped; try again, or "
+                "raise 'timeout' for this archive.") from err
+        except requests.ConnectionError as err:
+            reason = "connection refused" if "refused" in str(err).lower() else (
+                "connection failed")
+            raise SourceUnreachableError(
+                self.name, f"could not reach {where} while {action} ({reason}, after "
+                f"{self.retries} retries). Check that the archive is running and "
+                "that its url in the archives configuration is right.") from err
+        except (requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError) as err:
+            raise SourceResponseError(
+                self.name, f"the answer from {where} was cut short while {action}. "
+                "Try again; if it keeps happening, the archive or a proxy in "
+                "between drops long transfers.") from err
+        except (ValueError, InvalidDicomError, EOFError, KeyError) as err:
+            raise SourceResponseError(
+                self.name, f"the answer from {where} could not be read while "
+                f"{action} ({type(err).__name__}: {err}). The archive sent a "
+                "malformed body; check its logs or report it to its administrator."
+            ) from err
+
+    def _http_error(self, err: requests.HTTPError, action: str) -> SourceError:
+        status = err.response.status_code if err.response is not None else 0
+        where = _safe_url(err.response.url) if err.response is not None else (
+            _safe_url(self.url))
+        if status == 401:
+            return SourceAuthenticationError(
+                self.name, f"{where} refused the credentials (HTTP 401) while "
+                f"{action}. Check the user name and the password or token "
+                "environment variable named in the archives configuration.")
+        if status == 403:
+            return SourceAuthenticationError(
+                self.name, f"{where} denied access (HTTP 403) while {action}. Ask "
+                "the archive's administrator to grant this account access.")
+        if status == 404:
+            return SourceNotFoundError(
+                self.name, f"{where} does not hold what was asked for (HTTP 404) "
+                f"while {action}. Search again, or look in another archive.")
+        return SourceResponseError(
+            self.name, f"{where} answered HTTP {status} while {action}. Check the "
+            "archive's logs; if the request looks valid, report it to the archive's "
+            "administrator.")
+
+    # -- QIDO-RS -----------------------------------------------------------------
+
+    def _search(self, level: str, search: Callable[..., list[dict[str, Any]]],
+                filters: dict[str, Any], fields: Sequence[str],
+                limit: int | None, fuzzy: bool | None) -> list[dict[str, Any]]:
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be >= 0 or None, got {limit}")
+        results: list[dict[str, Any]] = []
+        offset = 0
+        with self._translated_errors(f"searching for {level}"):
+            while limit is None or len(results) < limit:
+                page_size = self.quirks.max_page_size
+                if limit is not None:
+                    page_size = min(page_size, limit - len(results))
+                page = search(fuzzymatching=fuzzy, limit=page_size, offset=offset,
+                              fields=list(fields) or None,
+                              search_filters={k: v for k, v in filters.items()
+                                              if v is not None})
+                results.extend(page)
+                # PS3.18 8.3.4.4: an empty page or a 204 (empty list) ends it.
+                if len(page) < page_size:
+                    break
+                offset += len(page)
+        if limit is not None:
+            # Some archives send more than the limit asked for.
+            del results[limit:]
+        logger.info("%s: search for %s found %d", self.name, level, len(results))
+        return results
+
+    def search_for_studies(
+        self,
+        patient_name: str | None = None,
+        patient_id: str | None = None,
+        study_date: DateQuery | None = None,
+        modality: str | None = None,
+        accession_number: str | None = None,
+        study_instance_uid: str | None = None,
+        fields: Sequence[str] = (),
+        limit: int | None = None,
+    ) -> list[Study]:
+        """Search for studies (QIDO-RS); see :meth:`.base.Source.search_for_studies`.
+
+        Notes
+        -----
+        With ``ArchiveQuirks.raw_query_characters``, spaces and ``^`` in any value
+        become the ``?`` wildcard, so a match is near-exact rather than exact.
+        """
+        fuzzy: bool | None = None
+        name_value = None
+        if patient_name:
+            name_value, fuzzy = self.quirks.prepare_name_query(patient_name)
+        if study_instance_uid is not None:
+            _check_uid(study_instance_uid, "study_instance_uid")
+        filters = {"PatientName": name_value, "PatientID": patient_id,
+                   "StudyDate": normalize_date_query(study_date),
+                   "ModalitiesInStudy": modality, "AccessionNumber": accession_number,
+                   "StudyInstanceUID": study_instance_uid}
+        found = self._search("studies", self.client.search_for_studies, filters,
+                             tuple(dict.fromkeys((*_STUDY_FIELDS, *fields))),
+                             limit, fuzzy)
+        return [Study.from_dicom_json(item, self.name) for item in found]
+
+    def search_for_series(
+        self,
+        study_instance_uid: str | None = None,
+        modality: str | None = None,
+        series_instance_uid: str | None = None,
+        fields: Sequence[str] = (),
+        limit: int | None = None,
+    ) -> list[Series]:
+        """Search for series (QIDO-RS), in one study or in the whole archive."""
+        if study_instance_uid is not None:
+            _check_uid(study_instance_uid, "study_instance_uid")
+
+        def search(**kwargs: Any) -> list[dict[str, Any]]:
+            return self.client.search_for_series(study_instance_uid, **kwargs)
+
+        filters = {"Modality": modality, "SeriesInstanceUID": series_instance_uid}
+        found = self._search("series", search, filters,
+                             tuple(dict.fromkeys((*_SERIES_FIELDS, *fields))),
+                             limit, None)
+        series = [Series.from_dicom_json(item, self.name) for item in found]
+        for item in series:
+            item.StudyInstanceUID = item.StudyInstanceUID or (study_instance_uid or "")
+        return series
+
+    def search_for_instances(
+        self,
+        study_instance_uid: str,
+        series_instance_uid: str | None = None,
+        sop_instance_uid: str | None = None,
+        fields: Sequence[str] = (),
+        limit: int | None = None,
+    ) -> list[Instance]:
+        """Search for the instances of a study or series (QIDO-RS)."""
+        _check_uid(study_instance_uid, "study_instance_uid")
+        if series_instance_uid is not None:
+            _check_uid(series_instance_uid, "series_instance_uid")
+
+        def search(**kwargs: Any) -> list[dict[str, Any]]:
+            return self.client.search_for_instances(
+                study_instance_uid, series_instance_uid, **kwargs)
+
+        found = self._search("instances", search, {"SOPInstanceUID": sop_instance_uid},
+                             tuple(dict.fromkeys((*_INSTANCE_FIELDS, *fields))),
+                             limit, None)
+        return [Instance.from_dicom_json(item, self.name) for item in found]
+
+    # -- WADO-RS -----------------------------------------------------------------
+
+    def _cache_key(self, *parts: object) -> tuple[object, ...]:
+        return (self.url, *parts)
+
+    def retrieve_series_metadata(self, study_instance_uid: str,
+                                 series_instance_uid: str) -> list[Dataset]:
+        """Return the metadata of every instance of a series (one request).
+
+        Returns
+        -------
+        list of pydicom.dataset.Dataset
+            Without pixel data or other bulk data.
+        """
+        _check_uid(study_instance_uid, "study_instance_uid")
+        _check_uid(series_instance_uid, "series_instance_uid")
+        key = self._cache_key("series-metadata", study_instance_uid,
+                              series_instance_uid)
+        cached = _cache.get_cache("metadata").get(key) if self.use_cache else None
+        if cached is not None:
+            return list(cached)
+        with self._translated_errors("retrieving series metadata"):
+            found = self.client.retrieve_series_metadata(study_instance_uid,
+                                                         series_instance_uid)
+            datasets = [Dataset.from_json(item, _bulk_data_left_out) for item in found]
+        if self.use_cache:
+            _cache.get_cache("metadata").put(key, datasets)
+        return list(datasets)
+
+    def retrieve_instance_metadata(self, study_instance_uid: str,
+                                   series_instance_uid: str,
+                                   sop_instance_uid: str) -> Dataset:
+        """Return the metadata of one instance, without bulk data."""
+        for keyword, value in (("study_instance_uid", study_instance_uid),
+                               ("series_instance_uid", series_instance_uid),
+                               ("sop_instance_uid", sop_instance_uid)):
+            _check_uid(value, keyword)
+        with self._translated_errors("retrieving instance metadata"):
+            found = self.client.retrieve_instance_metadata(
+                study_instance_uid, series_instance_uid, sop_instance_uid)
+            return Dataset.from_json(found, _bulk_data_left_out)
+
+    def retrieve_instance(self, study_instance_uid: str, series_instance_uid: str,
+                          sop_instance_uid: str) -> Dataset:
+        """Return one whole instance in the transfer syntax it was stored in.
+
+        The archive is asked for ``transfer-syntax=*`` so that it never transcodes;
+        compressed pixel data is decoded here, in the kernel.
+        """
+        for keyword, value in (("study_instance_uid", study_instance_uid),
+                               ("series_instance_uid", series_instance_uid),
+                               ("sop_instance_uid", sop_instance_uid)):
+            _check_uid(value, keyword)
+        key = self._cache_key("instance", sop_instance_uid)
+        cached = _cache.get_cache("pixel").get(key) if self.use_cache else None
+        if cached is not None:
+            return cached
+        with self._translated_errors("retrieving an instance"):
+            dataset = self.client.retrieve_instance(
+                study_instance_uid, series_instance_uid, sop_instance_uid,
+                media_types=(("application/dicom", "*"),))
+        if self.use_cache:
+            _cache.get_cache("pixel").put(key, dataset)
+        return dataset
+
+    def iter_series(self, study_instance_uid: str,
+                    series_instance_uid: str) -> Iterator[Dataset]:
+        """Yield the whole instances of a series from ONE streamed WADO-RS request.
+
+        Each instance is handed on as soon as its part of the multipart answer
+        has arrived, in its stored transfer syntax (``transfer-syntax=*``).
+
+        Raises
+        ------
+        viewerlib.errors.SourceResponseError
+            (during iteration) if the answer is cut short or malformed; the
+            instances yielded before stay valid.
+        """
+        _check_uid(study_instance_uid, "study_instance_uid")
+        _check_uid(series_instance_uid, "series_instance_uid")
+        return self._iter_series(study_instance_uid, series_instance_uid)
+
+    def _iter_series(self, study_instance_uid: str,
+                     series_instance_uid: str) -> Iterator[Dataset]:
+        url = f"{self.url}/studies/{study_instance_uid}/series/{series_instance_uid}"
+        accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+        count = 0
+        with self._translated_errors("retrieving a series"):
+            response = self.session.get(url, headers={"Accept": accept}, stream=True)
+            with response:
+                response.raise_for_status()
+                for part in iter_multipart_parts(response, self.name):
+                    count += 1
+                    yield pydicom.dcmread(io.BytesIO(part))
+        logger.debug("%s: series streamed, %d instances", self.name, count)
+
+    def _frame_media_types(self, transfer_syntax_uid: str) -> tuple[Any, ...] | None:
+        if transfer_syntax_uid in self.quirks.forbidden_transfer_syntaxes:
+            raise ValueError(
+                f"archive '{self.name}' ({self.quirks.name}) must not be asked for "
+                f"transfer syntax {transfer_syntax_uid}: it crashes on that output. "
+                "Ask for '*' (as stored) and decode in the kernel.")
+        if transfer_syntax_uid == "*" and not self.quirks.explicit_media_types:
+            return None
+        try:
+            return ((_FRAME_MEDIA_TYPES[transfer_syntax_uid], transfer_syntax_uid),)
+        except KeyError:
+            raise ValueError(f"transfer syntax {transfer_syntax_uid!r} is not one frames "
+                             f"can be asked for; use one of "
+                             f"{', '.join(sorted(_FRAME_MEDIA_TYPES))}") from None
+
+    def retrieve_instance_frames(self, study_instance_uid: str,
+                                 series_instance_uid: str, sop_instance_uid: str,
+                                 frame_numbers: Sequence[int],
+                                 transfer_syntax_uid: str = "*") -> list[bytes]:
+        """Return frames of one instance, in one request for those not cached.
+
+        Parameters
+        ----------
+        study_instance_uid, series_instance_uid, sop_instance_uid : str
+            The instance.
+        frame_numbers : sequence of int
+            Frame numbers, starting at 1 (PS3.18 10.4.1.1.4).
+        transfer_syntax_uid : str
+            ``"*"`` (default) for the frames as stored; otherwise the archive
+            transcodes, which is slow and, for some syntaxes, unsafe.
+
+        Returns
+        -------
+        list of bytes
+            One item per frame number, in the order asked.
+
+        Raises
+        ------
+        ValueError
+            If a frame number is < 1, or the transfer syntax is one the archive
+            must not be asked for (``ArchiveQuirks.forbidden_transfer_syntaxes``).
+        viewerlib.errors.SourceResponseError
+            If the archive returned a different number of frames.
+        """
+        for keyword, value in (("study_instance_uid", study_instance_uid),
+                               ("series_instance_uid", series_instance_uid),
+                               ("sop_instance_uid", sop_instance_uid)):
+            _check_uid(value, keyword)
+        numbers = [int(n) for n in frame_numbers]
+        if not numbers or min(numbers) < 1:
+            raise ValueError(f"frame_numbers start at 1 (DICOMweb), got {numbers}")
+        media_types = self._frame_media_types(transfer_syntax_uid)
+        pixel_cache = _cache.get_cache("pixel")
+        frames: dict[int, bytes] = {}
+        if self.use_cache:
+            for number in numbers:
+                hit = pixel_cache.get(self._cache_key("frame", sop_instance_uid,
+                                                      number, transfer_syntax_uid))
+                if hit is not None:
+                    frames[number] = hit
+        wanted = [n for n in dict.fromkeys(numbers) if n not in frames]
+        if wanted:
+            with self._translated_errors("retrieving frames"):
+                fetched = self.client.retrieve_instance_frames(
+                    study_instance_uid, series_instance_uid, sop_instance_uid,
+                    frame_numbers=wanted, media_types=media_types)
+            if len(fetched) != len(wanted):
+                raise SourceResponseError(
+                    self.name, f"{_safe_url(self.url)} returned {len(fetched)} frames "
+                    f"for {len(wanted)} frame numbers asked. Ask for fewer frames "
+                    "at a time, or report it to the archive's administrator.")
+            for number, data in zip(wanted, fetched, strict=True):
+                frames[number] = data
+                if self.use_cache:
+                    pixel_cache.put(self._cache_key("frame", sop_instance_uid, number,
+                                                    transfer_syntax_uid), data)
+        return [frames[n] for n in numbers]
+
+    def retrieve_instance_rendered(
+        self, study_instance_uid: str, series_instance_uid: str,
+        sop_instance_uid: str, media_type: str = "image/png",
+        window: tuple[float, float, str] | None = None,
+        viewport: tuple[int, int] | None = None,
+    ) -> bytes:
+        """Return a rendered image of an instance (PS3.18 10.4.1.1.3).
+
+        Parameters
+        ----------
+        media_type : {'image/png', 'image/jpeg'}
+            Image format asked for.
+        window : tuple, optional
+            ``(window_center, window_width, function)``, e.g. ``(40, 400,
+            "linear")``, as in (0028,1050)/(0028,1051)/(0028,1056).
+        viewport : tuple of int, optional
+            ``(columns, rows)`` of the image asked for.
+
+        Returns
+        -------
+        bytes
+            The encoded image; for display only, not for diagnosis.
+        """
+        params: dict[str, str] = {}
+        if window is not None:
+            center, width, function = window
+            params["window"] = f"{center:g},{width:g},{function}"
+        if viewport is not None:
+            params["viewport"] = f"{int(viewport[0])},{int(viewport[1])}"
+        with self._translated_errors("retrieving a rendered image"):
+            return self.client.retrieve_instance_rendered(
+                study_instance_uid, series_instance_uid, sop_instance_uid,
+                media_types=(media_type,), params=params or None)
+
+    def retrieve_instance_thumbnail(self, study_instance_uid: str,
+                                    series_instance_uid: str, sop_instance_uid: str,
+                                    size: int = 128) -> bytes:
+        """Return a small JPEG of an instance (``/thumbnail`` or a small rendered)."""
+        if not self.quirks.thumbnails:
+            return self.retrieve_instance_rendered(
+                study_instance_uid, series_instance_uid, sop_instance_uid,
+                media_type="image/jpeg", viewport=(size, size))
+        url = (f"{self.url}/studies/{study_instance_uid}/series/{series_instance_uid}"
+               f"/instances/{sop_instance_uid}/thumbnail")
+        with self._translated_errors("retrieving a thumbnail"):
+            response = self.session.get(url, params={"viewport": f"{size},{size}"},
+                                        headers={"Accept": "image/jpeg"})
+            response.raise_for_status()
+            return response.content
+
+    # -- STOW-RS -----------------------------------------------------------------
+
+    def store_instances(self, datasets: Sequence[Dataset]) -> StoreReport:
+        """Store instances with STOW-RS and report per instance.
+
+        All instances go in one request. When the archive refuses it (some answer
+        400 for the whole request when one part is bad, although they store the
+        others), each instance is sent again on its own to learn which failed;
+        storing an instance again is harmless.
+
+        Returns
+        -------
+        StoreReport
+            SOP Instance UIDs stored, and ``(SOP Instance UID, reason)`` refused.
+        """
+        datasets = list(datasets)
+        report = StoreReport()
+        if not datasets:
+            return report
+        try:
+            with self._translated_errors("storing instances"):
+                answer = self.client.store_instances(
+                    [prepare_for_storage(d) for d in datasets])
+        except SourceResponseError as err:
+            if len(datasets) == 1:
+                report.failed.append((str(datasets[0].SOPInstanceUID), str(err)))
+                return report
+            for dataset in datasets:
+                single = self.store_instances([dataset])
+                report.stored += single.stored
+                report.failed += single.failed
+            return report
+        failed = {str(item.get("ReferencedSOPInstanceUID", "")):
+                  f"refused with failure reason {item.get('FailureReason', '?')}"
+                  for item in answer.get("FailedSOPSequence", [])}
+        for dataset in datasets:
+            uid = str(dataset.SOPInstanceUID)
+            if uid in failed:
+                report.failed.append((uid, failed[uid]))
+            else:
+                report.stored.append(uid)
+        logger.info("%s: stored %d instances, %d refused", self.name,
+                    len(report.stored), len(report.failed))
+        return report
+
+    # -- health ------------------------------------------------------------------
+
+    def health(self) -> SourceHealth:
+        """Ask for one study (``limit=1``) and time the answer."""
+        started = time.perf_counter()
+        try:
+            with self._translated_errors("checking health"):
+                self.client.search_for_studies(limit=1)
+        except SourceError as err:
+            return SourceHealth("down", None, str(err), self.name)
+        latency_ms = (time.perf_counter() - started) * 1000
+        if latency_ms > self.slow_after_s * 1000:
+            return SourceHealth("slow", latency_ms,
+                                f"answered in {latency_ms:.0f} ms (slow above "
+                                f"{self.slow_after_s * 1000:.0f} ms)", self.name)
+        return SourceHealth("ok", latency_ms, "", self.name)
+
+    def with_quirks(self, **changes: Any) -> DICOMwebSource:
+        """Return a new source for the same archive with some quirks changed."""
+        return DICOMwebSource(self.url, self.name, self.session.auth,
+                              replace(self.quirks, **changes), self.timeout,
+                              self.retries, slow_after_s=self.slow_after_s,
+                              use_cache=self.use_cache)
+

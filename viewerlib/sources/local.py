@@ -1,0 +1,556 @@
+"""A folder or a DICOMDIR (CD/DVD) of files as a :class:`~.base.Source`."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import threading
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import pydicom.encaps
+import pydicom.fileset
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import (
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    PYDICOM_IMPLEMENTATION_UID,
+    generate_uid,
+)
+
+from viewerlib.errors import SourceNotFoundError, SourceResponseError
+from viewerlib.model import (
+    Instance,
+    Series,
+    Study,
+    dataset_to_dicom_json,
+    json_value,
+)
+from viewerlib.sources.base import (
+    DateQuery,
+    Source,
+    SourceHealth,
+    StoreReport,
+    date_matches,
+    normalize_date_query,
+    wildcard_matches,
+)
+
+logger = logging.getLogger(__name__)
+
+_VL_PHOTOGRAPHIC = "1.2.840.10008.5.1.4.1.1.77.1.4"
+_VIDEO_PHOTOGRAPHIC = "1.2.840.10008.5.1.4.1.1.77.1.4.1"
+_MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+_VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov"}
+# Elements kept in the index (the rest is read from the file when asked for).
+_INDEX_KEYWORDS = (
+    "SpecificCharacterSet", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
+    "SOPClassUID", "PatientName", "PatientID", "IssuerOfPatientID",
+    "OtherPatientIDsSequence", "PatientBirthDate", "PatientSex", "StudyDate",
+    "StudyTime", "AccessionNumber", "StudyDescription", "StudyID", "Modality",
+    "SeriesNumber", "SeriesDescription", "SeriesDate", "InstanceNumber",
+    "NumberOfFrames", "Rows", "Columns",
+)
+# EXIF tags (CIPA DC-008): DateTimeOriginal in the Exif IFD, DateTime in IFD0.
+_EXIF_IFD, _EXIF_DATETIME_ORIGINAL, _EXIF_DATETIME = 0x8769, 0x9003, 0x0132
+
+
+@dataclass
+class _Record:
+    path: Path
+    kind: str  # 'dicom', 'image' or 'video'
+    attributes: dict[str, Any]
+
+    def value(self, keyword: str, default: Any = "") -> Any:
+        return json_value(self.attributes, keyword, default)
+
+
+@dataclass
+class _Index:
+    records: list[_Record] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _media_kind(path: Path) -> str | None:
+    """Say whether a file is a JPEG/PNG image or an MP4 video, by its signature."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return None
+    if head.startswith(b"\xff\xd8\xff") or head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image"
+    if head[4:8] == b"ftyp":
+        return "video"
+    return None
+
+
+def _exif_date(path: Path) -> tuple[str, str]:
+    """Return (StudyDate, StudyTime) from a photograph's EXIF, or ('', '')."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            exif = image.getexif()
+            value = exif.get_ifd(_EXIF_IFD).get(_EXIF_DATETIME_ORIGINAL) or exif.get(
+                _EXIF_DATETIME)
+    except (OSError, ValueError, SyntaxError):
+        return "", ""
+    try:
+        moment = datetime.datetime.strptime(str(value).strip(), "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return "", ""
+    return moment.strftime("%Y%m%d"), moment.strftime("%H%M%S")
+
+
+def _json_element(vr: str, value: Any) -> dict[str, Any]:
+    if value in (None, ""):
+        return {"vr": vr}
+    if vr == "PN":
+        return {"vr": vr, "Value": [{"Alphabetic": value}]}
+    return {"vr": vr, "Value": [value]}
+
+
+class FolderSource(Source):
+    """The DICOM files in a folder (recursively) or on a CD with a DICOMDIR.
+
+    The folder is indexed on first use, reading headers only
+    (``stop_before_pixels``); pixel data is read when an instance is retrieved.
+    JPEG and PNG photographs and MP4 videos in one folder form one study of their
+    own (dates from EXIF where present). Every file that cannot be used is listed
+    in :attr:`unreadable` with the reason.
+
+    Parameters
+    ----------
+    path : str or Path
+        A folder, a folder holding a ``DICOMDIR``, or the ``DICOMDIR`` file itself.
+        With a DICOMDIR, only the files it references are indexed.
+    name : str, optional
+        Name shown in results; the folder name by default.
+
+    Examples
+    --------
+    >>> import pydicom.data
+    >>> from pathlib import Path
+    >>> cd = FolderSource(Path(pydicom.data.get_testdata_file("DICOMDIR")))
+    >>> len(cd.search_for_studies()) > 0
+    True
+    """
+
+    def __init__(self, path: str | Path, name: str | None = None) -> None:
+        self.path = Path(path)
+        self.name = name or (self.path.parent.name if self.path.name.upper() ==
+                             "DICOMDIR" else self.path.name) or str(self.path)
+        self._index: _Index | None = None
+        self._lock = threading.Lock()
+
+    # -- indexing ----------------------------------------------------------------
+
+    def _dicomdir(self) -> Path | None:
+        if self.path.is_file() and self.path.name.upper() == "DICOMDIR":
+            return self.path
+        candidate = self.path / "DICOMDIR"
+        return candidate if candidate.is_file() else None
+
+    def _files(self, index: _Index) -> list[Path]:
+        dicomdir = self._dicomdir()
+        if dicomdir is not None:
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    file_set = pydicom.fileset.FileSet(pydicom.dcmread(dicomdir))
+                index.warnings += [(str(dicomdir), str(w.message)) for w in caught]
+                return [Path(instance.path) for instance in file_set]
+            except (InvalidDicomError, OSError, ValueError, KeyError,
+                    AttributeError) as err:
+                index.unreadable.append(
+                    (str(dicomdir), f"DICOMDIR could not be read ({err}); indexing "
+                     "every file in the folder instead"))
+        if not self.path.is_dir():
+            raise SourceNotFoundError(
+                self.name, f"{self.path} is not a folder or a DICOMDIR. Check the path "
+                "(in the archives configuration, 'path').")
+        files = []
+        for root, directories, names in os.walk(self.path):
+            directories[:] = sorted(d for d in directories if not d.startswith("."))
+            files += [Path(root) / n for n in sorted(names) if not n.startswith(".")]
+        return files
+
+    def _read_header(self, path: Path, index: _Index) -> None:
+        # pydicom warns about values it can work around; keep them per file.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self._read_header_quietly(path, index)
+        index.warnings += [(str(path), str(w.message)) for w in caught]
+
+    def _read_header_quietly(self, path: Path, index: _Index) -> None:
+        try:
+            try:
+                dataset = pydicom.dcmread(path, stop_before_pixels=True)
+            except InvalidDicomError as err:
+                kind = _media_kind(path)
+                if kind is not None:
+                    self._add_media(path, kind, index)
+                    return
+                dataset = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+                if "SOPInstanceUID" not in dataset:
+                    index.unreadable.append((str(path), f"not DICOM ({err}), and "
+                                             "not a JPEG, PNG or MP4 file"))
+                    return
+        except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError,
+                NotImplementedError) as err:
+            index.unreadable.append((str(path), f"could not be read as DICOM "
+                                     f"({type(err).__name__}: {err})"))
+            return
+        sop_class = str(getattr(dataset, "SOPClassUID", ""))
+        if sop_class == _MEDIA_STORAGE_DIRECTORY:
+            return
+        for keyword, tag in (("StudyInstanceUID", "(0020,000D)"),
+                             ("SeriesInstanceUID", "(0020,000E)"),
+                             ("SOPInstanceUID", "(0008,0018)")):
+            if not dataset.get(keyword):
+                index.unreadable.append((str(path), f"DICOM without {tag} {keyword}; "
+                                         "it cannot be placed in a study"))
+                return
+        subset = Dataset()
+        try:
+            for keyword in _INDEX_KEYWORDS:
+                if keyword in dataset:
+                    subset[keyword] = dataset[keyword]
+            attributes = dataset_to_dicom_json(subset)
+        except (ValueError, TypeError, LookupError) as err:
+            index.unreadable.append((str(path), f"header could not be decoded "
+                                     f"({type(err).__name__}: {err})"))
+            return
+        index.records.append(_Record(path, "dicom", attributes))
+
+    def _add_media(self, path: Path, kind: str, index: _Index) -> None:
+        folder = str(path.parent.resolve())
+        study_uid = generate_uid(entropy_srcs=["lightbox media study", folder])
+        series_uid = generate_uid(entropy_srcs=[
+            "lightbox media series", folder if kind == "image" else str(path)])
+        date, moment = _exif_date(path) if kind == "image" else ("", "")
+        attributes = {
+            "0020000D": _json_element("UI", study_uid),
+            "0020000E": _json_element("UI", series_uid),
+            "00080018": _json_element("UI", generate_uid(entropy_srcs=[
+                "lightbox media instance", str(path.resolve())])),
+            "00080016": _json_element("UI", _VL_PHOTOGRAPHIC if kind == "image"
+                                      else _VIDEO_PHOTOGRAPHIC),
+            "00080060": _json_element("CS", "XC"),
+            "00080020": _json_element("DA", date),
+            "00080030": _json_element("TM", moment),
+            "00081030": _json_element("LO", path.parent.name),
+            "0008103E": _json_element("LO", "photographs" if kind == "image"
+                                      else path.name),
+        }
+        index.records.append(_Record(path, kind, attributes))
+
+    def _indexed(self) -> _Index:
+        with self._lock:
+            if self._index is None:
+                started = time.perf_counter()
+                index = _Index()
+                for path in self._files(index):
+                    self._read_header(path, index)
+                self._index = index
+                logger.info("%s: indexed %d files (%d unreadable) in %.2f s",
+                            self.name, len(index.records), len(index.unreadable),
+                            time.perf_counter() - started)
+            return self._index
+
+    def refresh(self) -> None:
+        """Forget the index; the folder is read again on next use."""
+        with self._lock:
+            self._index = None
+
+    @property
+    def unreadable(self) -> list[tuple[str, str]]:
+        """``(path, reason)`` for every file that could not be used."""
+        return list(self._indexed().unreadable)
+
+    @property
+    def read_warnings(self) -> list[tuple[str, str]]:
+        """``(path, message)`` for warnings pydicom gave while reading headers."""
+        return list(self._indexed().warnings)
+
+    # -- searching ---------------------------------------------------------------
+
+    def _records(self, **uids: str | None) -> list[_Record]:
+        keywords = {"study": "StudyInstanceUID", "series": "SeriesInstanceUID",
+                    "sop": "SOPInstanceUID"}
+        return [r for r in self._indexed().records
+                if all(v is None or r.value(keywords[k]) == v for k, v in uids.items())]
+
+    def search_for_studies(
+        self,
+        patient_name: str | None = None,
+        patient_id: str | None = None,
+        study_date: DateQuery | None = None,
+        modality: str | None = None,
+        accession_number: str | None = None,
+        study_instance_uid: str | None = None,
+        fields: Sequence[str] = (),
+        limit: int | None = None,
+    ) -> list[Study]:
+        """Search the index; names match as a prefix unless they hold wildcards."""
+        date_query = normalize_date_query(study_date)
+        name_query = patient_name
+        if patient_name and "*" not in patient_name and "?" not in patient_name:
+            name_query = f"{patient_name}*"
+        grouped: dict[str, list[_Record]] = {}
+        for record in self._records(study=study_instance_uid):
+            grouped.setdefault(record.value("StudyInstanceUID"), []).append(record)
+        studies = []
+        for uid, records in grouped.items():
+            first = records[0]
+            modalities = sorted({r.value("Modality") for r in records} - {""})
+            name = first.value("PatientName", None)
+            groups = [g for g in (name or ()) if g] or [""]
+            if not (any(wildcard_matches(g, name_query) for g in groups)
+                    and (patient_id is None or first.value("PatientID") == patient_id)
+                    and date_matches(first.value("StudyDate"), date_query)
+                    and (modality is None or modality in modalities)
+                    and (accession_number is None
+                         or first.value("AccessionNumber") == accession_number)):
+                continue
+            attributes = dict(first.attributes)
+            attributes["00080061"] = {"vr": "CS", "Value": modalities}
+            attributes["00201206"] = {"vr": "IS", "Value": [len(
+                {r.value("SeriesInstanceUID") for r in records})]}
+            attributes["00201208"] = {"vr": "IS", "Value": [len(records)]}
+            studies.append(Study.from_dicom_json(attributes, self.name))
+            if limit is not None and len(studies) >= limit:
+                break
+        return studies
+
+    def search_for_series(
+        self,
+        study_instance_uid: str | None = None,
+        modality: str | None = None,
+        series_instance_uid: str | None = None,
+        fields: Sequence[str] = (),
+        limit: int | None = None,
+    ) -> list[Series]:
+        """Search the index for series."""
+        grouped: dict[str, list[_Record]] = {}
+        for record in self._records(study=study_instance_uid,
+                                    series=series_instance_uid):
+            grouped.setdefault(record.value("SeriesInstanceUID"), []).append(record)
+        found = []
+        for records in grouped.values():
+            if modality is not None and records[0].value("Modality") != modality:
+                continue
+            attributes = dict(records[0].attributes)
+            attributes["00201209"] = {"vr": "IS", "Value": [len(records)]}
+            found.append(Series.from_dicom_json(attributes, self.name))
+            if limit is not None and len(found) >= limit:
+                break
+        return found
+
+    def search_for_instances(
+        self,
+        study_instance_uid: str,
+        series_instance_uid: str | None = None,
+        sop_instance_uid: str | None = None,
+        fields: Sequence[str] = (),
+        limit: int | None = None,
+    ) -> list[Instance]:
+        """Search the index for instances, ordered by (0020,0013) Instance Number."""
+        records = self._records(study=study_instance_uid, series=series_instance_uid,
+                                sop=sop_instance_uid)
+        instances = [Instance.from_dicom_json(r.attributes, self.name) for r in records]
+        instances.sort(key=lambda i: (i.InstanceNumber is None, i.InstanceNumber or 0))
+        return instances[:limit] if limit is not None else instances
+
+    # -- retrieving --------------------------------------------------------------
+
+    def _record(self, study_instance_uid: str, series_instance_uid: str,
+                sop_instance_uid: str) -> _Record:
+        found = self._records(study=study_instance_uid, series=series_instance_uid,
+                              sop=sop_instance_uid)
+        if not found:
+            raise SourceNotFoundError(
+                self.name, f"no instance with that SOP Instance UID in {self.path}. "
+                "Search again; if the files changed, call refresh().")
+        return found[0]
+
+    def _series_records(self, study_instance_uid: str,
+                        series_instance_uid: str) -> list[_Record]:
+        records = self._records(study=study_instance_uid, series=series_instance_uid)
+        if not records:
+            raise SourceNotFoundError(
+                self.name, f"no series with that Series Instance UID in {self.path}. "
+                "Search again; if the files changed, call refresh().")
+
+        def order(record: _Record) -> tuple[bool, int]:
+            number = record.value("InstanceNumber", None)
+            return (number is None, int(number or 0))
+
+        return sorted(records, key=order)
+
+    def _read(self, record: _Record, stop_before_pixels: bool = False) -> Dataset:
+        if record.kind == "image":
+            if stop_before_pixels:
+                return Dataset.from_json(record.attributes)
+            return self._read_image(record)
+        if record.kind == "video":
+            if stop_before_pixels:
+                return Dataset.from_json(record.attributes)
+            raise NotImplementedError(
+                f"reading video files ({record.path.name}) as DICOM is not "
+                "implemented; open the file with a video player")
+        try:
+            return pydicom.dcmread(record.path, stop_before_pixels=stop_before_pixels,
+                                   force=True)
+        except (OSError, EOFError, ValueError, InvalidDicomError) as err:
+            raise SourceResponseError(
+                self.name, f"{record.path} could not be read ({type(err).__name__}: "
+                f"{err}); the file may have changed since it was indexed. Call "
+                "refresh() and search again.") from err
+
+    def _read_image(self, record: _Record) -> Dataset:
+        from PIL import Image
+
+        with Image.open(record.path) as image:
+            rgb = image.convert("RGB")
+        dataset = Dataset.from_json(record.attributes)
+        dataset.file_meta = FileMetaDataset()
+        dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        dataset.file_meta.MediaStorageSOPClassUID = dataset.SOPClassUID
+        dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+        dataset.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+        dataset.Rows, dataset.Columns = rgb.height, rgb.width
+        dataset.SamplesPerPixel, dataset.PhotometricInterpretation = 3, "RGB"
+        dataset.PlanarConfiguration = 0
+        dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 8, 8, 7
+        dataset.PixelRepresentation = 0
+        dataset.PixelData = rgb.tobytes()
+        return dataset
+
+    def retrieve_series_metadata(self, study_instance_uid: str,
+                                 series_instance_uid: str) -> list[Dataset]:
+        """Read the headers of every file of a series (no pixel data)."""
+        return [self._read(r, stop_before_pixels=True) for r in
+                self._series_records(study_instance_uid, series_instance_uid)]
+
+    def retrieve_instance_metadata(self, study_instance_uid: str,
+                                   series_instance_uid: str,
+                                   sop_instance_uid: str) -> Dataset:
+        """Read the header of one file (no pixel data)."""
+        return self._read(self._record(study_instance_uid, series_instance_uid,
+                                       sop_instance_uid), stop_before_pixels=True)
+
+    def retrieve_instance(self, study_instance_uid: str, series_instance_uid: str,
+                          sop_instance_uid: str) -> Dataset:
+        """Read one whole file; photographs become VL Photographic Image data sets."""
+        return self._read(self._record(study_instance_uid, series_instance_uid,
+                                       sop_instance_uid))
+
+    def iter_series(self, study_instance_uid: str,
+                    series_instance_uid: str) -> Iterator[Dataset]:
+        """Yield the files of a series one at a time, by Instance Number."""
+        records = self._series_records(study_instance_uid, series_instance_uid)
+        return (self._read(record) for record in records)
+
+    def retrieve_instance_frames(self, study_instance_uid: str,
+                                 series_instance_uid: str, sop_instance_uid: str,
+                                 frame_numbers: Sequence[int]) -> list[bytes]:
+        """Return frames as stored in the file, ``frame_number`` from 1.
+
+        Raises
+        ------
+        ValueError
+            If a frame number is outside 1 to (0028,0008) *Number of Frames*.
+        NotImplementedError
+            For 1-bit native pixel data (frames do not start on byte boundaries).
+        """
+        dataset = self.retrieve_instance(study_instance_uid, series_instance_uid,
+                                         sop_instance_uid)
+        count = int(dataset.get("NumberOfFrames") or 1)
+        numbers = [int(n) for n in frame_numbers]
+        if not numbers or min(numbers) < 1 or max(numbers) > count:
+            raise ValueError(f"frame numbers run from 1 to {count} ((0028,0008) "
+                             f"Number of Frames), got {numbers}")
+        if "PixelData" not in dataset:
+            raise ValueError("the instance has no (7FE0,0010) Pixel Data")
+        syntax = dataset.file_meta.get("TransferSyntaxUID", ImplicitVRLittleEndian)
+        if syntax.is_compressed:
+            frames = list(pydicom.encaps.generate_frames(dataset.PixelData,
+                                                         number_of_frames=count))
+            return [frames[n - 1] for n in numbers]
+        if int(dataset.BitsAllocated) == 1:
+            raise NotImplementedError("frames of 1-bit (0028,0100) Bits Allocated "
+                                      "pixel data are not implemented")
+        length = (int(dataset.Rows) * int(dataset.Columns)
+                  * int(dataset.get("SamplesPerPixel", 1))
+                  * int(dataset.BitsAllocated) // 8)
+        data = dataset.PixelData
+        return [bytes(data[(n - 1) * length:n * length]) for n in numbers]
+
+    def health(self) -> SourceHealth:
+        """Say whether the folder (or DICOMDIR) is there and readable."""
+        started = time.perf_counter()
+        there = self.path.exists() and os.access(self.path, os.R_OK)
+        latency_ms = (time.perf_counter() - started) * 1000
+        if not there:
+            return SourceHealth("down", None, f"{self.path} is missing or not "
+                                "readable; is the disc or share mounted?", self.name)
+        return SourceHealth("ok", latency_ms, "", self.name)
+
+    # -- uploading ---------------------------------------------------------------
+
+    def upload_to(self, source: Source, batch_size: int = 20) -> StoreReport:
+        """Send every readable DICOM file to ``source`` with STOW-RS.
+
+        Parameters
+        ----------
+        source : Source
+            Where to store, e.g. a :class:`~.dicomweb.DICOMwebSource`.
+        batch_size : int
+            Files per STOW-RS request.
+
+        Returns
+        -------
+        StoreReport
+            Paths stored, and ``(path, reason)`` for each file not stored:
+            unreadable files, photographs and videos (not converted), and files
+            the archive refused.
+        """
+        index = self._indexed()
+        report = StoreReport(failed=[(p, f"not sent: {r}") for p, r in
+                                     index.unreadable])
+        dicom = []
+        for record in index.records:
+            if record.kind != "dicom":
+                report.failed.append((str(record.path), f"not sent: a {record.kind} "
+                                      "file, not DICOM (upload_to sends DICOM only)"))
+            else:
+                dicom.append(record)
+        for start in range(0, len(dicom), batch_size):
+            batch = dicom[start:start + batch_size]
+            datasets, paths = [], {}
+            for record in batch:
+                try:
+                    dataset = self._read(record)
+                except SourceResponseError as err:
+                    report.failed.append((str(record.path), str(err)))
+                    continue
+                datasets.append(dataset)
+                paths[str(dataset.SOPInstanceUID)] = str(record.path)
+            answer = source.store_instances(datasets)
+            report.stored += [paths.get(uid, uid) for uid in answer.stored]
+            report.failed += [(paths.get(uid, uid), why) for uid, why in answer.failed]
+        logger.info("%s: uploaded %d files to %s, %d not stored", self.name,
+                    len(report.stored), source.name, len(report.failed))
+        return report
+

@@ -1,0 +1,356 @@
+"""Slice geometry in the patient coordinate system and splitting series into stacks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from viewerlib.pipeline.decode import number_of_frames
+from viewerlib.pipeline.instance import pixel_spacing_of
+
+logger = logging.getLogger(__name__)
+
+# Orientations within this many degrees of each other belong to one stack.
+_ORIENTATION_TOLERANCE_DEG = 0.5
+# Spacings differing by more than this fraction (or 0.01 mm) are non-uniform.
+_SPACING_RELATIVE_TOLERANCE = 0.01
+_SPACING_ABSOLUTE_TOLERANCE_MM = 0.01
+# Stacking direction this far off the slice normal means a tilted gantry.
+_TILT_TOLERANCE_DEG = 0.1
+
+
+@dataclass(frozen=True)
+class FrameGeometry:
+    """Where one frame lies in the patient, PS3.3 C.7.6.2.1.1.
+
+    Attributes
+    ----------
+    position : numpy.ndarray
+        (0020,0032) *Image Position (Patient)*: LPS mm of the centre of the first
+        transmitted pixel.
+    row_cosines : numpy.ndarray
+        Direction of the first row (the way the column index grows), from the
+        first three values of (0020,0037) *Image Orientation (Patient)*.
+    column_cosines : numpy.ndarray
+        Direction of the first column (the way the row index grows).
+    pixel_spacing : tuple of float or None
+        (row spacing, column spacing) in mm.
+    """
+
+    position: np.ndarray
+    row_cosines: np.ndarray
+    column_cosines: np.ndarray
+    pixel_spacing: tuple[float, float] | None
+
+    @property
+    def normal(self) -> np.ndarray:
+        """Unit slice normal, row cosines x column cosines."""
+        return slice_normal(np.concatenate([self.row_cosines, self.column_cosines]))
+
+
+def slice_normal(image_orientation: Sequence[float]) -> np.ndarray:
+    """Return the unit normal of a slice from Image Orientation (Patient).
+
+    Parameters
+    ----------
+    image_orientation : sequence of 6 float
+        (0020,0037) *Image Orientation (Patient)*: row then column direction
+        cosines.
+
+    Returns
+    -------
+    numpy.ndarray
+        The unit vector row x column; it points the way positions grow in a
+        stack acquired in the usual order.
+
+    Raises
+    ------
+    ValueError
+        If there are not 6 values or the two directions are parallel or zero.
+
+    Examples
+    --------
+    >>> slice_normal([1, 0, 0, 0, 1, 0]).tolist()  # axial: towards the head
+    [0.0, 0.0, 1.0]
+    """
+    values = np.asarray([float(v) for v in image_orientation], dtype=np.float64)
+    if values.shape != (6,):
+        raise ValueError(
+            f"(0020,0037) 'Image Orientation (Patient)' needs 6 values, got "
+            f"{values.size}"
+        )
+    normal = np.cross(values[:3], values[3:])
+    length = float(np.linalg.norm(normal))
+    if length < 1e-6:
+        raise ValueError(
+            f"(0020,0037) 'Image Orientation (Patient)' {values.tolist()} has "
+            "parallel or zero row and column directions; the header is corrupt"
+        )
+    return normal / length
+
+
+def _functional_item(ds: Dataset, frame_index: int, sequence: str) -> Any:
+    """Return the frame's item of a functional group (per-frame, then shared)."""
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    if per_frame is not None and frame_index < len(per_frame):
+        group = per_frame[frame_index].get(sequence)
+        if group:
+            return group[0]
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    if shared and shared[0].get(sequence):
+        return shared[0].get(sequence)[0]
+    return None
+
+
+def frame_geometry(ds: Dataset, frame_index: int = 0) -> FrameGeometry | None:
+    """Return the geometry of one frame, or None if the dataset has none.
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset
+        Uses (0020,0032) *Image Position (Patient)* and (0020,0037) *Image
+        Orientation (Patient)*, from the frame's Plane Position Sequence and Plane
+        Orientation Sequence for enhanced multi-frame instances (PS3.3 C.7.6.16.2.3
+        and C.7.6.16.2.4), else from the top level; and the pixel spacing of
+        :func:`~viewerlib.pipeline.instance.pixel_spacing_of`.
+    frame_index : int, optional
+        Index of the frame, starting at 0.
+
+    Returns
+    -------
+    FrameGeometry or None
+        None when position or orientation is missing or unusable.
+    """
+    plane_position = _functional_item(ds, frame_index, "PlanePositionSequence")
+    plane_orientation = _functional_item(ds, frame_index, "PlaneOrientationSequence")
+    position = (plane_position or ds).get("ImagePositionPatient")
+    orientation = (plane_orientation or ds).get("ImageOrientationPatient")
+    if position is None or orientation is None:
+        return None
+    try:
+        position_mm = np.asarray([float(v) for v in position], dtype=np.float64)
+        cosines = np.asarray([float(v) for v in orientation], dtype=np.float64)
+        slice_normal(cosines)
+    except (TypeError, ValueError) as err:
+        logger.warning("Unusable patient geometry, treated as absent: %s", err)
+        return None
+    if position_mm.shape != (3,):
+        return None
+    row = cosines[:3] / np.linalg.norm(cosines[:3])
+    column = cosines[3:] / np.linalg.norm(cosines[3:])
+    spacing = pixel_spacing_of(ds, frame_index)[0]
+    if pixel_spacing_of(ds, frame_index)[1] == "PixelAspectRatio":
+        spacing = None
+    return FrameGeometry(position_mm, row, column, spacing)
+
+
+def positions_along_normal(
+    geometries: Sequence[FrameGeometry], normal: np.ndarray
+) -> np.ndarray:
+    """Return each frame's distance in mm along `normal` from the origin.
+
+    Parameters
+    ----------
+    geometries : sequence of FrameGeometry
+        The frames of one stack.
+    normal : numpy.ndarray
+        The unit slice normal of the stack.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 distances, Image Position (Patient) . normal.
+    """
+    return np.array([float(np.dot(g.position, normal)) for g in geometries])
+
+
+@dataclass(frozen=True)
+class StackSpacing:
+    """How the slices of a sorted stack are spaced.
+
+    Attributes
+    ----------
+    spacing_mm : float
+        Median distance between adjacent slice planes, along the normal (from
+        positions, never (0018,0050) *Slice Thickness*).
+    gaps_mm : numpy.ndarray
+        Every distance between adjacent planes.
+    is_uniform : bool
+        False when a gap differs from the median by more than 1 % (or 0.01 mm).
+    step_mm : numpy.ndarray
+        Mean vector from one slice position to the next (LPS mm); with a
+        gantry tilt it is not parallel to the normal.
+    tilt_deg : float
+        Angle between `step_mm` and the normal; 0 without gantry tilt.
+    """
+
+    spacing_mm: float
+    gaps_mm: np.ndarray
+    is_uniform: bool
+    step_mm: np.ndarray
+    tilt_deg: float
+
+    @property
+    def is_tilted(self) -> bool:
+        """True when the stacking direction is not the slice normal (shear)."""
+        return self.tilt_deg > _TILT_TOLERANCE_DEG
+
+
+def stack_spacing(
+    sorted_geometries: Sequence[FrameGeometry], normal: np.ndarray
+) -> StackSpacing:
+    """Measure slice spacing, uniformity and gantry tilt of a sorted stack.
+
+    Parameters
+    ----------
+    sorted_geometries : sequence of FrameGeometry
+        At least two frames, sorted by position along `normal`.
+    normal : numpy.ndarray
+        Unit slice normal.
+
+    Returns
+    -------
+    StackSpacing
+        See the attributes.
+
+    Raises
+    ------
+    ValueError
+        With fewer than two frames.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cos = np.array([1.0, 0, 0]), np.array([0, 1.0, 0])
+    >>> frames = [FrameGeometry(np.array([0, 0, z]), *cos, (1, 1)) for z in (0, 2, 5)]
+    >>> s = stack_spacing(frames, np.array([0, 0, 1.0]))
+    >>> (s.spacing_mm, s.is_uniform, s.tilt_deg)
+    (2.5, False, 0.0)
+    """
+    if len(sorted_geometries) < 2:
+        raise ValueError("A stack needs at least two slices to measure spacing")
+    along = positions_along_normal(sorted_geometries, normal)
+    gaps = np.diff(along)
+    spacing = float(np.median(gaps))
+    tolerance = max(abs(spacing) * _SPACING_RELATIVE_TOLERANCE,
+                    _SPACING_ABSOLUTE_TOLERANCE_MM)
+    uniform = bool(np.all(np.abs(gaps - spacing) <= tolerance))
+
+    first, last = sorted_geometries[0].position, sorted_geometries[-1].position
+    step = (last - first) / (len(sorted_geometries) - 1)
+    length = float(np.linalg.norm(step))
+    if length == 0:
+        tilt = 0.0
+    else:
+        cosine = abs(float(np.dot(step, normal))) / length
+        tilt = float(np.degrees(np.arccos(min(1.0, cosine))))
+    return StackSpacing(spacing, gaps, uniform, step, tilt)
+
+
+def _orientation_key(geometry: FrameGeometry | None) -> tuple[int, ...]:
+    """Return a hashable orientation, rounded to the stack tolerance."""
+    if geometry is None:
+        return ()
+    # Round to roughly the tolerance in radians so near-equal cosines match.
+    step = np.radians(_ORIENTATION_TOLERANCE_DEG)
+    cosines = np.concatenate([geometry.row_cosines, geometry.column_cosines])
+    return tuple(int(v) for v in np.rint(cosines / step))
+
+
+def is_localizer(ds: Dataset) -> bool:
+    """Return True if (0008,0008) *Image Type* says LOCALIZER (scout, surview)."""
+    return "LOCALIZER" in [str(v).upper() for v in _as_list(ds.get("ImageType"))]
+
+
+def _as_list(value: Any) -> list[Any]:
+    """Return a possibly multi-valued element as a list."""
+    if value is None:
+        return []
+    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        return [value]
+    return list(value)
+
+
+def stack_key(ds: Dataset, frame_index: int = 0) -> tuple[Any, ...]:
+    """Return the key that frames of one stack share.
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset
+        Uses (0020,000E) *Series Instance UID*, (0020,0052) *Frame of Reference
+        UID*, (0028,0010) *Rows*, (0028,0011) *Columns*, (0008,0008) *Image Type*
+        (LOCALIZER images are kept apart), (0018,0086) *Echo Numbers* and the
+        orientation of :func:`frame_geometry`.
+    frame_index : int, optional
+        Index of the frame, starting at 0.
+
+    Returns
+    -------
+    tuple
+        Frames with equal keys can form one volume.
+    """
+    return (
+        str(ds.get("SeriesInstanceUID", "")),
+        str(ds.get("FrameOfReferenceUID", "")),
+        int(ds.get("Rows", 0) or 0),
+        int(ds.get("Columns", 0) or 0),
+        is_localizer(ds),
+        tuple(str(v) for v in _as_list(ds.get("ImageType"))),
+        tuple(str(v) for v in _as_list(ds.get("EchoNumbers"))),
+        str(ds.get("PhotometricInterpretation", "")),
+        _orientation_key(frame_geometry(ds, frame_index)),
+    )
+
+
+def split_into_stacks(
+    frames: Sequence[tuple[Dataset, int]],
+) -> list[list[int]]:
+    """Group frames into stacks that can each form one volume.
+
+    Parameters
+    ----------
+    frames : sequence of (pydicom.dataset.Dataset, int)
+        (dataset, frame_index) pairs, e.g. every frame of every instance of a
+        series. The elements used are those of :func:`stack_key`.
+
+    Returns
+    -------
+    list of list of int
+        Indexes into `frames`, one list per stack, in order of first appearance.
+        Frames at the same position within one key (repeated acquisitions or
+        temporal phases) go to further stacks, in input order.
+    """
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for index, (ds, frame_index) in enumerate(frames):
+        groups.setdefault(stack_key(ds, frame_index), []).append(index)
+
+    stacks: list[list[int]] = []
+    for members in groups.values():
+        # A second frame at an already-used position starts (or joins) a new stack.
+        layers: list[tuple[set[Any], list[int]]] = []
+        for index in members:
+            ds, frame_index = frames[index]
+            geometry = frame_geometry(ds, frame_index)
+            # Frames without geometry have no position to clash on.
+            where: Any = ("input", index)
+            if geometry is not None:
+                where = round(float(np.dot(geometry.position, geometry.normal)), 3)
+            for used, layer in layers:
+                if where not in used:
+                    used.add(where)
+                    layer.append(index)
+                    break
+            else:
+                layers.append(({where}, [index]))
+        stacks.extend(layer for _, layer in layers)
+    return stacks
+
+
+def frames_of(datasets: Sequence[Dataset]) -> list[tuple[Dataset, int]]:
+    """Return (dataset, frame_index) for every frame of every dataset."""
+    return [(ds, i) for ds in datasets for i in range(number_of_frames(ds))]

@@ -1,0 +1,396 @@
+"""Volumes of modality values built from the instances (or frames) of a series."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+
+from viewerlib.pipeline.decode import decode_frame, number_of_frames
+from viewerlib.pipeline.instance import _read_path, pixel_spacing_of
+from viewerlib.pipeline.modality import (
+    apply_modality_lut,
+    clean_stored_values,
+    rescale_parameters,
+    stored_value_range,
+)
+from viewerlib.pipeline.voi import WindowPreset, default_window, window_presets
+from viewerlib.volume.geometry import (
+    frame_geometry,
+    split_into_stacks,
+    stack_spacing,
+)
+
+logger = logging.getLogger(__name__)
+
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_INTEGER_DTYPES = (np.uint8, np.int8, np.uint16, np.int16, np.int32)
+
+Source = str | os.PathLike[str] | Dataset
+
+
+@dataclass
+class Volume:
+    """A stack of frames in modality units, with its place in the patient.
+
+    Attributes
+    ----------
+    voxels : numpy.ndarray
+        (slices, rows, columns) modality values (HU for CT). An integer dtype
+        when every slope and intercept is a whole number, else float32.
+    affine : numpy.ndarray
+        4 x 4 float64 matrix mapping (slice, row, column, 1) indexes to patient
+        LPS coordinates in mm (PS3.3 C.7.6.2.1.1). With a gantry tilt the slice
+        column is the true step between slice positions, so the matrix shears.
+    spacing_mm : tuple of float
+        (slice, row, column) spacing in mm; the slice spacing is the median
+        distance between slice planes along the normal, from positions.
+    source_order : list of int
+        For each slice, the index of the input it came from.
+    source_frames : list of tuple of int
+        For each slice, (input index, frame_index).
+    datasets : list of pydicom.dataset.Dataset
+        Headers (without pixel data) of the slices, in slice order.
+    modality : str
+        (0008,0060) *Modality*.
+    window_presets : list of WindowPreset
+        The windows of the first slice's header.
+    default_window : WindowPreset
+        The file's first window, else the data range without padding.
+    frame_of_reference_uid : str
+        (0020,0052) *Frame of Reference UID* ("" when absent).
+    slice_positions_mm : numpy.ndarray
+        (slices, 3) Image Position (Patient) of every slice; exact even when
+        the spacing is not uniform and the affine is only an approximation.
+    warnings : list of str
+        Problems found and worked around (also logged).
+    """
+
+    voxels: np.ndarray
+    affine: np.ndarray
+    spacing_mm: tuple[float, float, float]
+    source_order: list[int]
+    source_frames: list[tuple[int, int]]
+    datasets: list[Dataset]
+    modality: str
+    window_presets: list[WindowPreset]
+    default_window: WindowPreset
+    frame_of_reference_uid: str
+    slice_positions_mm: np.ndarray
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(slices, rows, columns)."""
+        return tuple(self.voxels.shape)  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        """Return a short summary (cheap: no voxel statistics)."""
+        return (
+            f"Volume(modality={self.modality!r}, shape={self.shape}, "
+            f"dtype={self.voxels.dtype}, spacing_mm={self.spacing_mm}, "
+            f"warnings={len(self.warnings)})"
+        )
+
+
+def _header_of(ds: Dataset) -> Dataset:
+    """Return a copy of `ds` without its pixel data (elements are shared)."""
+    header = Dataset()
+    for element in ds:
+        if element.keyword not in _PIXEL_KEYWORDS:
+            header.add(element)
+    if hasattr(ds, "file_meta"):
+        header.file_meta = ds.file_meta
+    return header
+
+
+def _read_header(source: Source) -> Dataset:
+    """Return the header of a path or dataset, without reading pixel data."""
+    if isinstance(source, Dataset):
+        return _header_of(source)
+    try:
+        return pydicom.dcmread(source, stop_before_pixels=True)
+    except pydicom.errors.InvalidDicomError:
+        return _header_of(_read_path(source))
+
+
+def _choose_dtype(frames: Sequence[tuple[Dataset, int]]) -> tuple[np.dtype, str]:
+    """Return the voxel dtype that holds every modality value exactly, if any."""
+    if any("ModalityLUTSequence" in ds for ds, _ in frames):
+        return np.dtype(np.float32), "a Modality LUT Sequence is used"
+    if any(int(ds.get("BitsAllocated", 16) or 16) > 16 for ds, _ in frames):
+        return np.dtype(np.float32), "32-bit stored values"
+
+    low = high = None
+    for ds, frame_index in frames:
+        params = rescale_parameters(ds, frame_index)
+        if not params.is_integer:
+            return np.dtype(np.float32), "the rescale slope/intercept is not integer"
+        stored_low, stored_high = stored_value_range(ds)
+        ends = [int(params.slope) * v + int(params.intercept)
+                for v in (stored_low, stored_high)]
+        low = min(ends) if low is None else min(low, min(ends))
+        high = max(ends) if high is None else max(high, max(ends))
+    for dtype in _INTEGER_DTYPES:
+        info = np.iinfo(dtype)
+        if low is None or high is None:
+            break
+        if info.min <= low and high <= info.max:
+            return np.dtype(dtype), ""
+    return np.dtype(np.float32), "the integer range does not fit in int32"
+
+
+def _integer_modality(stored: np.ndarray, ds: Dataset, frame_index: int) -> np.ndarray:
+    """Return m * SV + b in int64 for integer slope and intercept (exact)."""
+    params = rescale_parameters(ds, frame_index)
+    values = clean_stored_values(stored, ds).astype(np.int64)
+    if not params.is_identity:
+        values *= int(params.slope)
+        values += int(params.intercept)
+    return values
+
+
+def _note(volume_warnings: list[str], message: str) -> None:
+    """Record a data problem in the volume and the log."""
+    logger.warning(message)
+    volume_warnings.append(message)
+
+
+# Prefixes of the notes that change where voxels are: the user must see them.
+_ALERT_PREFIXES = ("Non-uniform", "Gantry tilt", "Some frames have no", "Slices share")
+
+
+def _build_volume(
+    stack: list[int],
+    frames: list[tuple[Dataset, int, int]],
+    sources: Sequence[Source],
+) -> Volume | None:
+    """Sort one stack, work out its geometry, and read its voxels."""
+    notes: list[str] = []
+    first_header = frames[stack[0]][0]
+    photometric = str(first_header.get("PhotometricInterpretation", "")).strip()
+    is_float = any(k in first_header for k in _PIXEL_KEYWORDS[1:])
+    if photometric not in ("MONOCHROME1", "MONOCHROME2") and not is_float:
+        message = (
+            f"A stack of {len(stack)} {photometric or 'unknown'} frame(s) was left "
+            "out: volumes hold grayscale modality values only; use read_instance() "
+            "to display colour images"
+        )
+        logger.warning(message)
+        return None
+
+    geometries = [frame_geometry(frames[i][0], frames[i][1]) for i in stack]
+    order = list(range(len(stack)))
+    has_geometry = all(g is not None for g in geometries)
+    if has_geometry:
+        known = [g for g in geometries if g is not None]
+        normal = known[0].normal
+        along = [float(np.dot(g.position, normal)) for g in known]
+        order = sorted(order, key=lambda k: (along[k], k))
+        if order != sorted(order):
+            logger.debug("Slices re-ordered by position along the normal")
+    else:
+        _note(notes, (
+            "Some frames have no (0020,0032) Image Position (Patient) or (0020,0037) "
+            "Image Orientation (Patient); slices keep the input order and the affine "
+            "is a plain scaling, not a position in the patient"
+        ))
+        order = sorted(order, key=lambda k: (
+            int(frames[stack[k]][0].get("InstanceNumber", 0) or 0), k))
+
+    sorted_ids = [stack[k] for k in order]
+    sorted_geometries = [geometries[k] for k in order]
+    rows = int(first_header.Rows)
+    columns = int(first_header.Columns)
+    in_plane = None
+    if has_geometry and sorted_geometries[0] is not None:
+        in_plane = sorted_geometries[0].pixel_spacing
+    if in_plane is None and not has_geometry:
+        in_plane = pixel_spacing_of(first_header, frames[stack[0]][1])[0]
+    if in_plane is None:
+        _note(notes, "No (0028,0030) Pixel Spacing: 1 mm pixels are assumed")
+        in_plane = (1.0, 1.0)
+
+    affine = np.eye(4)
+    positions = np.zeros((len(order), 3))
+    slice_spacing = float(first_header.get("SpacingBetweenSlices", 0) or 0) or float(
+        first_header.get("SliceThickness", 0) or 0
+    ) or 1.0
+    if has_geometry:
+        g0 = sorted_geometries[0]
+        assert g0 is not None
+        positions = np.array(
+            [g.position for g in sorted_geometries]  # type: ignore[union-attr]
+        )
+        step = g0.normal * slice_spacing
+        if len(order) > 1:
+            spacing = stack_spacing(
+                sorted_geometries, g0.normal  # type: ignore[arg-type]
+            )
+            slice_spacing = spacing.spacing_mm
+            step = spacing.step_mm
+            if slice_spacing <= 0:
+                _note(notes, "Slices share one position; spacing set to 1 mm")
+                slice_spacing, step = 1.0, g0.normal
+            if not spacing.is_uniform:
+                _note(notes, (
+                    f"Non-uniform slice spacing: gaps from {spacing.gaps_mm.min():.3f}"
+                    f" to {spacing.gaps_mm.max():.3f} mm; the affine uses the mean "
+                    "step, slice_positions_mm holds each slice's true position"
+                ))
+            if spacing.is_tilted:
+                _note(notes, (
+                    f"Gantry tilt: slices are stacked {spacing.tilt_deg:.2f} deg off "
+                    "their normal; the affine shears to follow the true positions"
+                ))
+        else:
+            _note(notes, (
+                f"Single slice: slice spacing {slice_spacing} mm taken from the "
+                "header (Spacing Between Slices or Slice Thickness), not positions"
+            ))
+        # PS3.3 C.7.6.2.1.1: the row index moves along the column cosines by the
+        # row spacing; the column index along the row cosines by the column spacing.
+        affine[:3, 0] = step
+        affine[:3, 1] = g0.column_cosines * in_plane[0]
+        affine[:3, 2] = g0.row_cosines * in_plane[1]
+        affine[:3, 3] = g0.position
+    else:
+        affine[:3, :3] = np.diag([slice_spacing, in_plane[0], in_plane[1]])
+
+    ordered_frames = [(frames[i][0], frames[i][1]) for i in sorted_ids]
+    dtype, reason = _choose_dtype(ordered_frames)
+    bits_allocated = int(first_header.get("BitsAllocated", 16) or 16)
+    if dtype == np.int32 and bits_allocated <= 16:
+        # The header allows values beyond int16 (e.g. 16-bit signed stored values
+        # with an intercept), but real data rarely uses them: start with int16
+        # and widen once, only if a slice does not fit.
+        dtype = np.dtype(np.int16)
+    voxels = np.empty((len(sorted_ids), rows, columns), dtype=dtype)
+
+    # Read each input once, filling every slice that comes from it.
+    slots: dict[int, list[tuple[int, int]]] = {}
+    for slot, frame_id in enumerate(sorted_ids):
+        _, frame_index, input_index = frames[frame_id]
+        slots.setdefault(input_index, []).append((slot, frame_index))
+    for input_index, wanted in slots.items():
+        source = sources[input_index]
+        ds = source if isinstance(source, Dataset) else _read_path(source)
+        for slot, frame_index in wanted:
+            stored = decode_frame(ds, frame_index).pixels
+            if stored.shape != (rows, columns):
+                raise ValueError(
+                    f"Input {input_index} frame_index {frame_index} has shape "
+                    f"{stored.shape}, not ({rows}, {columns}) like the stack"
+                )
+            if voxels.dtype.kind in "iu":
+                values = _integer_modality(stored, ds, frame_index)
+                info = np.iinfo(voxels.dtype)
+                if values.size and (values.min() < info.min or values.max() > info.max):
+                    logger.debug("Widening voxels from %s to int32", voxels.dtype)
+                    voxels = voxels.astype(np.int32)
+                    reason = "the rescaled values exceed int16"
+                voxels[slot] = values
+            else:
+                voxels[slot] = apply_modality_lut(stored, ds, frame_index)
+        del ds
+
+    if voxels.dtype.itemsize * 8 > bits_allocated * 1.1 and bits_allocated > 1:
+        _note(notes, (
+            f"Voxels are {voxels.dtype.name} ({voxels.dtype.itemsize * 8} bits) for "
+            f"{bits_allocated}-bit stored values: {reason or 'the rescaled range'}"
+        ))
+
+    header0 = frames[sorted_ids[0]][0]
+    presets = window_presets(header0, frames[sorted_ids[0]][1])
+    window = presets[0] if presets else default_window(voxels, header0)
+    return Volume(
+        voxels=voxels,
+        affine=affine,
+        spacing_mm=(float(slice_spacing), float(in_plane[0]), float(in_plane[1])),
+        source_order=[frames[i][2] for i in sorted_ids],
+        source_frames=[(frames[i][2], frames[i][1]) for i in sorted_ids],
+        datasets=[frames[i][0] for i in sorted_ids],
+        modality=str(header0.get("Modality", "")),
+        window_presets=presets,
+        default_window=window,
+        frame_of_reference_uid=str(header0.get("FrameOfReferenceUID", "")),
+        slice_positions_mm=positions,
+        warnings=notes,
+    )
+
+
+def read_series(paths_or_datasets: Sequence[Source]) -> list[Volume]:
+    """Build volumes from the instances of a series.
+
+    Parameters
+    ----------
+    paths_or_datasets : sequence of path or pydicom.dataset.Dataset
+        Instances of one series (or several; they are kept apart), in any order.
+        Enhanced multi-frame instances contribute every frame, placed by the
+        Plane Position Sequence of their functional groups.
+
+    Returns
+    -------
+    list of Volume
+        One volume per stack (see
+        :func:`~viewerlib.volume.geometry.split_into_stacks`): frames are split
+        by orientation, size, Image Type (LOCALIZER apart), Echo Numbers and
+        repeated positions, then sorted along the slice normal.
+
+    Raises
+    ------
+    ValueError
+        If no input has grayscale pixel data.
+
+    Warns
+    -----
+    UserWarning
+        When a volume's geometry needed a work-around (gantry tilt, non-uniform
+        spacing, missing or repeated positions); the same text, and notes on
+        single slices and voxel dtype, are in ``Volume.warnings``.
+
+    Notes
+    -----
+    Paths are read twice: headers first (without pixel data), then one file at a
+    time while its frames are copied into the volume, so the raw bytes of the
+    whole series are never held at once. Colour stacks are left out (logged).
+    """
+    headers = [_read_header(source) for source in paths_or_datasets]
+    frames: list[tuple[Dataset, int, int]] = []
+    for input_index, header in enumerate(headers):
+        source = paths_or_datasets[input_index]
+        has_pixels = any(k in source for k in _PIXEL_KEYWORDS) if isinstance(
+            source, Dataset) else True
+        if not has_pixels:
+            logger.info("Input %d has no pixel data; skipped", input_index)
+            continue
+        if "Rows" not in header or "Columns" not in header:
+            logger.info("Input %d is not an image; skipped", input_index)
+            continue
+        for frame_index in range(number_of_frames(header)):
+            frames.append((header, frame_index, input_index))
+
+    stacks = split_into_stacks([(ds, f) for ds, f, _ in frames])
+    volumes = []
+    for stack in stacks:
+        volume = _build_volume(stack, frames, paths_or_datasets)
+        if volume is None:
+            continue
+        for message in volume.warnings:
+            if message.startswith(_ALERT_PREFIXES):
+                warnings.warn(message, UserWarning, stacklevel=2)
+        volumes.append(volume)
+    if not volumes:
+        raise ValueError(
+            "None of the inputs has grayscale pixel data to build a volume from; "
+            "check that the paths are image instances (not SR, RT structures or "
+            "colour ultrasound)"
+        )
+    logger.info("Built %d volume(s) from %d input(s)", len(volumes), len(headers))
+    return volumes
