@@ -69,6 +69,7 @@ def prepare_workspace(spawner: Any) -> None:
     role = role_for_groups(groups)
     home = Path(spawner.home_dir_template.format(username=spawner.user.name))
     home.mkdir(parents=True, exist_ok=True)
+    _write_lab_settings(home)
     if role is None:
         return
     source = NOTEBOOKS / role.curriculum
@@ -80,6 +81,15 @@ def prepare_workspace(spawner: Any) -> None:
     if lessons:
         spawner.default_url = f"/lab/tree/{role.curriculum}/{lessons[0]}"
     spawner.environment = {**spawner.environment, "LIGHTBOX_ROLE": role.group}
+
+
+def _write_lab_settings(home: Path) -> None:
+    # JupyterLab would otherwise offer to fetch news from the internet on first start.
+    folder = home / ".jupyter" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = folder / "notification.jupyterlab-settings"
+    if not settings.exists():
+        settings.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
 
 
 def _copy_if_missing(source: str, target: str) -> str:

@@ -98,11 +98,12 @@ class LRUCache:
 
     Examples
     --------
-    >>> cache = LRUCache("demo", budget_bytes=300)
-    >>> cache.put("a", b"x" * 100); cache.put("b", b"y" * 100)
+    >>> cache = LRUCache("demo", budget_bytes=250)
+    >>> cache.put("a", b"x", size_bytes=100)
+    >>> cache.put("b", b"y", size_bytes=100)
     >>> cache.get("a") is not None       # "a" is now the most recently used
     True
-    >>> cache.put("c", b"z" * 100)       # over budget: "b" goes
+    >>> cache.put("c", b"z", size_bytes=100)   # over budget: "b" goes
     >>> cache.get("b") is None
     True
     """

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DicomJson = Mapping[str, Any]
-"""One data set in the DICOM JSON model: ``{"0020000D": {"vr": "UI", "Value": [...]}}``."""
+"""One data set in the DICOM JSON model, e.g. ``{"00080060": {"vr": "CS", ...}}``."""
 
 
 class PersonName(NamedTuple):

@@ -64,8 +64,10 @@ def test_radiologist_signs_in_and_sees_the_ct_study(
 
         viewer = page.locator(".lbx-stack[data-painted='true']").first
         viewer.wait_for(timeout=120_000)
+        viewer.scroll_into_view_if_needed()
         page.wait_for_timeout(500)
         page.screenshot(path=str(artifacts / "radiologist-first-study.png"))
+        viewer.screenshot(path=str(artifacts / "radiologist-stack-viewer.png"))
 
         canvas = viewer.locator("canvas.lightbox-stack-canvas")
         statistics = canvas.evaluate(_CANVAS_STATISTICS)

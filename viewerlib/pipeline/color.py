@@ -54,9 +54,6 @@ def ybr_to_rgb(
 
     Raises
     ------
-    NotImplementedError
-        For YBR_RCT and YBR_ICT, which only JPEG 2000 decoders may invert
-        (they do: OpenJPEG returns RGB).
     ValueError
         For any other photometric interpretation.
 
@@ -64,17 +61,20 @@ def ybr_to_rgb(
     -----
     PS3.3 C.7.6.3.1.2 gives the RGB to YCbCr equations; the inverse matrix is
     computed from them rather than copied with rounded coefficients.
+
+    YBR_RCT and YBR_ICT (JPEG 2000 component transforms) are normally inverted
+    by the decoder, which then returns RGB. When samples arrive untransformed,
+    they carry the DC level shift of 2**(bits_stored - 1) that the decoder
+    adds back to every component, so chroma is offset by half the full scale:
+    ICT then inverts like YBR_FULL (same coefficients), and RCT is inverted
+    exactly with integers (see :func:`_rct_to_rgb`).
     """
-    if photometric_interpretation in _YBR_FULL_NAMES:
+    if photometric_interpretation == "YBR_RCT":
+        return _rct_to_rgb(arr, bits_stored).astype(np.float64)
+    if photometric_interpretation in _YBR_FULL_NAMES + ("YBR_ICT",):
         forward, luma_offset = _YBR_FULL_FORWARD, 0.0
     elif photometric_interpretation in _YBR_PARTIAL_NAMES:
         forward, luma_offset = _YBR_PARTIAL_FORWARD, 16.0
-    elif photometric_interpretation in ("YBR_RCT", "YBR_ICT"):
-        raise NotImplementedError(
-            f"{photometric_interpretation} samples were returned without the JPEG "
-            "2000 inverse component transform; decode with pylibjpeg-openjpeg, "
-            "which applies it (`pip install pylibjpeg pylibjpeg-openjpeg`)"
-        )
     else:
         raise ValueError(
             f"(0028,0004) 'Photometric Interpretation' {photometric_interpretation!r}"
@@ -89,6 +89,23 @@ def ybr_to_rgb(
     return np.clip(rgb, 0.0, full)
 
 
+def _rct_to_rgb(arr: np.ndarray, bits_stored: int) -> np.ndarray:
+    """Invert the reversible colour transform, PS3.3 C.7.6.3.1.2 (YBR_RCT).
+
+    Forward: Y = floor((R + 2G + B) / 4), Cb = B - G, Cr = R - G, with Cb and Cr
+    offset by 2**(bits_stored - 1). Inverse: G = Y - floor((Cb + Cr) / 4),
+    R = Cr + G, B = Cb + G; exact in integers.
+    """
+    samples = np.asarray(arr, dtype=np.int64)
+    half = 1 << (bits_stored - 1)
+    y = samples[..., 0]
+    cb = samples[..., 1] - half
+    cr = samples[..., 2] - half
+    green = y - np.floor_divide(cb + cr, 4)
+    rgb = np.stack([cr + green, green, cb + green], axis=-1)
+    return np.clip(rgb, 0, (1 << bits_stored) - 1)
+
+
 def _lut_words(data: Any) -> np.ndarray:
     """Return palette LUT data as an array of 16-bit words."""
     if isinstance(data, bytes | bytearray):
@@ -97,24 +114,63 @@ def _lut_words(data: Any) -> np.ndarray:
     return np.asarray(values, dtype=np.uint16)
 
 
-def _segment_length(words: np.ndarray, i: int) -> int:
-    """Return the number of words of the segment starting at word `i`."""
-    opcode = int(words[i])
-    return {0: 2 + int(words[i + 1]), 1: 3, 2: 4}.get(opcode, 0)
+def _segment_starts(words: np.ndarray) -> list[int]:
+    """Return the word index where each top-level segment starts."""
+    starts, i = [], 0
+    while i + 1 < len(words):
+        starts.append(i)
+        opcode, length = int(words[i]), int(words[i + 1])
+        # PS3.3 C.7.9.2: discrete = 2 + length words, linear 3, indirect 4.
+        size = {0: 2 + length, 1: 3, 2: 4}.get(opcode)
+        if size is None:
+            raise ValueError(
+                f"Segmented palette LUT has unknown opcode {opcode} at word {i} "
+                "(PS3.3 C.7.9.2 defines 0, 1 and 2); the LUT is corrupt"
+            )
+        i += size
+    return starts
+
+
+def _indirect_target(offset: int, starts: list[int], here: int) -> int:
+    """Return the word index an indirect segment's offset points at."""
+    # PS3.3 C.7.9.2.3: a byte offset from the start of the segmented data.
+    # Some writers store a word offset instead; accept it only when the byte
+    # reading does not land on a segment start and the word reading does.
+    if offset % 2 == 0 and offset // 2 in starts and offset // 2 < here:
+        return offset // 2
+    if offset in starts and offset < here:
+        logger.debug("Indirect palette segment offset %d read as words", offset)
+        return offset
+    raise ValueError(
+        f"Segmented palette LUT has an indirect segment at word {here} whose "
+        f"offset {offset} is not the byte offset of an earlier segment "
+        "(PS3.3 C.7.9.2.3); the LUT is corrupt"
+    )
 
 
 def _run_segments(
-    words: np.ndarray, start: int, count: int | None, out: list[float]
+    words: np.ndarray,
+    start: int,
+    count: int | None,
+    out: list[float],
+    starts: list[int],
+    depth: int = 0,
 ) -> None:
     """Append the values of `count` segments (all if None) from word `start`."""
-    i, done = start, 0
-    while i < len(words) and (count is None or done < count):
+    if depth > 8:
+        raise ValueError(
+            "Segmented palette LUT nests indirect segments more than 8 deep; the "
+            "LUT is corrupt (PS3.3 C.7.9.2.3)"
+        )
+    index = starts.index(start)
+    for i in starts[index:] if count is None else starts[index:index + count]:
         opcode, length = int(words[i]), int(words[i + 1])
         if opcode == 0:
-            # Discrete segment: `length` values follow.
+            # C.7.9.2.1 Discrete segment: `length` values follow.
             out.extend(float(v) for v in words[i + 2 : i + 2 + length])
         elif opcode == 1:
-            # Linear segment: `length` values ramping from the previous value.
+            # C.7.9.2.2 Linear segment: a straight line from the previous
+            # segment's last value to the given one, over `length` entries.
             if not out:
                 raise ValueError(
                     "Segmented palette LUT starts with a linear segment, which "
@@ -123,29 +179,18 @@ def _run_segments(
             begin, end = out[-1], float(words[i + 2])
             ramp = begin + (end - begin) * np.arange(1, length + 1) / length
             out.extend(ramp.tolist())
-        elif opcode == 2:
-            # Indirect segment: replay `length` earlier segments. The 32-bit
-            # offset (low word first) is read as a word offset into the data.
-            offset = int(words[i + 2]) | (int(words[i + 3]) << 16)
-            if offset >= i:
-                raise ValueError(
-                    "Segmented palette LUT has an indirect segment pointing at or "
-                    "after itself (PS3.3 C.7.9.2.3); the LUT is corrupt"
-                )
-            _run_segments(words, offset, length, out)
         else:
-            raise ValueError(
-                f"Segmented palette LUT has unknown opcode {opcode} (PS3.3 C.7.9.2 "
-                "defines 0, 1 and 2); the LUT is corrupt"
-            )
-        i += _segment_length(words, i)
-        done += 1
+            # C.7.9.2.3 Indirect segment: replay `length` earlier segments. The
+            # 32-bit offset is stored least significant word first.
+            offset = int(words[i + 2]) | (int(words[i + 3]) << 16)
+            target = _indirect_target(offset, starts, i)
+            _run_segments(words, target, length, out, starts, depth + 1)
 
 
 def _expand_segmented(words: np.ndarray, entries: int) -> np.ndarray:
     """Expand a segmented palette LUT, PS3.3 C.7.9.2."""
     out: list[float] = []
-    _run_segments(words, 0, None, out)
+    _run_segments(words, 0, None, out, _segment_starts(words))
     if len(out) != entries:
         logger.debug("Segmented LUT expands to %d entries, not %d", len(out), entries)
     return np.asarray(out[:entries], dtype=np.float64)
@@ -264,7 +309,7 @@ def to_display_rgb(
     Raises
     ------
     NotImplementedError
-        For colour spaces not handled (see :func:`ybr_to_rgb`).
+        For colour spaces not handled.
 
     Examples
     --------

@@ -19,6 +19,11 @@ logger = logging.getLogger(__name__)
 
 _LIBJPEG = "pylibjpeg pylibjpeg-libjpeg"
 _OPENJPEG = "pylibjpeg pylibjpeg-openjpeg"
+_NATIVE_LITTLE_ENDIAN = (
+    uid.ImplicitVRLittleEndian,
+    uid.ExplicitVRLittleEndian,
+    uid.DeflatedExplicitVRLittleEndian,
+)
 
 # Plugins in the order we try them, fastest first. pylibjpeg wraps compiled
 # libraries (libjpeg, OpenJPEG, a Rust RLE decoder); pydicom's own RLE decoder is
@@ -177,6 +182,10 @@ def decode_frame(ds: Dataset, frame_index: int = 0) -> DecodedFrame:
     >>> decode_frame(ds).pixels.tolist()  # the bits above Bits Stored are dropped
     [[1, 2], [3, 4]]
     """
+    fast = _decode_native_little_endian(ds, frame_index)
+    if fast is not None:
+        return fast
+
     pixel_keywords = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
     if not any(k in ds for k in pixel_keywords):
         raise ValueError(
@@ -231,6 +240,64 @@ def decode_frame(ds: Dataset, frame_index: int = 0) -> DecodedFrame:
         + ". The pixel data may be corrupt; another decoder may help, e.g. "
         "`pip install python-gdcm`"
     )
+
+
+def _decode_native_little_endian(ds: Dataset, frame_index: int) -> DecodedFrame | None:
+    """Decode a native little-endian frame with numpy alone, or return None.
+
+    The common case (8, 16 or 32 bits allocated, one or three samples not
+    subsampled, a whole frame present) needs one pass over the frame's bytes:
+    a copy that also clears the bits above Bits Stored. Anything else (big
+    endian, 1-bit, YBR_*_422/420, short or odd data, a bad frame index) returns
+    None and goes through pydicom, which also gives the detailed errors.
+    """
+    file_meta = getattr(ds, "file_meta", None)
+    tsyntax = file_meta.get(0x00020010) if file_meta is not None else None
+    if tsyntax is None or tsyntax.value not in _NATIVE_LITTLE_ENDIAN:
+        return None
+    pixel_data = ds.get(0x7FE00010)
+    if pixel_data is None or not isinstance(pixel_data.value, bytes):
+        return None
+    try:
+        rows, columns = ds[0x00280010].value, ds[0x00280011].value
+        allocated, stored = ds[0x00280100].value, ds[0x00280101].value
+        signed = ds[0x00280103].value == 1
+        samples = ds[0x00280002].value
+    except (KeyError, AttributeError):
+        return None
+    if allocated not in (8, 16, 32) or samples not in (1, 3) or not stored:
+        return None
+    photometric = str(ds[0x00280004].value) if 0x00280004 in ds else ""
+    if samples == 3 and (photometric.endswith(("_422", "_420"))):
+        return None
+    frames = number_of_frames(ds)
+    data = pixel_data.value
+    frame_length = rows * columns * samples
+    frame_bytes = frame_length * allocated // 8
+    if not 0 <= frame_index < frames or len(data) < frames * frame_bytes:
+        return None
+
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{allocated // 8}")
+    view = np.frombuffer(data, dtype, frame_length, frame_index * frame_bytes)
+    planar = samples == 3 and int(ds.get("PlanarConfiguration", 0) or 0) == 1
+    shape = (samples, rows, columns) if planar else (rows, columns, samples)
+    view = view.reshape(shape)
+    if planar:
+        # PS3.3 C.7.6.3.1.3: colour-by-plane; return colour-by-pixel.
+        view = view.transpose(1, 2, 0)
+    out = np.empty((rows, columns, samples), dtype.newbyteorder("="))
+    shift = allocated - min(int(stored), allocated)
+    # PS3.5 8.1.1: bits above Bits Stored carry no meaning; clear them in the
+    # copy itself (unsigned), or shift them out to sign-extend (signed).
+    if shift == 0:
+        np.copyto(out, view)
+    elif not signed:
+        np.bitwise_and(view, (1 << int(stored)) - 1, out=out)
+    else:
+        np.left_shift(view, shift, out=out)
+        np.right_shift(out, shift, out=out)
+    pixels = out[..., 0] if samples == 1 else out
+    return DecodedFrame(pixels, photometric, str(tsyntax.value), "")
 
 
 def _decode_with(

@@ -14,7 +14,12 @@ from pydicom.errors import InvalidDicomError
 
 from viewerlib.pipeline.color import to_display_rgb
 from viewerlib.pipeline.decode import decode_frame, number_of_frames
-from viewerlib.pipeline.modality import apply_modality_lut
+from viewerlib.pipeline.display import (
+    apply_display_lut,
+    grayscale_display_lut,
+    supports_display_lut,
+)
+from viewerlib.pipeline.modality import apply_modality_lut, rescale_parameters
 from viewerlib.pipeline.presentation import apply_presentation_lut
 from viewerlib.pipeline.voi import (
     WindowPreset,
@@ -30,6 +35,8 @@ _GRAYSCALE = ("MONOCHROME1", "MONOCHROME2")
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 Window = tuple[float, float] | WindowPreset
+# Display tables kept per instance (one per window and rescale, 64 KB each).
+_MAX_CACHED_TABLES = 8
 
 
 def _positive_pair(value: Any) -> tuple[float, float] | None:
@@ -126,6 +133,9 @@ class Instance:
 
     dataset: Dataset
     warnings: list[str] = field(default_factory=list)
+    _display_tables: dict[Any, np.ndarray] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def number_of_frames(self) -> int:
@@ -241,35 +251,86 @@ class Instance:
                 logger.debug("window ignored for a colour image")
             return to_display_rgb(frame.pixels, frame.photometric_interpretation,
                                   self.dataset)
+        return self.display_stored_frame(frame.pixels, frame_index, window)
 
-        values = apply_modality_lut(frame.pixels, self.dataset, frame_index)
-        if window is not None:
-            preset = window if isinstance(window, WindowPreset) else None
-            if preset is None:
-                try:
-                    pair = [float(v) for v in window]  # type: ignore[union-attr]
-                    center, width = pair
-                except (TypeError, ValueError) as err:
-                    raise ValueError(
-                        f"window must be (center, width) or a WindowPreset, got "
-                        f"{window!r}"
-                    ) from err
-                preset = WindowPreset(center, width)
-            shown = apply_windowing(values, preset.center, preset.width,
-                                    preset.function)
-        elif self.window_presets(frame_index):
-            preset = self.window_presets(frame_index)[0]
-            shown = apply_windowing(values, preset.center, preset.width,
-                                    preset.function)
-        elif self.dataset.get("VOILUTSequence"):
+    def display_stored_frame(
+        self, stored: np.ndarray, frame_index: int = 0, window: Window | None = None
+    ) -> np.ndarray:
+        """Return already decoded grayscale stored values as display values.
+
+        Parameters
+        ----------
+        stored : numpy.ndarray
+            Stored values of frame `frame_index` (from
+            :func:`~viewerlib.pipeline.decode.decode_frame`).
+        frame_index : int, optional
+            Index of the frame, starting at 0.
+        window : tuple of float or WindowPreset, optional
+            As for :meth:`display_frame`.
+
+        Returns
+        -------
+        numpy.ndarray
+            uint8 (rows, columns).
+
+        Raises
+        ------
+        ValueError
+            If `window` is not a valid window.
+
+        Notes
+        -----
+        8- and 16-bit stored values go through one cached lookup table that
+        holds the whole chain (see
+        :func:`~viewerlib.pipeline.display.grayscale_display_lut`), so moving
+        the window costs one table build (65,536 values) and then one indexed
+        read per pixel. Other data runs the stages one after the other.
+        """
+        preset = self._window_for(stored, frame_index, window)
+        if supports_display_lut(stored):
+            key = (rescale_parameters(self.dataset, frame_index), preset,
+                   stored.dtype.str)
+            table = self._display_tables.get(key)
+            if table is None:
+                if len(self._display_tables) >= _MAX_CACHED_TABLES:
+                    self._display_tables.pop(next(iter(self._display_tables)))
+                table = grayscale_display_lut(self.dataset, frame_index, preset,
+                                              stored.dtype)
+                self._display_tables[key] = table
+            return apply_display_lut(stored, table)
+
+        values = apply_modality_lut(stored, self.dataset, frame_index)
+        if preset is None:
             shown = apply_voi_lut(values, self.dataset)
         else:
-            preset = default_window(values, self.dataset, frame_index)
             shown = apply_windowing(values, preset.center, preset.width,
                                     preset.function)
-
         shown = apply_presentation_lut(shown, self.dataset)
         return np.clip(np.rint(shown), 0, 255).astype(np.uint8)
+
+    def _window_for(
+        self, stored: np.ndarray, frame_index: int, window: Window | None
+    ) -> WindowPreset | None:
+        """Return the window to apply; None means the VOI LUT Sequence."""
+        if window is not None:
+            if isinstance(window, WindowPreset):
+                return window
+            try:
+                pair = [float(v) for v in window]
+                center, width = pair
+            except (TypeError, ValueError) as err:
+                raise ValueError(
+                    f"window must be (center, width) or a WindowPreset, got "
+                    f"{window!r}"
+                ) from err
+            return WindowPreset(center, width)
+        presets = self.window_presets(frame_index)
+        if presets:
+            return presets[0]
+        if self.dataset.get("VOILUTSequence"):
+            return None
+        values = apply_modality_lut(stored, self.dataset, frame_index)
+        return default_window(values, self.dataset, frame_index)
 
 
 def _read_path(path: str | os.PathLike[str]) -> Dataset:

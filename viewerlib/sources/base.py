@@ -117,7 +117,8 @@ def normalize_date_query(value: DateQuery | None) -> str | None:
         return None
     if isinstance(value, tuple):
         if len(value) != 2:
-            raise ValueError(f"study_date as a tuple must be (start, end), got {value!r}")
+            raise ValueError(
+                f"study_date as a tuple must be (start, end), got {value!r}")
         start = _format_date(value[0], "the start of study_date")
         end = _format_date(value[1], "the end of study_date")
     elif isinstance(value, datetime.date):

@@ -28,12 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from viewerlib.sources.base import Source
-from viewerlib.sources.dicomweb import (
-    QUIRK_PRESETS,
-    AccessTokenProvider,
-    ArchiveQuirks,
-    DICOMwebSource,
-)
+from viewerlib.sources.auth import AccessTokenProvider
+from viewerlib.sources.dicomweb import QUIRK_PRESETS, ArchiveQuirks, DICOMwebSource
 from viewerlib.sources.federated import FederatedSource
 from viewerlib.sources.local import FolderSource
 

@@ -6,24 +6,20 @@ Every way in which one archive product departs from PS3.18 lives in
 
 from __future__ import annotations
 
-import base64
 import copy
 import io
-import json
 import logging
-import os
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pydicom
 import requests
+import urllib3
 from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
@@ -45,6 +41,7 @@ from viewerlib.errors import (
     SourceUnreachableError,
 )
 from viewerlib.model import Instance, Series, Study
+from viewerlib.sources.auth import AccessToken, AccessTokenProvider, BearerAuth
 from viewerlib.sources.base import (
     DateQuery,
     Source,
@@ -120,7 +117,8 @@ class ArchiveQuirks:
         Transfer syntaxes never to ask the archive to encode into.
     explicit_media_types : bool
         The archive refuses ``type="*/*"`` for frames and bulk data, so name the
-        media type (``application/octet-stream; transfer-syntax=*``).
+        media type (``application/octet-stream; transfer-syntax=*``). Otherwise
+        frames are asked for as ``type="*/*"; transfer-syntax=*``.
     thumbnails : bool
         The archive serves ``/thumbnail``; when ``False``, a small ``/rendered``
         image stands in.
@@ -203,132 +201,6 @@ QUIRK_PRESETS: dict[str, Callable[[], ArchiveQuirks]] = {
 """Preset name (as used in the archives configuration) -> factory."""
 
 
-@dataclass
-class AccessToken:
-    """A bearer token and when it stops being valid (seconds since the epoch)."""
-
-    value: str
-    expires_at: float | None = None
-
-
-def _jwt_expiry(token: str) -> float | None:
-    """Read the ``exp`` claim of a JSON Web Token without checking its signature."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-        return float(payload["exp"])
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-class AccessTokenProvider:
-    """Supply a fresh bearer token, fetching a new one shortly before expiry.
-
-    Parameters
-    ----------
-    env_var : str, optional
-        Environment variable holding the token (JupyterHub puts one in
-        ``JUPYTERHUB_API_TOKEN``, or an OAuth access token in
-        ``LIGHTBOX_ACCESS_TOKEN``). Read again on every refresh.
-    path : str or Path, optional
-        File holding the token (a sidecar that rewrites it keeps it fresh).
-    fetch : callable, optional
-        ``fetch() -> AccessToken | str`` for any other token service.
-    refresh_margin_s : float
-        Fetch a new token when the current one expires within this many
-        seconds. Default 60.
-    max_age_s : float
-        How long to keep a token whose expiry is unknown (not a JWT and not given
-        by ``fetch``) before reading it again. Default 300.
-    clock : callable
-        Returns the time in seconds since the epoch; for tests.
-
-    Raises
-    ------
-    ValueError
-        If not exactly one of ``env_var``, ``path`` and ``fetch`` is given.
-    """
-
-    def __init__(self, env_var: str | None = None, path: str | Path | None = None,
-                 fetch: Callable[[], AccessToken | str] | None = None,
-                 refresh_margin_s: float = 60.0, max_age_s: float = 300.0,
-                 clock: Callable[[], float] = time.time) -> None:
-        if sum(x is not None for x in (env_var, path, fetch)) != 1:
-            raise ValueError("AccessTokenProvider needs exactly one of env_var, path "
-                             "or fetch")
-        self.env_var, self.path, self._fetch = env_var, path, fetch
-        self.refresh_margin_s, self.max_age_s, self._clock = (
-            refresh_margin_s, max_age_s, clock)
-        self._current: AccessToken | None = None
-        self._fetched_at = 0.0
-        self._lock = threading.Lock()
-
-    def _read(self) -> AccessToken:
-        if self._fetch is not None:
-            answer = self._fetch()
-            token = answer if isinstance(answer, AccessToken) else AccessToken(answer)
-        elif self.env_var is not None:
-            value = os.environ.get(self.env_var, "").strip()
-            if not value:
-                raise SourceAuthenticationError(
-                    "token provider", f"the environment variable {self.env_var} that "
-                    "should hold the access token is empty or unset; set it, or "
-                    "change token_env in the archives configuration")
-            token = AccessToken(value)
-        else:
-            try:
-                value = Path(str(self.path)).read_text().strip()
-            except OSError as err:
-                raise SourceAuthenticationError(
-                    "token provider", f"could not read the access token file "
-                    f"{self.path} ({err.strerror}); check token_file in the archives "
-                    "configuration") from err
-            token = AccessToken(value)
-        if token.expires_at is None:
-            token.expires_at = _jwt_expiry(token.value)
-        return token
-
-    def __call__(self) -> str:
-        """Return a token valid for at least ``refresh_margin_s`` more seconds."""
-        with self._lock:
-            now = self._clock()
-            current = self._current
-            stale = (current is None
-                     or (current.expires_at is not None
-                         and current.expires_at - now < self.refresh_margin_s)
-                     or (current.expires_at is None
-                         and now - self._fetched_at > self.max_age_s))
-            if stale:
-                self._current, self._fetched_at = self._read(), now
-                logger.debug("access token refreshed")
-            assert self._current is not None
-            return self._current.value
-
-
-class BearerAuth(requests.auth.AuthBase):
-    """Put ``Authorization: Bearer <token>`` on every request.
-
-    Parameters
-    ----------
-    token : str or callable
-        A fixed token, or a callable (e.g. :class:`AccessTokenProvider`) asked
-        for a token before each request.
-    """
-
-    def __init__(self, token: str | Callable[[], str]) -> None:
-        self._token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        token = self._token() if callable(self._token) else self._token
-        request.headers["Authorization"] = f"Bearer {token}"
-        return request
-
-    def __repr__(self) -> str:
-        return "BearerAuth(<token hidden>)"
-
-
 class ArchiveSession(requests.Session):
     """The HTTP session one :class:`DICOMwebSource` owns (never shared or global).
 
@@ -389,6 +261,17 @@ def _check_uid(value: str, keyword: str) -> None:
                          f"characters), got {value!r}")
 
 
+def _iter_available(response: requests.Response, chunk_size: int) -> Iterator[bytes]:
+    # read1 hands on whatever has arrived (up to chunk_size); iter_content would
+    # wait for a full chunk, holding back a first instance smaller than that.
+    raw = response.raw
+    while True:
+        data = raw.read1(chunk_size)
+        if not data:
+            return
+        yield data
+
+
 def iter_multipart_parts(response: requests.Response, source_name: str,
                          chunk_size: int = 64 * 1024) -> Iterator[bytes]:
     """Yield the bodies of a ``multipart/related`` answer as they arrive.
@@ -427,7 +310,7 @@ def iter_multipart_parts(response: requests.Response, source_name: str,
     # A CRLF in front lets the first delimiter (at the very start) match too.
     buffer = bytearray(b"\r\n")
     search_from, in_part = 0, False
-    for chunk in response.iter_content(chunk_size):
+    for chunk in _iter_available(response, chunk_size):
         buffer += chunk
         while True:
             found = buffer.find(delimiter, search_from)
@@ -570,7 +453,7 @@ class DICOMwebSource(Source):
             raise
         except requests.HTTPError as err:
             raise self._http_error(err, action) from err
-        except requests.Timeout as err:
+        except (requests.Timeout, urllib3.exceptions.ReadTimeoutError) as err:
             raise SourceUnreachableError(
                 self.name, f"no answer from {where} within {self.timeout:g} s while "
                 f"{action}. The archive may be overloaded or stopped; try again, or "
@@ -583,7 +466,8 @@ class DICOMwebSource(Source):
                 f"{self.retries} retries). Check that the archive is running and "
                 "that its url in the archives configuration is right.") from err
         except (requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError) as err:
+                requests.exceptions.ContentDecodingError,
+                urllib3.exceptions.ProtocolError) as err:
             raise SourceResponseError(
                 self.name, f"the answer from {where} was cut short while {action}. "
                 "Try again; if it keeps happening, the archive or a proxy in "
@@ -821,19 +705,20 @@ class DICOMwebSource(Source):
                     yield pydicom.dcmread(io.BytesIO(part))
         logger.debug("%s: series streamed, %d instances", self.name, count)
 
-    def _frame_media_types(self, transfer_syntax_uid: str) -> tuple[Any, ...] | None:
+    def _frame_media_types(self, transfer_syntax_uid: str) -> tuple[Any, ...]:
         if transfer_syntax_uid in self.quirks.forbidden_transfer_syntaxes:
             raise ValueError(
                 f"archive '{self.name}' ({self.quirks.name}) must not be asked for "
                 f"transfer syntax {transfer_syntax_uid}: it crashes on that output. "
                 "Ask for '*' (as stored) and decode in the kernel.")
         if transfer_syntax_uid == "*" and not self.quirks.explicit_media_types:
-            return None
+            # Any media type, in the transfer syntax as stored (PS3.18 8.7.3.5).
+            return (("*/*", "*"),)
         try:
             return ((_FRAME_MEDIA_TYPES[transfer_syntax_uid], transfer_syntax_uid),)
         except KeyError:
-            raise ValueError(f"transfer syntax {transfer_syntax_uid!r} is not one frames "
-                             f"can be asked for; use one of "
+            raise ValueError(f"transfer syntax {transfer_syntax_uid!r} is not one "
+                             f"frames can be asked for; use one of "
                              f"{', '.join(sorted(_FRAME_MEDIA_TYPES))}") from None
 
     def retrieve_instance_frames(self, study_instance_uid: str,
@@ -1011,10 +896,15 @@ class DICOMwebSource(Source):
                                 f"{self.slow_after_s * 1000:.0f} ms)", self.name)
         return SourceHealth("ok", latency_ms, "", self.name)
 
-    def with_quirks(self, **changes: Any) -> DICOMwebSource:
-        """Return a new source for the same archive with some quirks changed."""
-        return DICOMwebSource(self.url, self.name, self.session.auth,
-                              replace(self.quirks, **changes), self.timeout,
-                              self.retries, slow_after_s=self.slow_after_s,
-                              use_cache=self.use_cache)
 
+__all__ = [
+    "QUIRK_PRESETS",
+    "AccessToken",  # re-exported from viewerlib.sources.auth
+    "AccessTokenProvider",
+    "ArchiveQuirks",
+    "ArchiveSession",
+    "BearerAuth",
+    "DICOMwebSource",
+    "iter_multipart_parts",
+    "prepare_for_storage",
+]

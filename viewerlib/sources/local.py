@@ -15,7 +15,6 @@ from typing import Any
 
 import pydicom
 import pydicom.encaps
-import pydicom.fileset
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import (
@@ -112,6 +111,23 @@ def _exif_date(path: Path) -> tuple[str, str]:
     return moment.strftime("%Y%m%d"), moment.strftime("%H%M%S")
 
 
+def _referenced_files(dicomdir: Path) -> list[Path]:
+    """List the files a DICOMDIR references (PS3.3 F.3.2.2, (0004,1500)).
+
+    pydicom's ``FileSet`` would stage changes in a temporary folder; reading the
+    directory records directly keeps everything off the disk.
+    """
+    directory = pydicom.dcmread(dicomdir)
+    files = []
+    for record in directory.get("DirectoryRecordSequence", []):
+        parts = record.get("ReferencedFileID")
+        if not parts:
+            continue
+        components = [parts] if isinstance(parts, str) else list(parts)
+        files.append(dicomdir.parent.joinpath(*components))
+    return files
+
+
 def _json_element(vr: str, value: Any) -> dict[str, Any]:
     if value in (None, ""):
         return {"vr": vr}
@@ -167,9 +183,9 @@ class FolderSource(Source):
             try:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
-                    file_set = pydicom.fileset.FileSet(pydicom.dcmread(dicomdir))
+                    files = _referenced_files(dicomdir)
                 index.warnings += [(str(dicomdir), str(w.message)) for w in caught]
-                return [Path(instance.path) for instance in file_set]
+                return files
             except (InvalidDicomError, OSError, ValueError, KeyError,
                     AttributeError) as err:
                 index.unreadable.append(
@@ -316,14 +332,19 @@ class FolderSource(Source):
             modalities = sorted({r.value("Modality") for r in records} - {""})
             name = first.value("PatientName", None)
             groups = [g for g in (name or ()) if g] or [""]
+            # Photographs carry their own EXIF dates: the study is the earliest.
+            dates = sorted(d for d in (r.value("StudyDate") for r in records) if d)
+            date = first.value("StudyDate") or (dates[0] if dates else "")
             if not (any(wildcard_matches(g, name_query) for g in groups)
                     and (patient_id is None or first.value("PatientID") == patient_id)
-                    and date_matches(first.value("StudyDate"), date_query)
+                    and date_matches(date, date_query)
                     and (modality is None or modality in modalities)
                     and (accession_number is None
                          or first.value("AccessionNumber") == accession_number)):
                 continue
             attributes = dict(first.attributes)
+            if date:
+                attributes["00080020"] = {"vr": "DA", "Value": [date]}
             attributes["00080061"] = {"vr": "CS", "Value": modalities}
             attributes["00201206"] = {"vr": "IS", "Value": [len(
                 {r.value("SeriesInstanceUID") for r in records})]}

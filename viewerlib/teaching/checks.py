@@ -20,8 +20,7 @@ class CheckResult:
         return ("Correct: " if self.correct else "Not yet: ") + self.feedback
 
     def _repr_markdown_(self) -> str:
-        mark = "✅" if self.correct else "❌"
-        return f"{mark} **{'Correct' if self.correct else 'Not yet'}**: {self.feedback}"
+        return f"**{'Correct' if self.correct else 'Not yet'}**: {self.feedback}"
 
 
 def finding_slice_index(volume: Any, finding: Finding = HAEMORRHAGE) -> int:

@@ -202,9 +202,18 @@ def oblique(
     )
 
     inverse = np.linalg.inv(volume.affine)
-    r_index, c_index = np.mgrid[0:n_rows, 0:n_cols].astype(np.float64)
+    r_index = c_index = None
     planes = []
     for offset in offsets:
+        start = (inverse @ np.append(origin + normal * offset, 1.0))[:3]
+        lattice = _lattice_plane(volume.voxels, start,
+                                 inverse[:3, :3] @ (rows_dir * step),
+                                 inverse[:3, :3] @ (cols_dir * step), n_rows, n_cols)
+        if lattice is not None:
+            planes.append(lattice)
+            continue
+        if r_index is None or c_index is None:
+            r_index, c_index = np.mgrid[0:n_rows, 0:n_cols].astype(np.float64)
         points = (
             origin[:, None, None]
             + rows_dir[:, None, None] * (r_index * step)
@@ -240,6 +249,65 @@ def oblique(
         (step, step),
         edge_labels(rows_dir, cols_dir),
     )
+
+
+def _lattice_plane(
+    voxels: np.ndarray,
+    start: np.ndarray,
+    row_step: np.ndarray,
+    column_step: np.ndarray,
+    n_rows: int,
+    n_cols: int,
+) -> np.ndarray | None:
+    """Return the plane by slicing when it falls exactly on voxel centres.
+
+    When each output step is one voxel along one array axis and the first
+    sample is a voxel centre, interpolation would return the voxels unchanged:
+    a (strided, possibly reversed) view of the array gives the same plane
+    without computing any weights. Returns None for every other plane.
+    Positions within 1e-3 voxel of a centre count as on it (real slice
+    positions carry rounding of that order; the interpolation weight of the
+    neighbour would be below 0.001).
+    """
+    tolerance = 1e-3
+    axes = []
+    for step in (row_step, column_step):
+        nonzero = np.flatnonzero(np.abs(step) > tolerance)
+        if len(nonzero) != 1 or abs(abs(step[nonzero[0]]) - 1) > tolerance:
+            return None
+        axes.append((int(nonzero[0]), int(np.sign(step[nonzero[0]]))))
+    if axes[0][0] == axes[1][0] or np.any(np.abs(start - np.rint(start)) > tolerance):
+        return None
+    start_index = np.rint(start).astype(int)
+    fixed = ({0, 1, 2} - {axes[0][0], axes[1][0]}).pop()
+    if not 0 <= start_index[fixed] < voxels.shape[fixed]:
+        return np.full((n_rows, n_cols), np.nan, np.float32)
+
+    out = np.full((n_rows, n_cols), np.nan, np.float32)
+    bounds = []
+    for (axis, sign), count in zip(axes, (n_rows, n_cols), strict=True):
+        # Output positions k with 0 <= start + sign * k < size.
+        first = start_index[axis]
+        size = voxels.shape[axis]
+        ks = np.arange(count)
+        valid = ks[(first + sign * ks >= 0) & (first + sign * ks < size)]
+        if valid.size == 0:
+            return out
+        bounds.append((int(valid[0]), int(valid[-1]) + 1, first, sign))
+    index: list[slice | int] = [slice(None)] * 3
+    index[fixed] = int(start_index[fixed])
+    for (axis, _), (k0, k1, first, sign) in zip(axes, bounds, strict=True):
+        begin, end = first + sign * k0, first + sign * (k1 - 1)
+        if sign > 0:
+            index[axis] = slice(begin, end + 1)
+        else:
+            index[axis] = slice(begin, end - 1 if end > 0 else None, -1)
+    plane = voxels[tuple(index)]
+    if axes[0][0] > axes[1][0]:
+        plane = plane.T
+    (r0, r1, _, _), (c0, c1, _, _) = bounds
+    out[r0:r1, c0:c1] = plane
+    return out
 
 
 def _nanmean(stack: np.ndarray) -> np.ndarray:

@@ -9,23 +9,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset
 
-from viewerlib.pipeline.decode import decode_frame, number_of_frames
-from viewerlib.pipeline.instance import _read_path, pixel_spacing_of
-from viewerlib.pipeline.modality import (
-    apply_modality_lut,
-    clean_stored_values,
-    rescale_parameters,
-    stored_value_range,
-)
+from viewerlib.pipeline.decode import number_of_frames, transfer_syntax_of
+from viewerlib.pipeline.instance import pixel_spacing_of
+from viewerlib.pipeline.modality import rescale_parameters, stored_value_range
 from viewerlib.pipeline.voi import WindowPreset, default_window, window_presets
 from viewerlib.volume.geometry import (
     frame_geometry,
     split_into_stacks,
     stack_spacing,
 )
+from viewerlib.volume.reading import default_workers, fill_voxels, read_header
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +51,11 @@ class Volume:
     source_frames : list of tuple of int
         For each slice, (input index, frame_index).
     datasets : list of pydicom.dataset.Dataset
-        Headers (without pixel data) of the slices, in slice order.
+        Headers (without pixel data) of the slices, in slice order. The header
+        of the first input is complete; the others keep only the elements the
+        volume is built from (geometry, pixel description, rescale, windows,
+        padding and identity), so that an open series costs about its pixel
+        bytes. Read a file again with pydicom for its other elements.
     modality : str
         (0008,0060) *Modality*.
     window_presets : list of WindowPreset
@@ -99,27 +98,6 @@ class Volume:
         )
 
 
-def _header_of(ds: Dataset) -> Dataset:
-    """Return a copy of `ds` without its pixel data (elements are shared)."""
-    header = Dataset()
-    for element in ds:
-        if element.keyword not in _PIXEL_KEYWORDS:
-            header.add(element)
-    if hasattr(ds, "file_meta"):
-        header.file_meta = ds.file_meta
-    return header
-
-
-def _read_header(source: Source) -> Dataset:
-    """Return the header of a path or dataset, without reading pixel data."""
-    if isinstance(source, Dataset):
-        return _header_of(source)
-    try:
-        return pydicom.dcmread(source, stop_before_pixels=True)
-    except pydicom.errors.InvalidDicomError:
-        return _header_of(_read_path(source))
-
-
 def _choose_dtype(frames: Sequence[tuple[Dataset, int]]) -> tuple[np.dtype, str]:
     """Return the voxel dtype that holds every modality value exactly, if any."""
     if any("ModalityLUTSequence" in ds for ds, _ in frames):
@@ -146,16 +124,6 @@ def _choose_dtype(frames: Sequence[tuple[Dataset, int]]) -> tuple[np.dtype, str]
     return np.dtype(np.float32), "the integer range does not fit in int32"
 
 
-def _integer_modality(stored: np.ndarray, ds: Dataset, frame_index: int) -> np.ndarray:
-    """Return m * SV + b in int64 for integer slope and intercept (exact)."""
-    params = rescale_parameters(ds, frame_index)
-    values = clean_stored_values(stored, ds).astype(np.int64)
-    if not params.is_identity:
-        values *= int(params.slope)
-        values += int(params.intercept)
-    return values
-
-
 def _note(volume_warnings: list[str], message: str) -> None:
     """Record a data problem in the volume and the log."""
     logger.warning(message)
@@ -170,6 +138,7 @@ def _build_volume(
     stack: list[int],
     frames: list[tuple[Dataset, int, int]],
     sources: Sequence[Source],
+    workers: int,
 ) -> Volume | None:
     """Sort one stack, work out its geometry, and read its voxels."""
     notes: list[str] = []
@@ -278,27 +247,10 @@ def _build_volume(
     for slot, frame_id in enumerate(sorted_ids):
         _, frame_index, input_index = frames[frame_id]
         slots.setdefault(input_index, []).append((slot, frame_index))
-    for input_index, wanted in slots.items():
-        source = sources[input_index]
-        ds = source if isinstance(source, Dataset) else _read_path(source)
-        for slot, frame_index in wanted:
-            stored = decode_frame(ds, frame_index).pixels
-            if stored.shape != (rows, columns):
-                raise ValueError(
-                    f"Input {input_index} frame_index {frame_index} has shape "
-                    f"{stored.shape}, not ({rows}, {columns}) like the stack"
-                )
-            if voxels.dtype.kind in "iu":
-                values = _integer_modality(stored, ds, frame_index)
-                info = np.iinfo(voxels.dtype)
-                if values.size and (values.min() < info.min or values.max() > info.max):
-                    logger.debug("Widening voxels from %s to int32", voxels.dtype)
-                    voxels = voxels.astype(np.int32)
-                    reason = "the rescaled values exceed int16"
-                voxels[slot] = values
-            else:
-                voxels[slot] = apply_modality_lut(stored, ds, frame_index)
-        del ds
+    encapsulated = transfer_syntax_of(first_header).is_encapsulated
+    voxels, widened = fill_voxels(voxels, slots, sources, workers, encapsulated)
+    if widened:
+        reason = "the rescaled values exceed int16"
 
     if voxels.dtype.itemsize * 8 > bits_allocated * 1.1 and bits_allocated > 1:
         _note(notes, (
@@ -325,7 +277,9 @@ def _build_volume(
     )
 
 
-def read_series(paths_or_datasets: Sequence[Source]) -> list[Volume]:
+def read_series(
+    paths_or_datasets: Sequence[Source], *, workers: int | None = None
+) -> list[Volume]:
     """Build volumes from the instances of a series.
 
     Parameters
@@ -334,6 +288,11 @@ def read_series(paths_or_datasets: Sequence[Source]) -> list[Volume]:
         Instances of one series (or several; they are kept apart), in any order.
         Enhanced multi-frame instances contribute every frame, placed by the
         Plane Position Sequence of their functional groups.
+    workers : int, optional
+        Processes that decode file inputs in parallel; default the number of
+        CPUs (at most 4). 1 decodes in the calling process. Series of fewer
+        than 8 files, and datasets already in memory, are always decoded in
+        the calling process.
 
     Returns
     -------
@@ -346,7 +305,7 @@ def read_series(paths_or_datasets: Sequence[Source]) -> list[Volume]:
     Raises
     ------
     ValueError
-        If no input has grayscale pixel data.
+        If no input has grayscale pixel data, or `workers` is below 1.
 
     Warns
     -----
@@ -357,11 +316,22 @@ def read_series(paths_or_datasets: Sequence[Source]) -> list[Volume]:
 
     Notes
     -----
-    Paths are read twice: headers first (without pixel data), then one file at a
-    time while its frames are copied into the volume, so the raw bytes of the
-    whole series are never held at once. Colour stacks are left out (logged).
+    Paths are read twice: headers first (without pixel data), then each file
+    while its frames are copied into the volume, so the raw bytes of the whole
+    series are never held at once; with workers, at most ``2 * workers`` decoded
+    slices wait beside the volume. The codecs hold the GIL, which is why the
+    workers are processes (started once per session), not threads. Colour
+    stacks are left out (logged).
     """
-    headers = [_read_header(source) for source in paths_or_datasets]
+    if workers is None:
+        workers = default_workers()
+    if int(workers) < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    workers = int(workers)
+    # Every header but the first is compacted as soon as it is read, so the
+    # headers of a long series never cost more than a fraction of its pixels.
+    headers = [read_header(source, compact=index > 0)
+               for index, source in enumerate(paths_or_datasets)]
     frames: list[tuple[Dataset, int, int]] = []
     for input_index, header in enumerate(headers):
         source = paths_or_datasets[input_index]
@@ -379,7 +349,7 @@ def read_series(paths_or_datasets: Sequence[Source]) -> list[Volume]:
     stacks = split_into_stacks([(ds, f) for ds, f, _ in frames])
     volumes = []
     for stack in stacks:
-        volume = _build_volume(stack, frames, paths_or_datasets)
+        volume = _build_volume(stack, frames, paths_or_datasets, workers)
         if volume is None:
             continue
         for message in volume.warnings:

@@ -15,10 +15,10 @@ const CSS = `
 .lbx-bl { bottom: 30px; left: 8px; } .lbx-br { bottom: 30px; right: 8px; text-align: right; }
 .lbx-marker { position: absolute; font-weight: 600; font-size: 14px; pointer-events: none;
   color: #ffd54a; text-shadow: 0 0 3px #000; }
-.lbx-scale { position: absolute; bottom: 36px; height: 6px; border: 1px solid #e8e8e8;
-  border-top: none; pointer-events: none; left: 50%; }
-.lbx-scale-label { position: absolute; bottom: 44px; pointer-events: none;
-  transform: translateX(-50%); left: 50%; }
+.lbx-scale { position: absolute; bottom: 66px; height: 6px; border: 1px solid #e8e8e8;
+  border-top: none; pointer-events: none; left: 82%; }
+.lbx-scale-label { position: absolute; bottom: 74px; pointer-events: none;
+  transform: translateX(-50%); left: 82%; }
 .lbx-bar { position: absolute; left: 0; right: 0; bottom: 0; height: 26px; display: flex;
   gap: 4px; align-items: center; padding: 0 6px; background: rgba(20,20,20,.85); }
 .lbx-bar button { background: #333; color: #eee; border: 1px solid #555; border-radius: 3px;

@@ -124,3 +124,76 @@ def test_bundled_colour_files_show_the_original_rgb(name):
     interior = (np.arange(100) % 10 >= 2) & (np.arange(100) % 10 <= 7)
     error = np.abs(shown.astype(int) - expected)[interior]
     assert error.max() <= 8
+
+
+def _expand(words):
+    from viewerlib.pipeline.color import _expand_segmented
+
+    return _expand_segmented(np.asarray(words, np.uint16), 10_000).tolist()
+
+
+def test_indirect_segment_replays_segments_at_a_byte_offset():
+    # PS3.3 C.7.9.2.3: opcode 2, number of segments, byte offset (low word,
+    # high word) from the start of the data. Segments, by word index:
+    #   0: discrete [10, 20]            (words 0-3, bytes 0-7)
+    #   4: linear to 50 over 3          (words 4-6, bytes 8-13): 30, 40, 50
+    #   7: discrete [0]                 (words 7-9)
+    #  10: indirect, copy 2 segments from byte 8 (word 4): linear to 50 from the
+    #      current last value 0 -> 16.67, 33.33, 50; then discrete [0] -> 0.
+    words = [0, 2, 10, 20, 1, 3, 50, 0, 1, 0, 2, 2, 8, 0]
+
+    table = _expand(words)
+
+    np.testing.assert_allclose(
+        table, [10, 20, 30, 40, 50, 0, 50 / 3, 100 / 3, 50, 0])
+
+
+def test_indirect_segment_with_a_word_offset_is_accepted():
+    # Some writers store the word index (4) instead of the byte offset (8);
+    # byte 4 would fall inside segment 0, so the word reading is unambiguous.
+    words = [0, 2, 10, 20, 1, 3, 50, 0, 1, 0, 2, 1, 4, 0]
+    assert _expand(words)[-3:] == pytest.approx([50 / 3, 100 / 3, 50])
+
+
+@pytest.mark.parametrize(
+    ("words", "match"),
+    [
+        ([1, 2, 5], "starts with a linear segment"),
+        ([0, 1, 7, 5, 1, 0], "unknown opcode 5"),
+        ([0, 1, 7, 2, 1, 6, 0], "not the byte offset of an earlier segment"),
+        ([0, 1, 7, 2, 1, 3, 0], "not the byte offset of an earlier segment"),
+    ],
+    ids=["linear-first", "bad-opcode", "points-at-itself", "points-mid-segment"],
+)
+def test_corrupt_segmented_palette_raises(words, match):
+    with pytest.raises(ValueError, match=match):
+        _expand(words)
+
+
+def rgb_to_rct(rgb: np.ndarray, bits: int = 8) -> np.ndarray:
+    """PS3.3 C.7.6.3.1.2 YBR_RCT forward, chroma offset by the DC shift."""
+    r, g, b = (rgb[..., i].astype(np.int64) for i in range(3))
+    half = 2 ** (bits - 1)
+    return np.stack([(r + 2 * g + b) // 4, b - g + half, r - g + half], -1)
+
+
+def test_ybr_rct_samples_are_inverted_exactly():
+    # (200, 100, 50): Y = floor(450 / 4) = 112, Cb = -50 + 128, Cr = 100 + 128.
+    assert rgb_to_rct(np.array([200, 100, 50])).tolist() == [112, 78, 228]
+    from viewerlib.pipeline.color import to_display_rgb
+
+    ds = build_image(RGB, bits_allocated=8, photometric="RGB")
+
+    shown = to_display_rgb(rgb_to_rct(RGB), "YBR_RCT", ds)
+
+    np.testing.assert_array_equal(shown, RGB)
+
+
+def test_ybr_ict_samples_are_inverted_like_ybr_full():
+    from viewerlib.pipeline.color import to_display_rgb
+
+    ds = build_image(RGB, bits_allocated=8, photometric="RGB")
+
+    shown = to_display_rgb(rgb_to_ybr_full(RGB), "YBR_ICT", ds)
+
+    assert np.abs(shown.astype(int) - RGB).max() <= 2

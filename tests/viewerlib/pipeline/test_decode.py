@@ -9,6 +9,8 @@ from pydicom import uid
 from pydicom.data import get_testdata_file
 from pydicom.pixels import get_decoder
 
+from pipeline_builders import build_image
+
 from viewerlib.errors import DecodingError
 from viewerlib.pipeline.decode import decode_frame, transfer_syntax_of
 
@@ -143,3 +145,42 @@ def test_corrupt_data_reports_every_plugin_failure():
 def test_file_without_file_meta_uses_the_encoding_it_was_read_with():
     ds = pydicom.dcmread(get_testdata_file("no_meta.dcm", download=False), force=True)
     assert transfer_syntax_of(ds) == uid.ImplicitVRLittleEndian
+
+
+@pytest.mark.parametrize(
+    ("allocated", "stored_bits", "signed"),
+    [(8, 8, False), (8, 6, True), (16, 12, False), (16, 12, True), (16, 16, True),
+     (32, 20, True), (32, 24, False)],
+)
+def test_native_frames_drop_the_bits_above_bits_stored(allocated, stored_bits, signed):
+    # PS3.5 8.1.1: the high bits are junk (here all ones); the value is the low
+    # Bits Stored bits, sign-extended from bit Bits Stored - 1 when signed.
+    values = np.array([[0, 1, 2 ** (stored_bits - 1) - 1], [2 ** (stored_bits - 1),
+                       2**stored_bits - 1, 5]], np.int64)
+    junk = ((2**allocated - 1) >> stored_bits) << stored_bits
+    raw = (values | junk).astype(f"<u{allocated // 8}").tobytes()
+    ds = build_image(values, bits_allocated=allocated, bits_stored=stored_bits,
+                     signed=signed, raw_bytes=raw)
+
+    pixels = decode_frame(ds).pixels
+
+    expected = values - (values >= 2 ** (stored_bits - 1)) * 2**stored_bits * signed
+    assert pixels.dtype.kind == ("i" if signed else "u")
+    np.testing.assert_array_equal(pixels, expected)
+
+
+@pytest.mark.parametrize("planar", [0, 1])
+def test_native_colour_frames_come_back_colour_by_pixel(planar):
+    rgb = np.arange(2 * 3 * 2 * 3).reshape(2, 2, 3, 3).astype(np.uint8)
+    frames = rgb if planar == 0 else rgb.transpose(0, 3, 1, 2)
+    ds = build_image(rgb[0], bits_allocated=8, photometric="RGB",
+                     planar_configuration=planar, raw_bytes=frames.tobytes(),
+                     NumberOfFrames=2)
+
+    np.testing.assert_array_equal(decode_frame(ds, 1).pixels, rgb[1])
+
+
+def test_short_native_pixel_data_raises_a_clear_error():
+    ds = build_image(np.zeros((4, 4)), raw_bytes=bytes(10))
+    with pytest.raises(Exception, match="(?i)pixel data|length|expected"):
+        decode_frame(ds)

@@ -19,14 +19,17 @@ from viewerlib.sources.dicomweb import ArchiveQuirks, DICOMwebSource  # noqa: E4
 
 CREDENTIALS = ("viewer", "secret")
 SERIES_LENGTH = 12
+# A JPEG-LS file: the archive may send it as stored, never encode into it.
+JPEG_LS_FILE = "emri_small_jpeg_ls_lossless.dcm"
 
 
 @dataclass
 class Archives:
     """Two running archives: ``a`` open, ``b`` with HTTP basic auth.
 
-    ``a`` holds CT_small, MR_small; ``b`` holds CT_small (the same study as in
-    ``a``) and the synthetic Test^Case series of :data:`SERIES_LENGTH` slices.
+    ``a`` holds CT_small, MR_small and a JPEG-LS MR; ``b`` holds CT_small (the
+    same study as in ``a``) and the synthetic Test^Case series of
+    :data:`SERIES_LENGTH` slices.
     """
 
     a: object
@@ -51,11 +54,12 @@ def archives(orthanc_factory, tmp_path_factory: pytest.TempPathFactory) -> Archi
     a = orthanc_factory("srca").start()
     b = orthanc_factory("srcb", credentials=CREDENTIALS).start()
     ct, mr = get_testdata_file("CT_small.dcm"), get_testdata_file("MR_small.dcm")
+    jpeg_ls = get_testdata_file(JPEG_LS_FILE)
     series = make_ct_series(SERIES_LENGTH)
     paths = write_datasets(series, tmp_path_factory.mktemp("series"))
-    report_a = a.load_files([ct, mr])
+    report_a = a.load_files([ct, mr, jpeg_ls])
     report_b = b.load_files([ct, *paths])
-    assert report_a.stored == 2 and report_b.stored == 1 + SERIES_LENGTH, (
+    assert report_a.stored == 3 and report_b.stored == 1 + SERIES_LENGTH, (
         report_a, report_b)
     return Archives(a, b, series, paths)
 

@@ -131,7 +131,8 @@ class RecordingServer:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:
@@ -173,6 +174,7 @@ class LoopbackProxy:
         self.hold_timeout_s = hold_timeout_s
         self.release = threading.Event()
         self.held = threading.Event()
+        self.hold_timed_out = threading.Event()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.listener.settimeout(0.2)
         self._stop = threading.Event()
@@ -221,7 +223,8 @@ class LoopbackProxy:
                     sent += keep
                     data = data[keep:]
                     self.held.set()
-                    self.release.wait(self.hold_timeout_s)
+                    if not self.release.wait(self.hold_timeout_s):
+                        self.hold_timed_out.set()
                 target.sendall(data)
                 sent += len(data)
         except OSError:

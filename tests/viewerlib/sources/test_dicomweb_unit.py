@@ -1,14 +1,15 @@
-"""DICOMwebSource against a recording loopback server: what it sends and how it reads."""
+"""DICOMwebSource against a recording loopback server: what it sends, what it reads."""
 
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import socket
 
 import pytest
-from lightbox_source_testing import RecordingServer, Reply
+from lightbox_source_testing import RecordingServer, Reply, make_ct_series
 
 from viewerlib.errors import (
     SourceAuthenticationError,
@@ -16,16 +17,14 @@ from viewerlib.errors import (
     SourceResponseError,
     SourceUnreachableError,
 )
-from viewerlib.sources.dicomweb import (
-    AccessToken,
-    AccessTokenProvider,
-    ArchiveQuirks,
-    DICOMwebSource,
-)
+from viewerlib.sources.auth import AccessToken, AccessTokenProvider
+from viewerlib.sources.dicomweb import ArchiveQuirks, DICOMwebSource
 
 STUDY = "1.2.826.0.1.3680043.8.498.1"
 SERIES = "1.2.826.0.1.3680043.8.498.2"
 SOP = "1.2.826.0.1.3680043.8.498.3"
+ORTHANC = ArchiveQuirks.for_orthanc_1_10()
+JPEG_LS = "1.2.840.10008.1.2.4.80"
 
 
 def _study_json(number: int) -> dict:
@@ -101,7 +100,8 @@ def test_paging_stops_on_204_and_limit_caps_the_page():
         return _json_reply([_study_json(0), _study_json(1)])
 
     with RecordingServer(handler) as server:
-        source = DICOMwebSource(server.url, "rec", quirks=ArchiveQuirks(max_page_size=2))
+        source = DICOMwebSource(server.url, "rec",
+                                quirks=ArchiveQuirks(max_page_size=2))
         assert len(source.search_for_studies()) == 2
         assert len(source.search_for_studies(limit=1)) == 1
     assert "limit=2" in _query(server.requests[0])
@@ -162,7 +162,7 @@ def test_malformed_multipart_is_a_response_error_raises():
     reply = Reply(200, {"Content-Type": 'multipart/related; type="application/'
                         'octet-stream"; boundary=b1'}, body)
     with RecordingServer(lambda r: reply) as server:
-        source = DICOMwebSource(server.url, "rec", quirks=ArchiveQuirks.for_orthanc_1_10())
+        source = DICOMwebSource(server.url, "rec", quirks=ORTHANC)
         with pytest.raises(SourceResponseError, match="could not be read"):
             source.retrieve_instance_frames(STUDY, SERIES, SOP, [1])
 
@@ -173,7 +173,7 @@ def test_frames_ask_for_explicit_media_type_and_stored_syntax():
                   b"--b1\r\nContent-Type: application/octet-stream\r\n\r\n"
                   b"\x01\x02\x03\x04\r\n--b1--")
     with RecordingServer(lambda r: reply) as server:
-        source = DICOMwebSource(server.url, "rec", quirks=ArchiveQuirks.for_orthanc_1_10())
+        source = DICOMwebSource(server.url, "rec", quirks=ORTHANC)
         assert source.retrieve_instance_frames(STUDY, SERIES, SOP, [1]) == [
             b"\x01\x02\x03\x04"]
         # the second call comes from the pixel cache: no new request
@@ -186,12 +186,24 @@ def test_frames_ask_for_explicit_media_type_and_stored_syntax():
     assert server.requests[0].path.endswith("/frames/1")
 
 
+def test_standard_frames_accept_any_media_type_as_stored():
+    reply = Reply(200, {"Content-Type": 'multipart/related; type="image/jp2"; '
+                        'boundary=b1'},
+                  b"--b1\r\nContent-Type: image/jp2\r\n\r\nJ2K\r\n--b1--")
+    with RecordingServer(lambda r: reply) as server:
+        frames = DICOMwebSource(server.url, "rec").retrieve_instance_frames(
+            STUDY, SERIES, SOP, [2])
+    assert frames == [b"J2K"]
+    accept = server.requests[0].headers["Accept"]
+    assert accept == 'multipart/related; type="*/*"; transfer-syntax=*'
+
+
 def test_jpeg_ls_output_is_never_requested_from_orthanc_raises():
     with RecordingServer() as server:
-        source = DICOMwebSource(server.url, "rec", quirks=ArchiveQuirks.for_orthanc_1_10())
+        source = DICOMwebSource(server.url, "rec", quirks=ORTHANC)
         with pytest.raises(ValueError, match="crashes"):
             source.retrieve_instance_frames(STUDY, SERIES, SOP, [1],
-                                            transfer_syntax_uid="1.2.840.10008.1.2.4.80")
+                                            transfer_syntax_uid=JPEG_LS)
     assert server.requests == []
 
 
@@ -233,7 +245,8 @@ def test_token_provider_refreshes_within_60_s_of_expiry():
 def test_token_provider_reads_jwt_expiry_from_env(monkeypatch):
     now = {"t": 1000.0}
     monkeypatch.setenv("LIGHTBOX_TEST_TOKEN", _jwt(1100.0))
-    provider = AccessTokenProvider(env_var="LIGHTBOX_TEST_TOKEN", clock=lambda: now["t"])
+    provider = AccessTokenProvider(env_var="LIGHTBOX_TEST_TOKEN",
+                                   clock=lambda: now["t"])
     first = provider()
     monkeypatch.setenv("LIGHTBOX_TEST_TOKEN", _jwt(5000.0))
     now["t"] = 1010.0  # 90 s left: kept
@@ -273,3 +286,48 @@ def test_dicomweb_client_log_records_lose_query_strings(caplog):
         DICOMwebSource(server.url, "rec").search_for_studies(patient_id="SECRET-ID")
     assert caplog.records, "dicomweb-client should have logged the request"
     assert all("SECRET-ID" not in r.getMessage() for r in caplog.records)
+
+
+def _part10(dataset) -> bytes:
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _multipart(parts: list[bytes], close: bool = True) -> bytes:
+    body = b"preamble to ignore"
+    for part in parts:
+        body += b"\r\n--b7\r\nContent-Type: application/dicom\r\n\r\n" + part
+    return body + (b"\r\n--b7--\r\nepilogue" if close else b"")
+
+
+@pytest.mark.parametrize("close", [True, False], ids=["complete", "cut-short"])
+def test_iter_series_needs_the_closing_boundary(close):
+    datasets = make_ct_series(3)
+    body = _multipart([_part10(d) for d in datasets], close=close)
+    reply = Reply(200, {"Content-Type": 'multipart/related; type="application/dicom"; '
+                        'boundary="b7"'}, body)
+    with RecordingServer(lambda r: reply) as server:
+        source = DICOMwebSource(server.url, "rec", quirks=ORTHANC)
+        stream = source.iter_series(STUDY, SERIES)
+        received = []
+        if close:
+            received = list(stream)
+        else:
+            with pytest.raises(SourceResponseError, match="closing multipart boundary"):
+                for dataset in stream:
+                    received.append(dataset)
+    accept = server.requests[0].headers["Accept"]
+    assert accept == 'multipart/related; type="application/dicom"; transfer-syntax=*'
+    # without the closing boundary the last part may be cut: it is not handed on
+    expected = datasets if close else datasets[:2]
+    assert [d.SOPInstanceUID for d in received] == [d.SOPInstanceUID for d in expected]
+    assert received[0].PixelData == datasets[0].PixelData
+
+
+def test_iter_series_without_multipart_raises():
+    reply = Reply(200, {"Content-Type": "application/dicom"}, b"DICM")
+    with RecordingServer(lambda r: reply) as server:
+        source = DICOMwebSource(server.url, "rec", quirks=ORTHANC)
+        with pytest.raises(SourceResponseError, match="without a multipart boundary"):
+            list(source.iter_series(STUDY, SERIES))

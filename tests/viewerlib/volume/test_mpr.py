@@ -71,3 +71,26 @@ def test_parallel_directions_raise(cube):
 )
 def test_direction_labels(vector, label):
     assert direction_label(np.array(vector, float)) == label
+
+
+def test_axial_plane_on_a_slice_is_the_slice_itself():
+    # The plane falls on voxel centres: the slicing fast path must return
+    # exactly the stored slice, the same as interpolation would.
+    from viewerlib import read_series
+    from viewerlib.samples.phantom import ct_head_phantom
+    from viewerlib.volume import mpr
+
+    volume = read_series(ct_head_phantom(rows=12, columns=10,
+                                         number_of_slices=5).datasets)[0]
+    z = float(volume.slice_positions_mm[3, 2])
+
+    fast = mpr.axial(volume, z)
+    assert mpr._lattice_plane(volume.voxels, np.array([3.0, 0, 0]),
+                              np.array([0, 1.0, 0]), np.array([0, 0, 1.0]),
+                              12, 10) is not None
+
+    np.testing.assert_array_equal(fast.pixels, volume.voxels[3])
+    shifted = mpr.oblique(volume, np.array([0, 1.0, 0]), np.array([1.0, 0, 0]),
+                          volume.affine[:3, 3] + [0, 0, 3 * volume.spacing_mm[0]
+                                                  + 1e-3])
+    np.testing.assert_allclose(shifted.pixels, fast.pixels, atol=0.5)

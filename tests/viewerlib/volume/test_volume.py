@@ -128,3 +128,41 @@ def test_no_image_inputs_raises():
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.33"
     with pytest.raises(ValueError, match="grayscale pixel data"):
         read_series([ds])
+
+
+def test_worker_processes_give_the_same_volume(tmp_path):
+    # RLE-compressed files take the worker path (native data never does).
+    from pydicom.uid import RLELossless
+
+    from viewerlib.volume import reading
+
+    paths = []
+    for index, ds in enumerate(axial_series([float(z) for z in range(10)])):
+        ds.compress(RLELossless)
+        ds.save_as(tmp_path / f"{index}.dcm", enforce_file_format=True)
+        paths.append(tmp_path / f"{index}.dcm")
+
+    in_process = read_series(paths, workers=1)[0]
+    pooled = read_series(paths, workers=2)[0]
+
+    assert reading._pool is not None  # the pool really ran
+    np.testing.assert_array_equal(pooled.voxels, in_process.voxels)
+    np.testing.assert_array_equal(pooled.affine, in_process.affine)
+    assert pooled.voxels[:, 0, 0].tolist() == [100 * z - 1024 for z in range(10)]
+
+
+def test_headers_after_the_first_keep_only_what_the_volume_uses():
+    slices = axial_series([0.0, 1.0])
+    for ds in slices:
+        ds.PatientComments = "kept only in the first header"
+
+    volume = read_series(slices)[0]
+
+    assert "PatientComments" in volume.datasets[0]
+    assert "PatientComments" not in volume.datasets[1]
+    assert volume.datasets[1].ImagePositionPatient == [-10.0, -20.0, 1.0]
+
+
+def test_fewer_than_one_worker_raises():
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        read_series(axial_series([0.0, 1.0]), workers=0)

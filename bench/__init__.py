@@ -1,0 +1,1 @@
+"""Benchmarks of Lightbox against baselines measured in the same run."""

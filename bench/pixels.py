@@ -1,0 +1,338 @@
+"""Pixel benchmarks of issue #4: decode, series, window/level, MPR and memory.
+
+Run ``python -m bench.pixels --quick`` (a few minutes) or ``python -m
+bench.pixels`` (full). Each timed workload alternates a baseline and Lightbox
+on the same data, after a warm-up, and reports the median of the per-pair
+ratios with their minimum and maximum. The run exits with status 1 only when a
+median misses its goal by more than 15 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.metadata
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom import uid
+from pydicom.data import get_testdata_file
+from pydicom.encaps import generate_fragmented_frames
+from scipy import ndimage
+
+import viewerlib
+from viewerlib.pipeline.decode import decode_frame
+from viewerlib.volume import mpr
+
+_CT_SERIES = "dcm_qa_ct/Philips/S21570/S2020"
+_RESULTS = Path(__file__).resolve().parent / "results"
+_SLACK = 1.15
+_PACKAGES = ("numpy", "scipy", "pydicom", "pylibjpeg", "pylibjpeg-libjpeg",
+             "pylibjpeg-openjpeg", "pylibjpeg-rle", "scikit-image")
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for name in _PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def _time(function: Callable[[], object], repeat: int) -> float:
+    """Return the seconds of one call, averaged over `repeat` back-to-back calls."""
+    start = time.perf_counter()
+    for _ in range(repeat):
+        function()
+    return (time.perf_counter() - start) / repeat
+
+
+def _calibrate(function: Callable[[], object], target_s: float = 0.02) -> int:
+    """Return how many calls of `function` take about `target_s` seconds."""
+    function()
+    return max(1, int(target_s / max(_time(function, 3), 1e-7)))
+
+
+def paired(
+    baseline: Callable[[], object],
+    lightbox: Callable[[], object],
+    pairs: int,
+    repeat: int = 1,
+) -> dict[str, float]:
+    """Alternate baseline and Lightbox; return the ratio Lightbox / baseline."""
+    baseline()
+    lightbox()
+    ratios, base_times, our_times = [], [], []
+    for index in range(pairs):
+        # Alternate which goes first so drift in machine load cancels.
+        if index % 2 == 0:
+            b = _time(baseline, repeat)
+            o = _time(lightbox, repeat)
+        else:
+            o = _time(lightbox, repeat)
+            b = _time(baseline, repeat)
+        base_times.append(b)
+        our_times.append(o)
+        ratios.append(o / b)
+    return {
+        "ratio_median": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+        "baseline_ms": 1000 * statistics.median(base_times),
+        "lightbox_ms": 1000 * statistics.median(our_times),
+        "pairs": pairs,
+    }
+
+
+def ct_series(folder: Path, slices: int) -> list[Path]:
+    """Return the real CT series if the corpus is there, else a written phantom."""
+    corpus = os.environ.get("LIGHTBOX_EXTRA_DATA")
+    if corpus and (Path(corpus) / _CT_SERIES).is_dir():
+        files = sorted((Path(corpus) / _CT_SERIES).iterdir())
+        headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
+        order = np.argsort([float(h.ImagePositionPatient[2]) for h in headers])
+        return [files[i] for i in order[:slices]]
+    from viewerlib.samples.phantom import ct_head_phantom
+
+    study = ct_head_phantom(rows=512, columns=512, number_of_slices=slices)
+    paths = []
+    for index, ds in enumerate(study.datasets):
+        path = folder / f"native-{index:03d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def compressed_copy(paths: list[Path], folder: Path, tsyntax: uid.UID) -> list[Path]:
+    """Write the series again in `tsyntax` (pydicom's encoders)."""
+    out = []
+    for index, path in enumerate(paths):
+        ds = pydicom.dcmread(path)
+        ds.compress(tsyntax)
+        target = folder / f"{tsyntax.keyword}-{index:03d}.dcm"
+        ds.save_as(target, enforce_file_format=True)
+        out.append(target)
+    return out
+
+
+def _bare_decoder(ds: pydicom.Dataset) -> Callable[[], object]:
+    """Return the bare codec call on frame 0 of `ds` (the baseline)."""
+    tsyntax = ds.file_meta.TransferSyntaxUID
+    if not tsyntax.is_encapsulated:
+        bits = int(ds.BitsAllocated)
+        dtype = f"<{'i' if ds.PixelRepresentation else 'u'}{bits // 8}"
+        count = int(ds.Rows) * int(ds.Columns) * int(ds.SamplesPerPixel)
+        data = ds.PixelData
+        # A decoded frame must own its memory, hence the copy.
+        return lambda: np.frombuffer(data, dtype, count).copy()
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    fragment = b"".join(next(generate_fragmented_frames(
+        ds.PixelData, number_of_frames=frames)))
+    if tsyntax == uid.RLELossless:
+        from rle.utils import decode_pixel_data as rle_decode
+
+        return lambda: rle_decode(fragment, ds)
+    if tsyntax in (uid.JPEG2000, uid.JPEG2000Lossless, uid.HTJ2K,
+                   uid.HTJ2KLossless, uid.HTJ2KLosslessRPCL):
+        import openjpeg
+
+        return lambda: openjpeg.decode(fragment)
+    import libjpeg
+
+    return lambda: libjpeg.decode(fragment)
+
+
+def decode_cases(series: list[Path], folder: Path) -> list[tuple[str, pydicom.Dataset]]:
+    """Return (label, dataset) for every transfer syntax we can get locally."""
+    cases = [("Explicit VR LE (CT slice)", pydicom.dcmread(series[0]))]
+    for tsyntax in (uid.RLELossless, uid.JPEG2000Lossless, uid.JPEG2000):
+        ds = pydicom.dcmread(series[0])
+        kwargs = {"j2k_cr": [20]} if tsyntax == uid.JPEG2000 else {}
+        ds.compress(tsyntax, **kwargs)
+        cases.append((f"{tsyntax.name} (CT slice)", ds))
+    bundled = ["SC_rgb_jpeg_dcmtk.dcm", "JPGExtended.dcm", "JPEG-LL.dcm",
+               "JPEGLSNearLossless_16.dcm", "MR_small_jpeg_ls_lossless.dcm"]
+    for name in bundled:
+        path = get_testdata_file(name, download=False)
+        if path:
+            ds = pydicom.dcmread(path)
+            cases.append((f"{ds.file_meta.TransferSyntaxUID.name} ({name})", ds))
+    corpus = os.environ.get("LIGHTBOX_EXTRA_DATA")
+    for name in ("HTJ2KLossless_08_RGB.dcm", "HTJ2K_08_RGB.dcm"):
+        path = Path(corpus or "/nonexistent") / "pydicom-data" / name
+        if path.is_file():
+            ds = pydicom.dcmread(path)
+            cases.append((f"{ds.file_meta.TransferSyntaxUID.name} ({name})", ds))
+    return cases
+
+
+def memory_of_read(paths: list[Path], workers: int) -> dict[str, float]:
+    """Return traced peak and retained bytes of read_series over raw pixel bytes."""
+    gc.collect()
+    tracemalloc.start()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        volume = viewerlib.read_series(paths, workers=workers)[0]
+    retained, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    raw = volume.voxels.shape[0] * int(volume.datasets[0].Rows) * int(
+        volume.datasets[0].Columns) * int(volume.datasets[0].BitsAllocated) // 8
+    del volume
+    return {"peak_ratio": peak / raw, "retained_ratio": retained / raw,
+            "raw_mb": raw / 1e6}
+
+
+def run(quick: bool) -> int:
+    pairs = 7 if quick else 15
+    slices = 40 if quick else 140
+    load_before = os.getloadavg()
+    rows: list[dict[str, object]] = []
+
+    def add(workload: str, result: dict[str, float], goal: float,
+            direction: str, note: str = "") -> None:
+        value = result["ratio_median"]
+        met = value <= goal if direction == "<=" else value >= goal
+        slack_met = (value <= goal * _SLACK if direction == "<="
+                     else value >= goal / _SLACK)
+        rows.append({"workload": workload, **result, "goal": f"{direction} {goal}",
+                     "met": met, "within_slack": slack_met, "note": note})
+        print(f"  {workload}: {value:.3f} (goal {direction} {goal})", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="lightbox-bench-") as tmp:
+        folder = Path(tmp)
+        series = ct_series(folder, slices)
+        print(f"series: {len(series)} slices from {series[0].parent}", flush=True)
+
+        print("decode per transfer syntax (Lightbox / bare codec)", flush=True)
+        for label, ds in decode_cases(series, folder):
+            bare = _bare_decoder(ds)
+            repeat = _calibrate(bare)
+            add(f"decode {label}", paired(bare,
+                                          lambda ds=ds: decode_frame(ds),
+                                          pairs, repeat), 1.1, "<=")
+
+        print("whole series (read_series 1 process / 2 processes)", flush=True)
+        j2k = compressed_copy(series, folder, uid.JPEG2000Lossless)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            one = paired(lambda: viewerlib.read_series(j2k, workers=1),
+                         lambda: viewerlib.read_series(j2k, workers=2),
+                         max(3, pairs // 2))
+            speed = {**one, "ratio_median": 1 / one["ratio_median"],
+                     "ratio_min": 1 / one["ratio_max"],
+                     "ratio_max": 1 / one["ratio_min"]}
+            add("series speed-up, JPEG 2000 lossless", speed, 1.8, ">=",
+                "ratio = time with 1 process / time with 2")
+            native = paired(lambda: viewerlib.read_series(series, workers=1),
+                            lambda: viewerlib.read_series(series, workers=2),
+                            max(3, pairs // 2))
+            rows.append({"workload": "series, native (in-process by design)",
+                         **{**native, "ratio_median": 1 / native["ratio_median"],
+                            "ratio_min": 1 / native["ratio_max"],
+                            "ratio_max": 1 / native["ratio_min"]},
+                         "goal": "info", "met": True, "within_slack": True,
+                         "note": "native data is never sent to workers"})
+
+        print("window/level 512 x 512 (Lightbox / precomputed LUT np.take)")
+        instance = viewerlib.read_instance(series[0])
+        stored = decode_frame(instance.dataset).pixels
+        lut = instance.display_stored_frame(
+            np.arange(2 ** 16, dtype=np.uint16).view(stored.dtype).reshape(256, 256),
+            0, (40, 400)).ravel()
+        unsigned = stored.view(np.dtype(f"u{stored.dtype.itemsize}"))
+        add("window/level", paired(
+            lambda: np.take(lut, unsigned),
+            lambda: instance.display_stored_frame(stored, 0, (40, 400)),
+            pairs, 50), 1.25, "<=")
+
+        print("MPR (Lightbox / numpy slicing or map_coordinates)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            volume = viewerlib.read_series(series)[0]
+        middle = volume.shape[0] // 2
+        z = float(volume.slice_positions_mm[middle, 2])
+        add("MPR axial on a slice", paired(
+            lambda: volume.voxels[middle].astype(np.float32),
+            lambda: mpr.axial(volume, z), pairs, 5), 1.5, "<=")
+        row = volume.shape[1] // 2
+        y = float((volume.affine @ [0, row, 0, 1])[1])
+        add("MPR coronal", paired(
+            lambda: volume.voxels[:, row, :].astype(np.float32),
+            lambda: mpr.coronal(volume, y), pairs, 3), 1.5, "<=",
+            "Lightbox resamples to square pixels; numpy keeps slice spacing")
+        angle = np.radians(30)
+        down = np.array([0, np.cos(angle), np.sin(angle)])
+        across = np.array([1.0, 0, 0])
+        image = mpr.oblique(volume, down, across)
+        grid = np.mgrid[0:image.pixels.shape[0], 0:image.pixels.shape[1]]
+        points = (image.affine[:3, 3][:, None, None]
+                  + image.affine[:3, 0][:, None, None] * grid[0]
+                  + image.affine[:3, 1][:, None, None] * grid[1])
+        inverse = np.linalg.inv(volume.affine)
+        coordinates = np.tensordot(inverse[:3, :3], points, axes=1) + inverse[
+            :3, 3][:, None, None]
+        add("MPR oblique 30 deg", paired(
+            lambda: ndimage.map_coordinates(volume.voxels, coordinates,
+                                            output=np.float32, order=1,
+                                            prefilter=False),
+            lambda: mpr.oblique(volume, down, across), pairs, 2), 0.5, "<=")
+        del volume
+
+        print("memory of read_series (traced bytes / raw pixel bytes)")
+        for label, paths, workers in (("native", series, 1),
+                                      ("JPEG 2000, 2 processes", j2k, 2)):
+            memory = memory_of_read(paths, workers)
+            for key in ("peak_ratio", "retained_ratio"):
+                value = memory[key]
+                rows.append({"workload": f"memory {label} {key}",
+                             "ratio_median": value, "ratio_min": value,
+                             "ratio_max": value, "goal": "<= 1.1",
+                             "met": value <= 1.1, "within_slack": value <= 1.1 * _SLACK,
+                             "note": f"raw {memory['raw_mb']:.1f} MB, parent only"})
+                print(f"  memory {label} {key}: {value:.3f}")
+
+    load_after = os.getloadavg()
+    report = {"profile": "quick" if quick else "full", "slices": len(series),
+              "load_average_before": load_before, "load_average_after": load_after,
+              "cpus": os.cpu_count(), "versions": _versions(), "results": rows}
+    _RESULTS.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = _RESULTS / f"pixels-{report['profile']}-{stamp}.json"
+    out.write_text(json.dumps(report, indent=2, default=float))
+
+    print()
+    print(f"load average before {load_before}, after {load_after}; "
+          f"{os.cpu_count()} CPUs")
+    print(" ".join(f"{k} {v}" for k, v in report["versions"].items()))
+    print()
+    print("| workload | median | min | max | goal | met |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['workload']} | {r['ratio_median']:.3f} | {r['ratio_min']:.3f} "
+              f"| {r['ratio_max']:.3f} | {r['goal']} | "
+              f"{'yes' if r['met'] else ('within 15%' if r['within_slack'] else 'NO')}"
+              " |")
+    print(f"\nJSON: {out}")
+    return 0 if all(r["within_slack"] for r in rows) else 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short profile")
+    sys.exit(run(parser.parse_args().quick))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""FolderSource: folders, DICOMDIRs, photographs, broken files, upload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from lightbox_source_testing import FAKE_PATIENT, make_ct_series, write_datasets
+from PIL import Image
+
+from viewerlib.errors import SourceNotFoundError
+from viewerlib.sources.local import FolderSource
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    write_datasets(make_ct_series(4), tmp_path / "ct")
+    (tmp_path / "notes.txt").write_text("not an image")
+    good = (tmp_path / "ct" / "slice001.dcm").read_bytes()
+    (tmp_path / "ct" / "cut.dcm").write_bytes(good[:300])
+    return tmp_path
+
+
+def test_folder_indexes_series_and_lists_broken_files_with_reasons(folder):
+    source = FolderSource(folder)
+    studies = source.search_for_studies(patient_name="Test")
+    assert [str(s.PatientName) for s in studies] == [FAKE_PATIENT]
+    assert studies[0].NumberOfStudyRelatedInstances == 4
+    assert studies[0].locations == [folder.name]
+    reasons = dict(source.unreadable)
+    assert set(reasons) == {str(folder / "notes.txt"), str(folder / "ct" / "cut.dcm")}
+    assert "not a JPEG, PNG or MP4" in reasons[str(folder / "notes.txt")]
+    # pydicom stops quietly at the cut, so what is missing is the reason given
+    assert "without (0020,000D)" in reasons[str(folder / "ct" / "cut.dcm")]
+
+
+def test_folder_reads_pixels_only_on_retrieve(folder):
+    source = FolderSource(folder)
+    study = source.search_for_studies()[0]
+    series = source.search_for_series(study.StudyInstanceUID)[0]
+    metadata = source.retrieve_series_metadata(series.StudyInstanceUID,
+                                               series.SeriesInstanceUID)
+    assert all("PixelData" not in m for m in metadata)
+    datasets = list(source.iter_series(series.StudyInstanceUID,
+                                       series.SeriesInstanceUID))
+    assert [int(d.InstanceNumber) for d in datasets] == [1, 2, 3, 4]
+    frame = source.retrieve_instance_frames(
+        series.StudyInstanceUID, series.SeriesInstanceUID,
+        str(datasets[2].SOPInstanceUID), [1])[0]
+    assert frame == datasets[2].PixelData
+
+
+@pytest.mark.parametrize(("query", "hits"), [
+    ({"study_date": "20240101-20240110"}, 1), ({"study_date": "20250101-"}, 0),
+    ({"patient_name": "*case"}, 1), ({"patient_name": "Other"}, 0),
+    ({"modality": "CT"}, 1), ({"modality": "MR"}, 0),
+    ({"patient_id": "TEST-0001"}, 1), ({"accession_number": "nope"}, 0),
+])
+def test_folder_search_filters(folder, query, hits):
+    assert len(FolderSource(folder).search_for_studies(**query)) == hits
+
+
+def test_dicomdir_lists_the_referenced_files():
+    dicomdir = Path(pydicom.data.get_testdata_file("DICOMDIR"))
+    source = FolderSource(dicomdir.parent)
+    records = pydicom.dcmread(dicomdir).DirectoryRecordSequence
+    uids = {str(r.ReferencedSOPInstanceUIDInFile) for r in records
+            if "ReferencedSOPInstanceUIDInFile" in r}
+    found = {i.SOPInstanceUID for s in source.search_for_studies()
+             for i in source.search_for_instances(s.StudyInstanceUID)}
+    assert found == uids
+    assert source.unreadable == []
+    assert source.name == "dicomdirtests"
+
+
+def test_photographs_form_one_study_with_the_exif_date(tmp_path):
+    album = tmp_path / "clinic-photos"
+    album.mkdir()
+    image = Image.new("RGB", (8, 6), (200, 10, 10))
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = "2023:05:17 14:30:00"
+    image.save(album / "wound.jpg", exif=exif)
+    Image.new("RGB", (4, 4), (0, 0, 255)).save(album / "scale.png")
+    (album / "walk.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 32)
+    source = FolderSource(album)
+    studies = source.search_for_studies()
+    assert len(studies) == 1
+    assert studies[0].StudyDate == "20230517"
+    assert studies[0].NumberOfStudyRelatedSeries == 2  # photographs + one video
+    series = {s.SeriesDescription: s for s in source.search_for_series()}
+    photos = series["photographs"]
+    instances = source.search_for_instances(photos.StudyInstanceUID,
+                                            photos.SeriesInstanceUID)
+    assert len(instances) == 2
+    dataset = next(d for d in source.iter_series(photos.StudyInstanceUID,
+                                                 photos.SeriesInstanceUID)
+                   if d.Rows == 6)
+    assert dataset.pixel_array.shape == (6, 8, 3)
+    assert np.all(dataset.pixel_array[..., 0] > 150)
+    video = series["walk.mp4"]
+    [clip] = source.search_for_instances(video.StudyInstanceUID,
+                                         video.SeriesInstanceUID)
+    with pytest.raises(NotImplementedError, match="video"):
+        source.retrieve_instance(video.StudyInstanceUID, video.SeriesInstanceUID,
+                                 clip.SOPInstanceUID)
+
+
+def test_missing_folder_raises(tmp_path):
+    source = FolderSource(tmp_path / "nowhere")
+    assert source.health().state == "down"
+    with pytest.raises(SourceNotFoundError, match="not a folder"):
+        source.search_for_studies()
+
+
+@pytest.mark.orthanc
+def test_upload_to_archive_reports_per_file(folder, archives):
+    target = archives.source_a()
+    report = FolderSource(folder).upload_to(target, batch_size=3)
+    assert len(report.stored) == 4
+    assert all(p.endswith(".dcm") for p in report.stored)
+    failed = dict(report.failed)
+    assert set(failed) == {str(folder / "notes.txt"), str(folder / "ct" / "cut.dcm")}
+    studies = target.search_for_studies(patient_name="Test", study_date="20240102")
+    assert any(s.NumberOfStudyRelatedInstances == 4 for s in studies)
