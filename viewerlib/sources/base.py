@@ -306,8 +306,11 @@ class Source(ABC):
             If some listed instances did not arrive (the transfer broke, or the
             source left them out); ``.datasets`` holds those that did.
         """
-        expected = [i.SOPInstanceUID for i in
-                    self.search_for_instances(study_instance_uid, series_instance_uid)]
+        # The series' instance count is one cheap query; the full instance listing
+        # (slow on some archives) is only needed to name what went missing.
+        listed = self.search_for_series(study_instance_uid,
+                                        series_instance_uid=series_instance_uid)
+        expected_count = listed[0].NumberOfSeriesRelatedInstances if listed else None
         datasets: list[Dataset] = []
         failure: Exception | None = None
         try:
@@ -315,6 +318,11 @@ class Source(ABC):
                 datasets.append(dataset)
         except (SourceResponseError, SourceUnreachableError) as err:
             failure = err
+        if failure is None and expected_count is not None \
+                and len(datasets) >= expected_count:
+            return datasets
+        expected = [i.SOPInstanceUID for i in
+                    self.search_for_instances(study_instance_uid, series_instance_uid)]
         arrived = {str(getattr(d, "SOPInstanceUID", "")) for d in datasets}
         missing = [uid for uid in expected if uid not in arrived]
         if missing:

@@ -273,7 +273,7 @@ def _iter_available(response: requests.Response, chunk_size: int) -> Iterator[by
 
 
 def iter_multipart_parts(response: requests.Response, source_name: str,
-                         chunk_size: int = 64 * 1024) -> Iterator[bytes]:
+                         chunk_size: int = 256 * 1024) -> Iterator[bytes]:
     """Yield the bodies of a ``multipart/related`` answer as they arrive.
 
     Unlike a parser that trusts the connection, this one requires the closing
@@ -319,14 +319,16 @@ def iter_multipart_parts(response: requests.Response, source_name: str,
                 search_from = max(0, len(buffer) - len(delimiter) - 2)
                 break
             if in_part:
-                part = bytes(buffer[:found])
-                header_end = part.find(b"\r\n\r\n")
+                header_end = buffer.find(b"\r\n\r\n", 0, found)
                 if header_end < 0:
                     raise SourceResponseError(
                         source_name, f"a part of the answer from {where} has no "
                         "header/body separator; the archive sent a malformed "
                         "multipart body. Report it to its administrator.")
-                yield part[header_end + 4:]
+                # One copy of the body, straight out of the buffer.
+                with memoryview(buffer) as view:
+                    part = bytes(view[header_end + 4:found])
+                yield part
             if buffer[end:end + 2] == b"--":
                 return
             in_part = True
