@@ -25,8 +25,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
-node_modules/.bin/configurable-http-proxy: package.json
-	npm install --no-audit --no-fund --loglevel=error
+node_modules/.bin/configurable-http-proxy: package.json hub/idp_node/package-lock.json
+	npm install --no-audit --no-fund --loglevel=error && npm ci --prefix hub/idp_node --no-audit --no-fund --loglevel=error
 	@touch $@
 
 clean:

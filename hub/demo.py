@@ -15,6 +15,7 @@ import pydicom.data
 
 from lightbox_hub.embedded.hub import EmbeddedHub
 from lightbox_hub.embedded.idp import EmbeddedIdentityProvider
+from lightbox_hub.embedded.node_idp import EmbeddedNodeIdentityProvider
 from lightbox_hub.embedded.orthanc import EmbeddedOrthanc, UploadReport, orthanc_missing
 from lightbox_hub.embedded.ports import port_is_free
 from lightbox_hub.embedded.process import EmbeddedServiceError
@@ -24,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 # Real images that come with pydicom, so a fresh machine has more than phantoms.
 PYDICOM_SAMPLES = ("CT_small.dcm", "MR_small.dcm")
+# Researchers see only the de-identified teaching archive (the synthetic phantoms as
+# a folder); every other role sees the clinical demo archive.
+DEMO_ROLE_ARCHIVES = '{"researcher": ["Teaching archive"], "*": ["Demo archive"]}'
 
 
 def extra_data_files() -> Iterator[Path]:
@@ -42,14 +46,21 @@ def extra_data_files() -> Iterator[Path]:
 
 @dataclass
 class EmbeddedDefault:
-    """All services of the demo, started in order and stopped in reverse."""
+    """All services of the demo, started in order and stopped in reverse.
+
+    ``identity_provider_kind`` is ``"mock"`` (oidc-provider-mock: no passwords, no
+    login session) or ``"node"`` (npm oidc-provider: passwords and a login session,
+    for the single sign-on tests). ``hub_env`` adds environment for the hub.
+    """
 
     state_directory: Path
     hub_port: int | None = None
     load_extra_data: bool = True
+    identity_provider_kind: str = "mock"
+    hub_env: dict[str, str] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
     archive: EmbeddedOrthanc | None = None
-    identity_provider: EmbeddedIdentityProvider | None = None
+    identity_provider: EmbeddedIdentityProvider | EmbeddedNodeIdentityProvider | None = None
     hub: EmbeddedHub | None = None
     uploads: UploadReport | None = None
 
@@ -61,11 +72,19 @@ class EmbeddedDefault:
                 f"using it or choose another with --port")
         try:
             archives_file = self._start_archive()
-            self.identity_provider = EmbeddedIdentityProvider(
-                self.state_directory / "idp").start()
-            self.hub = EmbeddedHub(self.state_directory / "hub",
-                                   self.identity_provider.issuer, archives_file,
-                                   port=self.hub_port).start()
+            env = {"LIGHTBOX_ROLE_ARCHIVES": DEMO_ROLE_ARCHIVES, **self.hub_env}
+            hub = EmbeddedHub(self.state_directory / "hub", "", archives_file,
+                              port=self.hub_port, extra_env=env)
+            if self.identity_provider_kind == "node":
+                node = EmbeddedNodeIdentityProvider(self.state_directory / "idp")
+                node.register_hub(hub.url)
+                self.identity_provider = node.start()
+                hub.extra_env["LIGHTBOX_OIDC_CLIENT_SECRET"] = node.client_secret
+            else:
+                self.identity_provider = EmbeddedIdentityProvider(
+                    self.state_directory / "idp").start()
+            hub.issuer = self.identity_provider.issuer
+            self.hub = hub.start()
         except BaseException:
             self.stop()
             raise
@@ -73,6 +92,10 @@ class EmbeddedDefault:
 
     def _start_archive(self) -> Path:
         archives_file = self.state_directory / "archives.toml"
+        teaching = self.state_directory / "teaching-archive"
+        write_teaching_set(teaching)
+        teaching_entry = ('[[archive]]\nname = "Teaching archive"\ntype = "folder"\n'
+                          f'path = "{teaching}"\n')
         missing = orthanc_missing()
         if missing:
             # Same source interface, read from a folder: the demo still shows images.
@@ -81,8 +104,8 @@ class EmbeddedDefault:
             self.notices.append(f"{missing}: showing a folder of sample files instead "
                                 "of a DICOMweb archive")
             archives_file.write_text(
-                '[[archive]]\nname = "Sample folder"\ntype = "folder"\n'
-                f'path = "{folder}"\n')
+                '[[archive]]\nname = "Demo archive"\ntype = "folder"\n'
+                f'path = "{folder}"\n\n' + teaching_entry)
             return archives_file
 
         self.archive = EmbeddedOrthanc(self.state_directory / "orthanc", "demo").start()
@@ -99,7 +122,8 @@ class EmbeddedDefault:
         self.uploads = report
         archives_file.write_text(
             '[[archive]]\nname = "Demo archive"\ntype = "dicomweb"\n'
-            f'url = "{self.archive.dicomweb_url}"\nquirks = "orthanc-1.10"\n')
+            f'url = "{self.archive.dicomweb_url}"\nquirks = "orthanc-1.10"\n\n'
+            + teaching_entry)
         return archives_file
 
     def stop(self) -> None:

@@ -1,38 +1,51 @@
-"""JupyterHub configuration of Lightbox, driven by environment variables.
+"""JupyterHub configuration of Lightbox.
 
-The demo (``lightbox demo``) sets these for its embedded identity provider and archive;
-a hospital sets the same ones for its own (see README, "Point it at your hospital").
+Lightbox's own settings are traits of ``c.LightboxHub`` (``lightbox_hub.config``); each
+one's help names the environment variable that fills its default, so the demo and a
+hospital configure the hub the same way (README, "Point it at your hospital"). A file
+named by LIGHTBOX_HUB_CONFIG is loaded first and may set any ``c.<Class>.<trait>``.
 
-LIGHTBOX_PUBLIC_URL        where users reach the hub, e.g. https://lightbox.example.org
-LIGHTBOX_HUB_IP / _PORT    the proxy's public address (default 127.0.0.1:8000)
-LIGHTBOX_STATE_DIR         database, cookie secret and user homes (created if missing)
-LIGHTBOX_OIDC_ISSUER       the identity provider's issuer URL (discovery is read from it)
-LIGHTBOX_OIDC_CLIENT_ID    this hub's client id at the identity provider
-LIGHTBOX_OIDC_CLIENT_SECRET_ENV  name of the variable holding the client secret
-                           (default LIGHTBOX_OIDC_CLIENT_SECRET)
-LIGHTBOX_OIDC_GROUPS_CLAIM the claim listing the user's groups (default "groups")
-LIGHTBOX_OIDC_USERNAME_CLAIM  the claim naming the user (default preferred_username)
-LIGHTBOX_ARCHIVES          the archives file every kernel uses (viewerlib.connect())
-LIGHTBOX_PROXY_COMMAND     configurable-http-proxy executable (default: node_modules)
-LIGHTBOX_TLS_CERT / _KEY   certificate and key to serve HTTPS
+Environment read here directly:
+LIGHTBOX_HUB_IP / _PORT          the proxy's public address (default 127.0.0.1:8000)
+LIGHTBOX_HUB_INTERNAL_PORT       the hub's own port on 127.0.0.1 (default 8081)
+LIGHTBOX_PROXY_API_PORT          the proxy's API port on 127.0.0.1 (default 8001)
+LIGHTBOX_PROXY_COMMAND           configurable-http-proxy executable (default: node_modules)
+LIGHTBOX_TLS_CERT / _KEY         certificate and key: the proxy then serves HTTPS
+LIGHTBOX_SPAWNER                 spawner class (default: lightbox_hub.spawner's local one)
+LIGHTBOX_MEM_LIMIT / _CPU_LIMIT  per-process limits of user servers (default 4G / 2)
+LIGHTBOX_OPERATOR_TOKEN          if set, API token of an operations service
+JUPYTERHUB_CRYPT_KEY             key for the encrypted auth state; made once into the
+                                 state folder when unset
 """
 import os
+import secrets
 import sys
 from pathlib import Path
 
-from lightbox_hub.settings import (
-    discover_identity_provider,
-    prepare_workspace,
-    proxy_command,
+from lightbox_hub.auth import (
+    LightboxOIDCAuthenticator,
+    ldap_authenticator_class,
+    record_sign_in,
+    refresh_before_expiry,
+    stamp_expiry,
 )
-from lightbox_hub.roles import ADMIN_GROUP, JOB_ROLES
+from lightbox_hub.config import LightboxHub
+from lightbox_hub.handlers import extra_handlers
+from lightbox_hub.logs import scrubbed_log_request
+from lightbox_hub.services import LightboxServices
+from lightbox_hub.settings import discover_identity_provider, proxy_command
+from lightbox_hub.spawner import make_hooks
 
 c = get_config()  # noqa: F821
-
 env = os.environ
-state = Path(env.get("LIGHTBOX_STATE_DIR", ".lightbox/hub")).resolve()
+if env.get("LIGHTBOX_HUB_CONFIG"):
+    load_subconfig(env["LIGHTBOX_HUB_CONFIG"])  # noqa: F821
+
+lightbox = LightboxHub(config=c)
+state = Path(lightbox.state_dir)
 state.mkdir(parents=True, exist_ok=True)
-public_url = env.get("LIGHTBOX_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+services = LightboxServices(lightbox)
+public_url = lightbox.public_url
 venv_bin = os.path.dirname(sys.executable)
 
 # Network: the proxy listens where users come in; the hub and the proxy's API stay on
@@ -54,48 +67,128 @@ c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
 c.JupyterHub.template_vars = {"announcement_login": "Lightbox: sign in with your "
                               "hospital account."}
 
-# Single sign-on: OpenID Connect through oauthenticator's GenericOAuthenticator.
-# oauthenticator 17 reads no discovery document itself, so the endpoints come from it.
-provider = discover_identity_provider(env["LIGHTBOX_OIDC_ISSUER"])
-c.JupyterHub.authenticator_class = "generic-oauth"
-oidc = c.GenericOAuthenticator
-oidc.client_id = env.get("LIGHTBOX_OIDC_CLIENT_ID", "lightbox")
-oidc.client_secret = env.get(
-    env.get("LIGHTBOX_OIDC_CLIENT_SECRET_ENV", "LIGHTBOX_OIDC_CLIENT_SECRET"), "")
-oidc.oauth_callback_url = public_url + "/hub/oauth_callback"
-oidc.authorize_url = provider["authorization_endpoint"]
-oidc.token_url = provider["token_endpoint"]
-oidc.userdata_url = provider["userinfo_endpoint"]
-oidc.scope = ["openid", "profile", "email"]
-oidc.username_claim = env.get("LIGHTBOX_OIDC_USERNAME_CLAIM", "preferred_username")
-oidc.login_service = env.get("LIGHTBOX_LOGIN_SERVICE", "hospital sign-on")
-oidc.enable_pkce = True
-oidc.manage_groups = True
-oidc.auth_state_groups_key = "oauth_user." + env.get("LIGHTBOX_OIDC_GROUPS_CLAIM", "groups")
-oidc.allowed_groups = {role.group for role in JOB_ROLES} | {ADMIN_GROUP}
-oidc.admin_groups = {ADMIN_GROUP}
-if provider.get("end_session_endpoint"):
-    oidc.logout_redirect_url = (provider["end_session_endpoint"]
-                                + "?post_logout_redirect_uri=" + public_url + "/hub/login")
+# Auth state (the user's tokens) is encrypted in the hub database.
+if not env.get("JUPYTERHUB_CRYPT_KEY"):
+    key_file = state / "jupyterhub_crypt_key"
+    if not key_file.exists():
+        key_file.touch(mode=0o600)
+        key_file.write_text(secrets.token_hex(32))
+    env["JUPYTERHUB_CRYPT_KEY"] = key_file.read_text().strip()
+
+# Sign-on. Groups from the provider become JupyterHub groups; the job role follows.
+if lightbox.authenticator == "ldap":
+    c.JupyterHub.authenticator_class = ldap_authenticator_class()
+    auth = c.LDAPAuthenticator
+    auth.manage_groups = True
+    auth.allowed_groups = list(lightbox.allowed_groups)  # a List trait here
+else:
+    # oauthenticator 17 reads no discovery document itself: the endpoints come from it.
+    provider = discover_identity_provider(lightbox.oidc_issuer)
+    c.JupyterHub.authenticator_class = LightboxOIDCAuthenticator
+    auth = c.LightboxOIDCAuthenticator
+    auth.client_id = lightbox.oidc_client_id
+    auth.client_secret = lightbox.client_secret()
+    auth.oauth_callback_url = public_url + "/hub/oauth_callback"
+    auth.authorize_url = provider["authorization_endpoint"]
+    auth.token_url = provider["token_endpoint"]
+    auth.userdata_url = provider["userinfo_endpoint"]
+    auth.scope = list(lightbox.oidc_scopes)
+    auth.username_claim = lightbox.username_claim
+    auth.login_service = env.get("LIGHTBOX_LOGIN_SERVICE", "hospital sign-on")
+    auth.enable_pkce = True
+    auth.manage_groups = True
+    auth.auth_state_groups_key = "oauth_user." + lightbox.groups_claim
+    auth.allowed_groups = set(lightbox.allowed_groups)
+    auth.admin_groups = {lightbox.admin_group}
+    auth.modify_auth_state_hook = stamp_expiry
+    auth.refresh_user_hook = refresh_before_expiry
+    if provider.get("end_session_endpoint"):
+        auth.logout_redirect_url = (
+            provider["end_session_endpoint"] + "?client_id=" + lightbox.oidc_client_id
+            + "&post_logout_redirect_uri=" + public_url + "/hub/login")
+auth.enable_auth_state = True
+auth.refresh_pre_spawn = True
+auth.auth_refresh_age = 300
+auth.post_auth_hook = record_sign_in
 # Nothing of a session stays behind: logging out stops the user's server.
 c.JupyterHub.shutdown_on_logout = True
 
-# Per-user JupyterLab servers as local processes under the state folder. This spawner
-# runs every user as the hub's own account: fine for a demo or a training room, not for
-# production (use SystemdSpawner or KubeSpawner there).
-c.JupyterHub.spawner_class = env.get("LIGHTBOX_SPAWNER", "simple")
+# Security headers. Image data reaches the browser over the kernel websocket and in
+# notebook files; no response of the hub or the user's server may be cached.
+frame_ancestors = " ".join(lightbox.frame_ancestors)
+hub_csp = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+           "'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src "
+           f"'none'; base-uri 'self'; frame-ancestors {frame_ancestors}")
+c.JupyterHub.tornado_settings = {
+    "headers": {"Content-Security-Policy": hub_csp, "Cache-Control": "no-store",
+                "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"},
+    "log_function": scrubbed_log_request,
+    "lightbox": services,
+}
+c.JupyterHub.extra_handlers = extra_handlers()
+
+singleuser_config = state / "singleuser-config"
+singleuser_config.mkdir(exist_ok=True)
+(singleuser_config / "jupyter_server_config.json").write_text(__import__("json").dumps({
+    "ServerApp": {"tornado_settings": {"headers": {
+        # JupyterLab needs inline and eval'd script; the frame, plugin and base
+        # restrictions still hold.
+        "Content-Security-Policy": (f"frame-ancestors {frame_ancestors}; "
+                                    "object-src 'none'; base-uri 'self'"),
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "no-referrer"}}},
+}))
+
+# Per-user JupyterLab servers as local processes under the state folder, with their
+# memory and CPU limits in force. This spawner runs every user as the hub's own
+# account: fine for a demo or a training room; production swaps it (LIGHTBOX_SPAWNER)
+# for SystemdSpawner or KubeSpawner, keeping the hooks below.
+c.JupyterHub.spawner_class = env.get("LIGHTBOX_SPAWNER",
+                                     "lightbox_hub.spawner.LightboxLocalSpawner")
 c.SimpleLocalProcessSpawner.home_dir_template = str(state / "homes" / "{username}")
 c.Spawner.cmd = [os.path.join(venv_bin, "jupyterhub-singleuser")]
 c.Spawner.args = [
     "--LabApp.news_url=None",
     "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
 ] + (["--allow-root"] if os.geteuid() == 0 else [])
-c.Spawner.env_keep = ["PATH", "LANG", "LC_ALL", "LIGHTBOX_ARCHIVES",
-                      "LIGHTBOX_EXTRA_DATA"]
-c.Spawner.environment = {"PATH": venv_bin + os.pathsep + env.get("PATH", "")}
+c.Spawner.env_keep = ["PATH", "LANG", "LC_ALL", "LIGHTBOX_EXTRA_DATA"]
+c.Spawner.environment = {"PATH": venv_bin + os.pathsep + env.get("PATH", ""),
+                         "JUPYTER_CONFIG_PATH": str(singleuser_config)}
 c.Spawner.default_url = "/lab"
 c.Spawner.mem_limit = env.get("LIGHTBOX_MEM_LIMIT", "4G")
 c.Spawner.cpu_limit = float(env.get("LIGHTBOX_CPU_LIMIT", "2"))
+# Time for the server to shut its kernels down cleanly (they purge and report).
+c.LocalProcessSpawner.term_timeout = 9
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120
-c.Spawner.pre_spawn_hook = prepare_workspace
+c.Spawner.pre_spawn_hook, c.Spawner.post_stop_hook = make_hooks(lightbox,
+                                                                 services.audit)
+
+# Services: the idle culler, and optionally an operations client with an API token.
+c.JupyterHub.services = [{
+    "name": "idle-culler",
+    "command": [sys.executable, "-m", "jupyterhub_idle_culler",
+                f"--timeout={lightbox.idle_timeout_s}",
+                f"--cull-every={lightbox.cull_every_s}"],
+}]
+c.JupyterHub.load_roles = [{
+    "name": "idle-culler",
+    "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+    "services": ["idle-culler"],
+}]
+if env.get("LIGHTBOX_OPERATOR_TOKEN"):
+    c.JupyterHub.services.append({"name": "lightbox-operator",
+                                  "api_token": env["LIGHTBOX_OPERATOR_TOKEN"]})
+    c.JupyterHub.load_roles.append({
+        "name": "lightbox-operator",
+        "scopes": ["admin:users", "servers", "read:users", "admin:server_state",
+                   "access:servers"],
+        "services": ["lightbox-operator"],
+    })
+
+# The presenter relay of the lunch-and-learn lessons, on its own loopback port.
+from lightbox_extensions.presenter import configure_hub  # noqa: E402
+
+from lightbox_hub.embedded.ports import free_port  # noqa: E402
+
+configure_hub(c, port=int(env.get("LIGHTBOX_PRESENTER_PORT") or free_port()))

@@ -74,12 +74,14 @@ def prepare_workspace(spawner: Any) -> None:
         return
     source = NOTEBOOKS / role.curriculum
     target = home / role.curriculum
+    target.mkdir(parents=True, exist_ok=True)
     if source.is_dir():
         shutil.copytree(source, target, dirs_exist_ok=True,
                         copy_function=_copy_if_missing)
-    lessons = sorted(p.name for p in target.glob("*.ipynb")) if target.is_dir() else []
-    if lessons:
-        spawner.default_url = f"/lab/tree/{role.curriculum}/{lessons[0]}"
+    lessons = sorted(p.name for p in target.glob("*.ipynb"))
+    # The first lesson, or the role's (still empty) curriculum folder.
+    spawner.default_url = (f"/lab/tree/{role.curriculum}/{lessons[0]}" if lessons
+                           else f"/lab/tree/{role.curriculum}")
     spawner.environment = {**spawner.environment, "LIGHTBOX_ROLE": role.group}
 
 

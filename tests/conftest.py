@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,3 +54,34 @@ def orthanc_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     yield _Factory
     for server in started:
         server.stop()
+
+
+CHROMIUM = os.environ.get("LIGHTBOX_CHROMIUM", "/usr/bin/chromium")
+# Without the background-networking flags Chromium keeps dialling out, and this
+# machine's closed network refuses it many times a second.
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--no-first-run", "--disable-sync"]
+
+
+def _missing(what: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{what}; CI must install it (.ci/run)")
+    pytest.skip(what)
+
+
+# One Playwright (and one Chromium) for the whole run: its sync API cannot run twice
+# at once in one process.
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        _missing(f"Chromium is not at {CHROMIUM} (Debian package 'chromium')")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("Playwright for Python is not installed (pip install playwright)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                              args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()

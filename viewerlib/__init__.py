@@ -5,14 +5,16 @@ The public names, in the order data flows through them:
 - :func:`connect` opens the configured archives as one federated source;
 - :func:`read_instance` and :func:`read_series` turn DICOM into display frames and
   volumes with their geometry;
-- :func:`open` shows a study in the stack viewer;
+- :func:`open`, :func:`open_mpr`, :func:`open_3d` and :func:`compare` show studies in
+  the stack, MPR, 3D and side-by-side viewers;
 - :func:`purge` empties every cache and says what it removed.
 """
 
 from viewerlib.cache import purge
 from viewerlib.pipeline.instance import read_instance
 from viewerlib.sources.config import connect
-from viewerlib.viewer import open  # noqa: A004
+from viewerlib.viewer import compare, open, open_3d, open_mpr  # noqa: A004
 from viewerlib.volume.volume import read_series
 
-__all__ = ["connect", "open", "purge", "read_instance", "read_series"]
+__all__ = ["compare", "connect", "open", "open_3d", "open_mpr", "purge",
+           "read_instance", "read_series"]

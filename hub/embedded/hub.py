@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -27,20 +29,35 @@ class EmbeddedHub:
         The archives configuration every user's kernel reads.
     port : int, optional
         Public port of the proxy; a free one when not given.
+    extra_env : dict, optional
+        More environment for the hub, e.g. ``LIGHTBOX_IDLE_TIMEOUT_S``.
+    tls : tuple of Path, optional
+        ``(certificate, key)``: the proxy then serves HTTPS (the demo does not).
+
+    Attributes
+    ----------
+    launch_secret : str
+        The HMAC secret for EHR launch links, made at random for this hub.
+    operator_token : str
+        API token of the ``lightbox-operator`` service, made at random.
     """
 
     def __init__(self, state_directory: Path, issuer: str, archives_file: Path,
-                 port: int | None = None, extra_env: dict[str, str] | None = None) -> None:
+                 port: int | None = None, extra_env: dict[str, str] | None = None,
+                 tls: tuple[Path, Path] | None = None) -> None:
         self.directory = Path(state_directory)
         self.issuer = issuer
         self.archives_file = Path(archives_file)
         self.port = port or free_port()
         self.extra_env = dict(extra_env or {})
+        self.tls = tls
+        self.launch_secret = secrets.token_urlsafe(32)
+        self.operator_token = secrets.token_hex(32)
         self.process: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 90.0) -> EmbeddedHub:
         proxy_command()  # fails with what to do when the proxy is missing
@@ -59,17 +76,24 @@ class EmbeddedHub:
                                                        "embedded-demo"),
             LIGHTBOX_LOGIN_SERVICE="Lightbox demo sign-on",
             LIGHTBOX_ARCHIVES=str(self.archives_file),
-            **self.extra_env,
+            LIGHTBOX_LAUNCH_SECRET=self.launch_secret,
+            LIGHTBOX_OPERATOR_TOKEN=self.operator_token,
         )
+        env.update(self.extra_env)
+        if self.tls:
+            env.update(LIGHTBOX_TLS_CERT=str(self.tls[0]), LIGHTBOX_TLS_KEY=str(self.tls[1]))
         executable = os.path.join(os.path.dirname(sys.executable), "jupyterhub")
         self.process = ManagedProcess(
             "JupyterHub", [executable, "-f", str(CONFIG_FILE)],
             self.directory / "jupyterhub.log", env=env, cwd=self.directory)
         self.process.start()
 
+        context = ssl.create_default_context(cafile=str(self.tls[0])) if self.tls else None
+
         def answers() -> bool:
             try:
-                with urllib.request.urlopen(self.url + "/hub/api/", timeout=2) as reply:
+                with urllib.request.urlopen(self.url + "/hub/api/", timeout=2,
+                                            context=context) as reply:
                     return reply.status == 200
             except urllib.error.HTTPError:
                 return False

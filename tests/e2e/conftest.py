@@ -2,21 +2,14 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from lightbox_hub.demo import EmbeddedDefault
 from lightbox_hub.embedded.orthanc import orthanc_missing
+from widget_fixtures import jupyter_lab  # noqa: F401  (the widget tests' lab)
 
-CHROMIUM = os.environ.get("LIGHTBOX_CHROMIUM", "/usr/bin/chromium")
-# Without the background-networking flags Chromium keeps dialling out, and this
-# machine's closed network refuses it many times a second.
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--no-first-run", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
@@ -24,21 +17,6 @@ def _missing(what: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{what}; CI must install it (.ci/run)")
     pytest.skip(what)
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
-        _missing(f"Chromium is not at {CHROMIUM} (Debian package 'chromium')")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("Playwright for Python is not installed (pip install playwright)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                              args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="session")

@@ -226,9 +226,21 @@ def _ct_dataset(kind: str, index: int, stored: np.ndarray, study_uid: str,
 
 
 def teaching_studies() -> Iterator[PhantomStudy]:
-    """The current and the prior CT head phantom."""
+    """Every teaching phantom the demo archive and the lessons use.
+
+    The CT head current and prior (:data:`HAEMORRHAGE`), the telestroke study
+    (:mod:`viewerlib.samples.stroke`) and the tibial fracture at injury and six weeks
+    later (:mod:`viewerlib.samples.fracture`).
+    """
+    # Imported here: those modules build on this one.
+    from viewerlib.samples.fracture import fracture_phantom
+    from viewerlib.samples.stroke import stroke_phantom
+
     yield ct_head_phantom("current")
     yield ct_head_phantom("prior")
+    yield stroke_phantom()
+    yield fracture_phantom("prior")
+    yield fracture_phantom("current")
 
 
 def write_teaching_set(folder: Path) -> list[Path]:

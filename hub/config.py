@@ -1,0 +1,322 @@
+"""Lightbox's own hub settings: one traitlets Configurable, filled from the environment.
+
+Every setting is ``c.LightboxHub.<name>`` in a JupyterHub configuration file; when a
+file does not set it, the environment variable named in its help gives the default.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from traitlets import (
+    Dict,
+    Float,
+    Int,
+    List,
+    TraitError,
+    Unicode,
+    default,
+    observe,
+    validate,
+)
+from traitlets.config import Configurable
+
+from lightbox_hub.roles import ADMIN_GROUP, JOB_ROLES
+
+_ORIGIN = re.compile(r"^(https?://[A-Za-z0-9.\-\[\]:*]+|'self'|'none')$")
+
+
+def _env(name: str, fallback: str = "") -> str:
+    return os.environ.get(name, fallback)
+
+
+class LightboxHub(Configurable):
+    """Settings of the Lightbox hub that JupyterHub itself has no trait for."""
+
+    state_dir = Unicode(
+        help="""Folder for the hub database, cookie secret, encryption key, audit log
+        and user homes; created if missing. Default: $LIGHTBOX_STATE_DIR, else
+        .lightbox/hub. Example: c.LightboxHub.state_dir = "/var/lib/lightbox"
+        """).tag(config=True)
+
+    @default("state_dir")
+    def _state_dir_default(self) -> str:
+        return str(Path(_env("LIGHTBOX_STATE_DIR", ".lightbox/hub")).resolve())
+
+    public_url = Unicode(
+        help="""Address where users reach the hub, without a trailing slash; the OAuth
+        redirect URI is derived from it. Default: $LIGHTBOX_PUBLIC_URL, else
+        http://127.0.0.1:8000. Example: c.LightboxHub.public_url =
+        "https://lightbox.example.org"
+        """).tag(config=True)
+
+    @default("public_url")
+    def _public_url_default(self) -> str:
+        return _env("LIGHTBOX_PUBLIC_URL", "http://127.0.0.1:8000")
+
+    @validate("public_url")
+    def _check_public_url(self, proposal: dict[str, Any]) -> str:
+        url = str(proposal["value"]).rstrip("/")
+        parsed = urlparse(url)
+        if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+            raise TraitError(f"public_url must be an http(s) address, got {url!r}")
+        return url
+
+    authenticator = Unicode(
+        help="""How users sign in: "oidc" (OpenID Connect through oauthenticator's
+        GenericOAuthenticator, the default) or "ldap" (LDAP / Active Directory through
+        jupyterhub-ldapauthenticator; configure c.LDAPAuthenticator as its docs say).
+        Default: $LIGHTBOX_AUTHENTICATOR, else "oidc".
+        Example: c.LightboxHub.authenticator = "ldap"
+        """).tag(config=True)
+
+    @default("authenticator")
+    def _authenticator_default(self) -> str:
+        return _env("LIGHTBOX_AUTHENTICATOR", "oidc")
+
+    @validate("authenticator")
+    def _check_authenticator(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"]).strip().lower()
+        if value not in {"oidc", "ldap"}:
+            raise TraitError(f"authenticator must be 'oidc' or 'ldap', got {value!r}")
+        return value
+
+    oidc_issuer = Unicode(
+        help="""Issuer URL of the OpenID Connect provider; its discovery document
+        (/.well-known/openid-configuration) supplies the endpoints. Default:
+        $LIGHTBOX_OIDC_ISSUER. Example for Keycloak: c.LightboxHub.oidc_issuer =
+        "https://sso.example.org/realms/hospital"
+        """).tag(config=True)
+
+    @default("oidc_issuer")
+    def _oidc_issuer_default(self) -> str:
+        return _env("LIGHTBOX_OIDC_ISSUER")
+
+    oidc_client_id = Unicode(
+        help="""This hub's client id at the provider. Default: $LIGHTBOX_OIDC_CLIENT_ID,
+        else "lightbox".
+        """).tag(config=True)
+
+    @default("oidc_client_id")
+    def _oidc_client_id_default(self) -> str:
+        return _env("LIGHTBOX_OIDC_CLIENT_ID", "lightbox")
+
+    oidc_client_secret_env = Unicode(
+        help="""Name of the environment variable that holds the client secret (the
+        secret itself is never a setting). Default: $LIGHTBOX_OIDC_CLIENT_SECRET_ENV,
+        else LIGHTBOX_OIDC_CLIENT_SECRET.
+        """).tag(config=True)
+
+    @default("oidc_client_secret_env")
+    def _oidc_client_secret_env_default(self) -> str:
+        return _env("LIGHTBOX_OIDC_CLIENT_SECRET_ENV", "LIGHTBOX_OIDC_CLIENT_SECRET")
+
+    oidc_scopes = List(
+        Unicode(),
+        help="""Scopes asked for at sign-in. "offline_access" asks for a refresh
+        token, which keeps the archives' access token fresh. Default: $LIGHTBOX_OIDC_
+        SCOPES (space separated), else openid profile email offline_access.
+        Entra ID also wants "api://<archive app>/.default" for archive tokens.
+        """).tag(config=True)
+
+    @default("oidc_scopes")
+    def _oidc_scopes_default(self) -> list[str]:
+        return _env("LIGHTBOX_OIDC_SCOPES", "openid profile email offline_access").split()
+
+    @validate("oidc_scopes")
+    def _check_scopes(self, proposal: dict[str, Any]) -> list[str]:
+        scopes = [str(s) for s in proposal["value"]]
+        if "openid" not in scopes:
+            raise TraitError(f"oidc_scopes must include 'openid', got {scopes}")
+        return scopes
+
+    username_claim = Unicode(
+        help="""Claim that names the user. Default: $LIGHTBOX_OIDC_USERNAME_CLAIM,
+        else preferred_username (Entra ID: "preferred_username" or "upn").
+        """).tag(config=True)
+
+    @default("username_claim")
+    def _username_claim_default(self) -> str:
+        return _env("LIGHTBOX_OIDC_USERNAME_CLAIM", "preferred_username")
+
+    groups_claim = Unicode(
+        help="""Claim that lists the user's groups; they become JupyterHub groups at
+        every sign-in. Default: $LIGHTBOX_OIDC_GROUPS_CLAIM, else "groups" (Okta and
+        Keycloak need a groups mapper, Entra ID sends object ids unless the app
+        registration emits group names).
+        """).tag(config=True)
+
+    @default("groups_claim")
+    def _groups_claim_default(self) -> str:
+        return _env("LIGHTBOX_OIDC_GROUPS_CLAIM", "groups")
+
+    admin_group = Unicode(
+        ADMIN_GROUP,
+        help=f"""Group whose members are hub administrators. Default "{ADMIN_GROUP}".
+        """).tag(config=True)
+
+    allowed_groups = List(
+        Unicode(),
+        help="""Groups allowed to sign in at all. Default: every job role of
+        hub/roles.py plus admin_group. Example: c.LightboxHub.allowed_groups =
+        ["radiologist", "lightbox-admins"]
+        """).tag(config=True)
+
+    @default("allowed_groups")
+    def _allowed_groups_default(self) -> list[str]:
+        return [role.group for role in JOB_ROLES] + [self.admin_group]
+
+    audit_log = Unicode(
+        help="""Append-only JSON-lines audit log (sign-ins, sign-outs, launches, studies
+        and series opened by UID, purges). Default: $LIGHTBOX_AUDIT_LOG, else
+        <state_dir>/audit.jsonl. Example: c.LightboxHub.audit_log =
+        "/var/log/lightbox/audit.jsonl"
+        """).tag(config=True)
+
+    @default("audit_log")
+    def _audit_log_default(self) -> str:
+        return _env("LIGHTBOX_AUDIT_LOG", str(Path(self.state_dir) / "audit.jsonl"))
+
+    launch_secret_env = Unicode(
+        help="""Name of the environment variable holding the HMAC-SHA256 secret shared
+        with the EHR for signed launch links (at least 32 bytes). Unset or empty
+        variable: HMAC links are refused. Default: LIGHTBOX_LAUNCH_SECRET.
+        """).tag(config=True)
+
+    @default("launch_secret_env")
+    def _launch_secret_env_default(self) -> str:
+        return "LIGHTBOX_LAUNCH_SECRET"
+
+    launch_public_key_file = Unicode(
+        help="""PEM file with the EHR's Ed25519 or RSA public key; links signed with
+        the matching private key (alg=ed25519 / rs256) are accepted too. Default:
+        $LIGHTBOX_LAUNCH_PUBLIC_KEY, else none.
+        """).tag(config=True)
+
+    @default("launch_public_key_file")
+    def _launch_public_key_file_default(self) -> str:
+        return _env("LIGHTBOX_LAUNCH_PUBLIC_KEY")
+
+    launch_max_age_s = Int(
+        help="""Longest lifetime, in seconds, that a launch link may claim (from its
+        iat to its exp); links that claim more are refused. Default: 300, from
+        $LIGHTBOX_LAUNCH_MAX_AGE_S.
+        """).tag(config=True)
+
+    @default("launch_max_age_s")
+    def _launch_max_age_default(self) -> int:
+        return int(_env("LIGHTBOX_LAUNCH_MAX_AGE_S", "300"))
+
+    @validate("launch_max_age_s")
+    def _check_max_age(self, proposal: dict[str, Any]) -> int:
+        value = int(proposal["value"])
+        if not 10 <= value <= 3600:
+            raise TraitError(f"launch_max_age_s must be 10..3600 seconds, got {value}")
+        return value
+
+    frame_ancestors = List(
+        Unicode(),
+        help="""Origins allowed to embed Lightbox in a frame (the EHR), for the
+        Content-Security-Policy frame-ancestors directive. Default: $LIGHTBOX_FRAME_
+        ANCESTORS (space separated), else 'self'. Example:
+        c.LightboxHub.frame_ancestors = ["'self'", "https://ehr.example.org"]
+        """).tag(config=True)
+
+    @default("frame_ancestors")
+    def _frame_ancestors_default(self) -> list[str]:
+        return _env("LIGHTBOX_FRAME_ANCESTORS", "'self'").split()
+
+    @validate("frame_ancestors")
+    def _check_frame_ancestors(self, proposal: dict[str, Any]) -> list[str]:
+        values = [str(v) for v in proposal["value"]]
+        for value in values:
+            if not _ORIGIN.match(value) or ";" in value:
+                raise TraitError(f"frame_ancestors entries must be origins such as "
+                                 f"https://ehr.example.org or 'self', got {value!r}")
+        return values
+
+    @observe("frame_ancestors")
+    def _warn_wildcard(self, change: dict[str, Any]) -> None:
+        if any("*" in value for value in change["new"]):
+            self.log.warning("frame_ancestors contains a wildcard: any matching site "
+                             "may embed Lightbox")
+
+    idle_timeout_s = Int(
+        help="""Seconds without activity after which jupyterhub-idle-culler stops a
+        user's server. Default: $LIGHTBOX_IDLE_TIMEOUT_S, else 3600.
+        """).tag(config=True)
+
+    @default("idle_timeout_s")
+    def _idle_timeout_default(self) -> int:
+        return int(_env("LIGHTBOX_IDLE_TIMEOUT_S", "3600"))
+
+    cull_every_s = Int(
+        help="""Seconds between two checks of the idle culler. Default:
+        $LIGHTBOX_CULL_EVERY_S, else min(300, idle_timeout_s / 2).
+        """).tag(config=True)
+
+    @default("cull_every_s")
+    def _cull_every_default(self) -> int:
+        return int(_env("LIGHTBOX_CULL_EVERY_S", str(max(1, min(300,
+                                                                 self.idle_timeout_s // 2)))))
+
+    @validate("idle_timeout_s", "cull_every_s")
+    def _check_positive(self, proposal: dict[str, Any]) -> int:
+        value = int(proposal["value"])
+        if value < 1:
+            raise TraitError(f"{proposal['trait'].name} must be at least 1 s, got {value}")
+        return value
+
+    archives_file = Unicode(
+        help="""The archives file of the whole hospital (viewerlib format). Each kernel
+        gets a copy filtered to its role's archives (role_archives). Default:
+        $LIGHTBOX_ARCHIVES, else ~/.config/lightbox/archives.toml.
+        """).tag(config=True)
+
+    @default("archives_file")
+    def _archives_file_default(self) -> str:
+        return _env("LIGHTBOX_ARCHIVES", str(Path("~/.config/lightbox/archives.toml")
+                                            .expanduser()))
+
+    role_archives = Dict(
+        value_trait=List(Unicode()),
+        help="""Which archives (by name) each role may open; "*" as a role is the
+        fallback for roles not listed, "*" as an archive means all. A launch link for
+        a study outside these is refused. Default: $LIGHTBOX_ROLE_ARCHIVES (JSON),
+        else every role sees every archive. Example: c.LightboxHub.role_archives =
+        {"researcher": ["Teaching archive"], "*": ["*"]}
+        """).tag(config=True)
+
+    @default("role_archives")
+    def _role_archives_default(self) -> dict[str, list[str]]:
+        raw = _env("LIGHTBOX_ROLE_ARCHIVES")
+        return json.loads(raw) if raw else {"*": ["*"]}
+
+    @validate("role_archives")
+    def _check_role_archives(self, proposal: dict[str, Any]) -> dict[str, list[str]]:
+        value = {str(k): [str(a) for a in v] for k, v in proposal["value"].items()}
+        known = {role.group for role in JOB_ROLES} | {"*"}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise TraitError(f"role_archives names unknown roles {unknown}; roles are "
+                             f"{sorted(known)}")
+        return value
+
+    def archives_for_role(self, role: str | None) -> list[str]:
+        """Archive names ``role`` may open (``["*"]`` means all); none for no role."""
+        if role is None:
+            return []
+        return list(self.role_archives.get(role, self.role_archives.get("*", [])))
+
+    def launch_secret(self) -> bytes | None:
+        """The HMAC secret from the environment, or ``None`` when not configured."""
+        value = os.environ.get(self.launch_secret_env, "")
+        return value.encode() if value else None
+
+    def client_secret(self) -> str:
+        """The OIDC client secret from the environment variable ``oidc_client_secret_env``."""
+        return os.environ.get(self.oidc_client_secret_env, "")

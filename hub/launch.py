@@ -1,0 +1,279 @@
+"""Signed launch links from the EHR: build them, and check them one rule at a time.
+
+A link is ``<hub>/hub/lightbox/launch?ctx=<payload>&sig=<signature>&alg=<alg>``.
+``payload`` is base64url JSON with the patient context and the link's own limits:
+
+``pid``   (0010,0020) *Patient ID*, with ``iss``, (0010,0021) *Issuer of Patient ID*
+``acc``   (0008,0050) *Accession Number*, or ``suid``, the *Study Instance UID*
+``iat``   issued at, ``exp`` expires at (seconds since the epoch)
+``nonce`` a random one-time value; the hub remembers it until ``exp``
+
+The signature covers the payload string exactly as sent: HMAC-SHA256 with the shared
+secret (``alg=hs256``), or Ed25519 / RSA-SHA256 (``ed25519`` / ``rs256``) checked with
+the EHR's public key. A valid link only names a study; whether the user may open it is
+decided afterwards by their role and the archives (:mod:`lightbox_hub.handlers`).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+_UID = re.compile(r"^[0-9]+(\.[0-9]+){1,63}$")
+_IDENTIFIER = re.compile(r"^[\x20-\x7e]{1,64}$")  # DICOM LO: printable, <= 64
+_NONCE = re.compile(r"^[A-Za-z0-9_\-]{16,128}$")
+_CLOCK_SKEW_S = 30
+ALGORITHMS = ("hs256", "ed25519", "rs256")
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass(frozen=True)
+class LaunchContext:
+    """The patient context a verified link carries (never logged)."""
+
+    patient_id: str
+    issuer_of_patient_id: str
+    accession_number: str | None
+    study_instance_uid: str | None
+    nonce: str
+    expires_at: float
+
+
+class LaunchRefused(Exception):
+    """A launch that is refused.
+
+    ``status`` is the HTTP status, ``reason`` a short label for the audit log,
+    ``message`` the text the user reads, and ``detail`` what the hub log gets (never
+    patient data).
+    """
+
+    def __init__(self, status: int, reason: str, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.status, self.reason, self.message = status, reason, message
+        self.detail = detail or reason
+
+
+def sign_launch(context: dict[str, Any], *, secret: bytes | None = None,
+                private_key: Any = None, lifetime_s: int = 120,
+                now: float | None = None, nonce: str | None = None) -> dict[str, str]:
+    """Return the query parameters of a signed launch link (what an EHR would do).
+
+    Parameters
+    ----------
+    context : dict
+        ``pid``, ``iss`` and ``acc`` or ``suid``.
+    secret : bytes, optional
+        Shared HMAC secret (``alg=hs256``).
+    private_key : cryptography private key, optional
+        Ed25519 or RSA private key (``alg=ed25519`` / ``rs256``).
+
+    Raises
+    ------
+    ValueError
+        If not exactly one of ``secret`` and ``private_key`` is given.
+    """
+    if (secret is None) == (private_key is None):
+        raise ValueError("sign_launch needs exactly one of secret and private_key")
+    issued = time.time() if now is None else now
+    payload = dict(context, iat=int(issued), exp=int(issued + lifetime_s),
+                   nonce=nonce or secrets.token_urlsafe(18))
+    ctx = _b64encode(json.dumps(payload, separators=(",", ":")).encode())
+    if secret is not None:
+        alg, signature = "hs256", hmac.new(secret, ctx.encode(), hashlib.sha256).digest()
+    else:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+
+        if isinstance(private_key, ed25519.Ed25519PrivateKey):
+            alg, signature = "ed25519", private_key.sign(ctx.encode())
+        elif isinstance(private_key, rsa.RSAPrivateKey):
+            alg, signature = "rs256", private_key.sign(
+                ctx.encode(), padding.PKCS1v15(), hashes.SHA256())
+        else:
+            raise ValueError(f"unsupported key type {type(private_key).__name__}")
+    return {"ctx": ctx, "sig": _b64encode(signature), "alg": alg}
+
+
+def launch_url(hub_url: str, params: dict[str, str]) -> str:
+    """The full link for ``params`` from :func:`sign_launch`."""
+    return hub_url.rstrip("/") + "/hub/lightbox/launch?" + urlencode(params)
+
+
+class NonceStore:
+    """Nonces already used, in SQLite so a hub restart does not reopen a replay."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._lock = threading.Lock()
+        with self._connect() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS nonce "
+                       "(value TEXT PRIMARY KEY, expires_at REAL NOT NULL)")
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=5)
+
+    def use(self, nonce: str, expires_at: float, now: float) -> bool:
+        """Record ``nonce``; ``False`` if it was used before."""
+        digest = hashlib.sha256(nonce.encode()).hexdigest()
+        with self._lock, self._connect() as db:
+            # Keep a nonce a little past its link's expiry: the skew allowance.
+            db.execute("DELETE FROM nonce WHERE expires_at < ?", (now - 2 * _CLOCK_SKEW_S,))
+            try:
+                db.execute("INSERT INTO nonce VALUES (?, ?)", (digest, expires_at))
+            except sqlite3.IntegrityError:
+                return False
+        return True
+
+
+class LaunchVerifier:
+    """Check a launch link, one small method per rule, in the order of :meth:`verify`.
+
+    Parameters
+    ----------
+    secret : bytes or None
+        The shared HMAC secret; ``None`` refuses ``hs256`` links.
+    public_key : cryptography public key or None
+        The EHR's Ed25519 or RSA key; ``None`` refuses ``ed25519`` / ``rs256`` links.
+    nonces : NonceStore
+    max_age_s : int
+        Longest lifetime (``exp - iat``) a link may claim.
+    """
+
+    def __init__(self, secret: bytes | None, public_key: Any, nonces: NonceStore,
+                 max_age_s: int = 300, clock: Any = time.time) -> None:
+        self.secret, self.public_key, self.nonces = secret, public_key, nonces
+        self.max_age_s, self.clock = max_age_s, clock
+
+    def verify(self, arguments: dict[str, str]) -> LaunchContext:
+        """Return the context of a valid link, or raise :class:`LaunchRefused`."""
+        ctx, signature, alg = self.check_shape(arguments)
+        self.check_signature(ctx, signature, alg)
+        payload = self.check_payload(ctx)
+        now = self.clock()
+        self.check_lifetime(payload, now)
+        context = self.check_context(payload)
+        self.check_nonce(context, now)
+        return context
+
+    def check_shape(self, arguments: dict[str, str]) -> tuple[str, bytes, str]:
+        ctx, sig, alg = (arguments.get(k, "") for k in ("ctx", "sig", "alg"))
+        if not ctx or not sig or alg not in ALGORITHMS:
+            raise LaunchRefused(400, "malformed", "This launch link is incomplete: it "
+                                "needs ctx, sig and alg. Open it again from the EHR.")
+        try:
+            return ctx, _b64decode(sig), alg
+        except ValueError as err:
+            raise LaunchRefused(400, "malformed", "This launch link is damaged. Open "
+                                "it again from the EHR.") from err
+
+    def check_signature(self, ctx: str, signature: bytes, alg: str) -> None:
+        tampered = LaunchRefused(403, "bad-signature", "This launch link was changed "
+                                 "after the EHR signed it, so it was not opened. Open "
+                                 "the study again from the EHR.",
+                                 f"signature check failed (alg={alg})")
+        if alg == "hs256":
+            if self.secret is None:
+                raise LaunchRefused(403, "alg-not-configured", "This hub accepts no "
+                                    "shared-secret launch links. Ask the Lightbox "
+                                    "administrators.", "no launch secret configured")
+            expected = hmac.new(self.secret, ctx.encode(), hashlib.sha256).digest()
+            if not hmac.compare_digest(expected, signature):
+                raise tampered
+            return
+        if self.public_key is None:
+            raise LaunchRefused(403, "alg-not-configured", "This hub accepts no "
+                                "public-key launch links. Ask the Lightbox "
+                                "administrators.", f"no public key for alg={alg}")
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+
+        try:
+            if alg == "ed25519" and isinstance(self.public_key, ed25519.Ed25519PublicKey):
+                self.public_key.verify(signature, ctx.encode())
+            elif alg == "rs256" and isinstance(self.public_key, rsa.RSAPublicKey):
+                self.public_key.verify(signature, ctx.encode(), padding.PKCS1v15(),
+                                       hashes.SHA256())
+            else:
+                raise LaunchRefused(403, "alg-mismatch", "This launch link is signed "
+                                    "with a method this hub does not expect.",
+                                    f"alg={alg} does not match the configured key")
+        except InvalidSignature as err:
+            raise tampered from err
+
+    def check_payload(self, ctx: str) -> dict[str, Any]:
+        try:
+            payload = json.loads(_b64decode(ctx))
+        except ValueError as err:
+            raise LaunchRefused(400, "malformed", "This launch link is damaged.") from err
+        if not isinstance(payload, dict):
+            raise LaunchRefused(400, "malformed", "This launch link is damaged.")
+        return payload
+
+    def check_lifetime(self, payload: dict[str, Any], now: float) -> None:
+        iat, exp = payload.get("iat"), payload.get("exp")
+        if not isinstance(iat, int | float) or not isinstance(exp, int | float):
+            raise LaunchRefused(400, "malformed", "This launch link has no validity "
+                                "period.")
+        if exp - iat > self.max_age_s:
+            raise LaunchRefused(403, "lifetime-too-long", "This launch link claims to "
+                                "be valid for longer than this hub allows.",
+                                f"lifetime {exp - iat:.0f} s > {self.max_age_s} s")
+        if iat > now + _CLOCK_SKEW_S:
+            raise LaunchRefused(403, "not-yet-valid", "This launch link is dated in "
+                                "the future; check the EHR's clock.")
+        if exp < now - _CLOCK_SKEW_S:
+            raise LaunchRefused(403, "expired", "This launch link has expired. Open "
+                                "the study again from the EHR to get a fresh one.",
+                                f"expired {now - exp:.0f} s ago")
+
+    def check_context(self, payload: dict[str, Any]) -> LaunchContext:
+        pid, iss = payload.get("pid"), payload.get("iss")
+        acc, suid, nonce = payload.get("acc"), payload.get("suid"), payload.get("nonce")
+        incomplete = LaunchRefused(400, "incomplete-context", "This launch link does "
+                                   "not say which patient and study to open.")
+        if not all(isinstance(v, str) and _IDENTIFIER.match(v) for v in (pid, iss)):
+            raise incomplete
+        if acc is None and suid is None:
+            raise incomplete
+        if acc is not None and not (isinstance(acc, str) and _IDENTIFIER.match(acc)):
+            raise incomplete
+        if suid is not None and not (isinstance(suid, str) and _UID.match(suid)):
+            raise incomplete
+        if not (isinstance(nonce, str) and _NONCE.match(nonce)):
+            raise LaunchRefused(400, "malformed", "This launch link has no valid "
+                                "one-time value.")
+        return LaunchContext(str(pid), str(iss), acc, suid, nonce,
+                             float(payload["exp"]))
+
+    def check_nonce(self, context: LaunchContext, now: float) -> None:
+        if not self.nonces.use(context.nonce, context.expires_at, now):
+            raise LaunchRefused(403, "replayed", "This launch link was already used. "
+                                "Each link opens once: open the study again from the "
+                                "EHR.")
+
+
+def load_public_key(path: str) -> Any:
+    """Read an Ed25519 or RSA public key from a PEM file ('' gives ``None``)."""
+    if not path:
+        return None
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    return load_pem_public_key(Path(path).read_bytes())

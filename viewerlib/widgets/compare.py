@@ -1,0 +1,295 @@
+"""Side-by-side comparison of a current and a prior study, scrolled together.
+
+Two stack viewers share a sync group. Their front ends link through an in-page event
+bus (no kernel round trip, nothing stored): within one (0020,0052) *Frame of
+Reference UID* they follow each other by patient position along the slice normal,
+otherwise by slice number plus a manual offset (Shift + wheel scrolls one viewer alone
+and keeps the new offset). Window and level are linked. A basic hanging protocol picks
+the prior's series that matches the current one by modality, orientation and
+description.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets
+import numpy as np
+
+from viewerlib.errors import ViewerlibError
+from viewerlib.model import Series, Study
+from viewerlib.widgets.stack import StackViewer
+
+if TYPE_CHECKING:
+    from viewerlib.sources.base import Source
+    from viewerlib.volume.volume import Volume
+
+logger = logging.getLogger(__name__)
+
+Openable = Study | str
+_NON_IMAGE = {"SR", "PR", "KO", "SEG", "RTSTRUCT", "RTPLAN", "REG", "DOC"}
+
+
+def plane_of(image_orientation: Sequence[float] | None) -> str:
+    """``'AXIAL'``, ``'CORONAL'``, ``'SAGITTAL'`` or ``''`` from (0020,0037).
+
+    Examples
+    --------
+    >>> plane_of([1, 0, 0, 0, 1, 0])
+    'AXIAL'
+    >>> plane_of([0, 1, 0, 0, 0, -1])
+    'SAGITTAL'
+    """
+    if not image_orientation or len(image_orientation) != 6:
+        return ""
+    values = [float(v) for v in image_orientation]
+    normal = np.abs(np.cross(values[:3], values[3:]))
+    return ("SAGITTAL", "CORONAL", "AXIAL")[int(np.argmax(normal))]
+
+
+def series_match_score(
+    reference: Series,
+    candidate: Series,
+    reference_plane: str = "",
+    candidate_plane: str = "",
+) -> float:
+    """How well `candidate` hangs opposite `reference`: higher is better.
+
+    Same (0008,0060) *Modality* counts most, then the same plane (from (0020,0037)
+    *Image Orientation (Patient)*), then the likeness of (0008,103E) *Series
+    Description*; non-image series never match.
+
+    Examples
+    --------
+    >>> a = Series("1", "1.1", "CT", SeriesDescription="Axial head 4 mm")
+    >>> b = Series("2", "2.1", "CT", SeriesDescription="Axial head 5 mm")
+    >>> c = Series("2", "2.2", "CT", SeriesDescription="Scout")
+    >>> series_match_score(a, b) > series_match_score(a, c)
+    True
+    """
+    if candidate.Modality in _NON_IMAGE:
+        return -1.0
+    score = 4.0 if candidate.Modality == reference.Modality else 0.0
+    if reference_plane and candidate_plane:
+        score += 2.0 if reference_plane == candidate_plane else -2.0
+    score += (
+        2.0
+        * difflib.SequenceMatcher(
+            None,
+            reference.SeriesDescription.lower(),
+            candidate.SeriesDescription.lower(),
+        ).ratio()
+    )
+    return score
+
+
+def _series_plane(source: Source, series: Series) -> str:
+    try:
+        instances = source.search_for_instances(
+            series.StudyInstanceUID, series.SeriesInstanceUID, limit=1
+        )
+        if not instances:
+            return ""
+        header = source.retrieve_instance_metadata(
+            series.StudyInstanceUID,
+            series.SeriesInstanceUID,
+            instances[0].SOPInstanceUID,
+        )
+        return plane_of(header.get("ImageOrientationPatient"))
+    except (ViewerlibError, LookupError, ValueError, OSError) as err:
+        # An archive's failure must not stop the hanging protocol.
+        logger.warning("orientation of a series unavailable: %s", type(err).__name__)
+        return ""
+
+
+def match_series(
+    reference: Series, candidates: Sequence[Series], source: Source | None = None
+) -> Series:
+    """The candidate series that best matches `reference` (a basic hanging protocol).
+
+    Raises
+    ------
+    LookupError
+        If no candidate is an image series.
+    """
+    images = [s for s in candidates if s.Modality not in _NON_IMAGE]
+    if not images:
+        raise LookupError("the prior study holds no image series to compare with")
+    planes: dict[str, str] = {}
+    if source is not None:
+        planes = {
+            s.SeriesInstanceUID: _series_plane(source, s) for s in [reference, *images]
+        }
+    return max(
+        images,
+        key=lambda s: series_match_score(
+            reference,
+            s,
+            planes.get(reference.SeriesInstanceUID, ""),
+            planes.get(s.SeriesInstanceUID, ""),
+        ),
+    )
+
+
+def find_prior(current: Study, source: Source) -> Study:
+    """The patient's latest study before `current`, searched across the archives.
+
+    Raises
+    ------
+    LookupError
+        If the patient has no earlier study.
+    """
+    found = source.search_for_studies(patient_id=current.PatientID)
+    earlier = [
+        s
+        for s in found
+        if s.StudyInstanceUID != current.StudyInstanceUID
+        and (
+            not current.IssuerOfPatientID
+            or not s.IssuerOfPatientID
+            or s.IssuerOfPatientID == current.IssuerOfPatientID
+        )
+        and s.StudyDate
+        and (not current.StudyDate or s.StudyDate <= current.StudyDate)
+    ]
+    if not earlier:
+        raise LookupError("no earlier study of this patient in the archives")
+    return max(earlier, key=lambda s: (s.StudyDate, s.StudyTime))
+
+
+class Comparison(ipywidgets.HBox):
+    """Two stack viewers side by side, scrolled and windowed together.
+
+    Attributes
+    ----------
+    current, prior : StackViewer
+        The two viewers; their ``volume`` attributes hold the voxels.
+    """
+
+    def __init__(self, current: StackViewer, prior: StackViewer) -> None:
+        group = uuid.uuid4().hex
+        current.sync_group = prior.sync_group = group
+        # Both start on the same anatomy: the prior follows the current's position.
+        if (
+            current.frame_of_reference_uid
+            and current.frame_of_reference_uid == prior.frame_of_reference_uid
+            and current.slice_positions_mm
+            and prior.slice_positions_mm
+        ):
+            here = current.slice_positions_mm[current.slice_index]
+            prior.slice_index = int(
+                np.argmin(np.abs(np.asarray(prior.slice_positions_mm) - here))
+            )
+        else:
+            prior.slice_index = current.slice_index
+        prior.window_center, prior.window_width = (
+            current.window_center,
+            current.window_width,
+        )
+        for viewer in (current, prior):
+            viewer.layout = ipywidgets.Layout(flex="1 1 0", min_width="0")
+        super().__init__([current, prior], layout=ipywidgets.Layout(width="100%"))
+        self.current = current
+        self.prior = prior
+
+    def __repr__(self) -> str:
+        return f"Comparison({self.current!r}, {self.prior!r})"
+
+
+def _viewer_of(item: Volume | StackViewer) -> StackViewer:
+    if isinstance(item, StackViewer):
+        return item
+    return StackViewer.from_volume(item)
+
+
+def compare(
+    current: Openable | Volume | StackViewer,
+    prior: Openable | Volume | StackViewer | None = None,
+    source: Source | None = None,
+    **viewer_options: Any,
+) -> Comparison:
+    """Show a current study beside a prior one, scrolled together.
+
+    Parameters
+    ----------
+    current : Study, str, Volume or StackViewer
+        A study (or its (0020,000D) *Study Instance UID*) to open, or a volume or
+        viewer already open.
+    prior : Study, str, Volume or StackViewer, optional
+        The study to compare with; by default the patient's latest earlier study
+        in the archives (:func:`find_prior`). Its series is chosen to match the
+        current one (:func:`match_series`).
+    source : Source, optional
+        Where studies are searched and retrieved; the configured archives
+        (:func:`viewerlib.connect`) when needed and not given.
+    **viewer_options
+        Passed to both :class:`StackViewer` objects.
+
+    Returns
+    -------
+    Comparison
+        With ``current`` and ``prior`` viewers.
+
+    Raises
+    ------
+    LookupError
+        If no prior is given and the patient has no earlier study.
+    """
+    from viewerlib.viewer import choose_series, open_volume
+    from viewerlib.volume.volume import Volume
+
+    if prior is None and isinstance(current, Volume | StackViewer):
+        raise ValueError(
+            "give the prior, or pass the current study (not a volume) "
+            "so that its patient's history can be searched"
+        )
+    needs_source = not isinstance(current, Volume | StackViewer) or not isinstance(
+        prior, Volume | StackViewer
+    )
+    if source is None and needs_source:
+        from viewerlib.sources.config import connect
+
+        source = connect()
+
+    current_series: Series | None = None
+    if isinstance(current, Volume | StackViewer):
+        current_viewer = _viewer_of(current)
+    else:
+        assert source is not None
+        study_uid = current if isinstance(current, str) else current.StudyInstanceUID
+        current_series = choose_series(
+            source.search_for_series(study_instance_uid=study_uid)
+        )
+        current_viewer = StackViewer.from_volume(
+            open_volume(study_uid, source, current_series), **viewer_options
+        )
+
+    if prior is None:
+        assert source is not None and not isinstance(current, Volume | StackViewer)
+        current_study = (
+            current
+            if isinstance(current, Study)
+            else source.search_for_studies(study_instance_uid=current)[0]
+        )
+        prior = find_prior(current_study, source)
+
+    if isinstance(prior, Volume | StackViewer):
+        prior_viewer = _viewer_of(prior)
+    else:
+        assert source is not None
+        prior_uid = prior if isinstance(prior, str) else prior.StudyInstanceUID
+        candidates = source.search_for_series(study_instance_uid=prior_uid)
+        chosen = (
+            match_series(current_series, candidates, source)
+            if current_series is not None
+            else choose_series(candidates)
+        )
+        prior_viewer = StackViewer.from_volume(
+            open_volume(prior_uid, source, chosen), **viewer_options
+        )
+    logger.info("comparison opened")
+    return Comparison(current_viewer, prior_viewer)
