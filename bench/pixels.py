@@ -288,7 +288,6 @@ def run(quick: bool) -> int:
                                             output=np.float32, order=1,
                                             prefilter=False),
             lambda: mpr.oblique(volume, down, across), pairs, 2), 0.5, "<=")
-        del volume
 
         print("memory of read_series (traced bytes / raw pixel bytes)")
         for label, paths, workers in (("native", series, 1),

@@ -14,6 +14,7 @@ from typing import Any
 from jupyterhub.handlers.login import LogoutHandler
 from oauthenticator.generic import GenericOAuthenticator
 from oauthenticator.oauth2 import OAuthLogoutHandler
+from tornado import web
 
 from lightbox_hub.roles import role_for_groups
 
@@ -87,9 +88,23 @@ async def refresh_before_expiry(authenticator: Any, user: Any,
 
 
 class LightboxOIDCAuthenticator(GenericOAuthenticator):
-    """GenericOAuthenticator whose logout is written to the audit log."""
+    """GenericOAuthenticator whose logout is audited and whose refusals say why."""
 
     logout_handler = audited_logout(OAuthLogoutHandler)
+
+    async def check_allowed(self, username: str, auth_model: dict[str, Any]) -> bool:
+        if await super().check_allowed(username, auth_model):
+            return True
+        # The hub's own page only says "not authorized"; a clinician needs the reason
+        # and the way out. Group names are roles, not patient data.
+        groups = sorted(auth_model.get("groups") or [])
+        refusal = web.HTTPError(403, "no Lightbox job role")
+        refusal.jupyterhub_message = (  # type: ignore[attr-defined]
+            "You are signed in at the hospital, but your account is in no Lightbox job "
+            f"role (your groups: {', '.join(groups) or 'none'}). Lightbox is open to "
+            f"the groups {', '.join(sorted(self.allowed_groups))}. Ask your Lightbox "
+            "administrator to add you to the group of your role, then sign in again.")
+        raise refusal
 
 
 def ldap_authenticator_class() -> type:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import sys
@@ -22,12 +23,23 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
         "demo", help="start the identity provider, the sample archive and the hub")
-    demo.add_argument("--port", type=int, default=8000,
+    demo.add_argument("--port", type=_port, default=8000,
                       help="port of the hub on 127.0.0.1 (default 8000)")
     demo.add_argument("--state-dir", type=Path, default=_DEFAULT_STATE,
-                      help="working folder, wiped at start and at exit "
+                      help="working folder of the demo, wiped at start and at exit; "
+                           "it must be new, empty, or an earlier demo's "
                            "(default .lightbox/demo)")
     return parser
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: use 1 to 65535")
+    return port
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,10 +51,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def _demo(port: int, state_directory: Path) -> int:
     from lightbox_hub.demo import EmbeddedDefault
+    from lightbox_hub.embedded.ports import port_is_free
 
-    # A demo leaves nothing behind: images, homes and logs live in one folder that is
-    # wiped at start and again at exit.
-    shutil.rmtree(state_directory, ignore_errors=True)
+    # Check everything that could refuse the start before anything is deleted: a
+    # running demo's folder must survive a second, failed start.
+    if not port_is_free(port):
+        print(f"lightbox: port {port} on 127.0.0.1 is already in use: stop the program "
+              "using it or choose another with --port", file=sys.stderr)
+        return 2
+    refusal = _claim_state_directory(state_directory)
+    if refusal:
+        print(f"lightbox: {refusal}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     started = time.monotonic()
@@ -64,7 +84,7 @@ def _demo(port: int, state_directory: Path) -> int:
             assert embedded.hub is not None
             embedded.hub.check_alive()
     except KeyboardInterrupt:
-        pass
+        return 130  # after the clean stop below, as a shell expects of Ctrl-C
     except EmbeddedServiceError as err:
         print(f"lightbox: {err}", file=sys.stderr)
         return 1
@@ -73,6 +93,41 @@ def _demo(port: int, state_directory: Path) -> int:
         embedded.stop()
         shutil.rmtree(state_directory, ignore_errors=True)
     return 0
+
+
+_MARKER = ".lightbox-demo"
+
+
+def _claim_state_directory(folder: Path) -> str | None:
+    """Empty ``folder`` for a new demo and mark it ours; say why not when we must not.
+
+    A demo leaves nothing behind: images, homes and logs live in this one folder,
+    wiped at start and again at exit. Only a folder that is new, empty, or marked by
+    an earlier demo that is no longer running is ever wiped.
+    """
+    marker = folder / _MARKER
+    if folder.exists() and any(folder.iterdir()):
+        if not marker.exists():
+            return (f"{folder} holds files that are not a Lightbox demo's; choose a new "
+                    "or empty folder with --state-dir")
+        owner = marker.read_text().strip()
+        if owner.isdigit() and _process_alive(int(owner)):
+            return (f"a demo (pid {owner}) is running with {folder}; stop it first, or "
+                    "give this one another --state-dir and --port")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    marker.write_text(str(os.getpid()))
+    return None
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _print_welcome(embedded: object, seconds: float) -> None:

@@ -14,7 +14,6 @@ from urllib.parse import urlparse
 
 from traitlets import (
     Dict,
-    Float,
     Int,
     List,
     TraitError,

@@ -21,6 +21,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from urllib.parse import urlencode
 
 from lightbox_hub.auth import (
     LightboxOIDCAuthenticator,
@@ -103,9 +104,9 @@ else:
     auth.modify_auth_state_hook = stamp_expiry
     auth.refresh_user_hook = refresh_before_expiry
     if provider.get("end_session_endpoint"):
-        auth.logout_redirect_url = (
-            provider["end_session_endpoint"] + "?client_id=" + lightbox.oidc_client_id
-            + "&post_logout_redirect_uri=" + public_url + "/hub/login")
+        auth.logout_redirect_url = provider["end_session_endpoint"] + "?" + urlencode({
+            "client_id": lightbox.oidc_client_id,
+            "post_logout_redirect_uri": public_url + "/hub/login"})
 auth.enable_auth_state = True
 auth.refresh_pre_spawn = True
 auth.auth_refresh_age = 300
@@ -148,6 +149,8 @@ c.JupyterHub.spawner_class = env.get("LIGHTBOX_SPAWNER",
 c.SimpleLocalProcessSpawner.home_dir_template = str(state / "homes" / "{username}")
 c.Spawner.cmd = [os.path.join(venv_bin, "jupyterhub-singleuser")]
 c.Spawner.args = [
+    # No shell for users: with this spawner it would run as the hub's own account.
+    "--ServerApp.terminals_enabled=False",
     "--LabApp.news_url=None",
     "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
 ] + (["--allow-root"] if os.geteuid() == 0 else [])

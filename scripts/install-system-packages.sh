@@ -4,7 +4,7 @@
 # what is missing and goes on (the demo then falls back to a folder of sample files).
 set -u
 need=()
-command -v Orthanc >/dev/null 2>&1 || need+=(orthanc)
+{ command -v Orthanc || [ -x /usr/sbin/Orthanc ]; } >/dev/null 2>&1 || need+=(orthanc)
 [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || need+=(orthanc-dicomweb)
 [ -e /usr/share/orthanc/plugins/libOrthancGdcm.so ] || need+=(orthanc-gdcm)
 command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)

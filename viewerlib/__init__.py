@@ -10,11 +10,16 @@ The public names, in the order data flows through them:
 - :func:`purge` empties every cache and says what it removed.
 """
 
+import logging
+
 from viewerlib.cache import purge
 from viewerlib.pipeline.instance import read_instance
 from viewerlib.sources.config import connect
 from viewerlib.viewer import compare, open, open_3d, open_mpr  # noqa: A004
 from viewerlib.volume.volume import read_series
+
+# A library does not decide where log records go (pydicom does the same).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = ["compare", "connect", "open", "open_3d", "open_mpr", "purge",
            "read_instance", "read_series"]

@@ -36,6 +36,10 @@ def choose_series(series: list[Series]) -> Series:
     LookupError
         If the study has no image series.
     """
+    if not series:
+        raise LookupError("no archive holds a series of this study: check the Study "
+                          "Instance UID, or whether your role may use the archive "
+                          "that has it")
     images = [s for s in series if s.Modality not in _NON_IMAGE_MODALITIES]
     if not images:
         raise LookupError(

@@ -19,6 +19,7 @@ slice and window at once. It holds no image data: study and series appear by UID
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -35,7 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from traitlets import Float, Int, Unicode, validate
+from traitlets import Float, Int, Unicode, default, validate
 from traitlets.config import Application
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ _MAX_BODY_BYTES = 16_384
 # An attendee not seen for this long no longer counts as present.
 _ATTENDEE_STALE_S = 60.0
 _HUB_TOKEN_CACHE_S = 60.0
+_HUB_TOKEN_CACHE_SIZE = 1024
 
 
 class RelayError(Exception):
@@ -87,7 +89,8 @@ class PresenterRelay:
         ``None`` accepts any caller (loopback practice sessions and tests).
     hub_api_url : str, optional
         JupyterHub's API URL: the caller's token is then checked with the hub
-        (``GET <hub_api_url>/user``) and the user name comes from the hub.
+        (``GET <hub_api_url>/user``) and the user name comes from the hub; a
+        token the hub refuses gets 403, as does a hub service's token.
     long_poll_s : float
         Longest time a ``GET`` waits for a change.
     """
@@ -122,24 +125,57 @@ class PresenterRelay:
         return name if _ATTENDEE_ID.match(name) else "presenter"
 
     def _hub_user(self, credential: str) -> str:
-        cached = self._hub_users.get(credential)
-        if cached and time.monotonic() - cached[1] < _HUB_TOKEN_CACHE_S:
+        # The cache is keyed by a digest, so no caller's token is kept in memory.
+        key = hashlib.sha256(credential.encode()).hexdigest()
+        now = time.monotonic()
+        cached = self._hub_users.get(key)
+        if cached and now - cached[1] < _HUB_TOKEN_CACHE_S:
             return cached[0]
+
+        # Ask the hub who the token belongs to with the caller's own token, as
+        # JupyterHub's HubAuth does: every token may identify its owner.
         request = urllib.request.Request(
             f"{self.hub_api_url}/user",
             headers={"Authorization": f"token {credential}"})
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
-                name = str(json.loads(response.read())["name"])
+                owner = json.loads(response.read())
         except urllib.error.HTTPError as err:
-            raise RelayError(HTTPStatus.FORBIDDEN,
-                             "the hub did not accept this token") from err
-        except (OSError, ValueError, KeyError) as err:
+            err.close()
+            if err.code in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
+                raise RelayError(HTTPStatus.FORBIDDEN,
+                                 "the hub did not accept this token") from err
+            self.log.error("the hub answered HTTP %s to a token check", err.code)
+            raise RelayError(HTTPStatus.SERVICE_UNAVAILABLE,
+                             "the hub cannot check the token now") from err
+        except (OSError, ValueError) as err:
             self.log.error("cannot check a token with the hub: %s", type(err).__name__)
             raise RelayError(HTTPStatus.SERVICE_UNAVAILABLE,
                              "the hub cannot be reached to check the token") from err
-        self._hub_users[credential] = (name, time.monotonic())
+        name = self._user_name(owner)
+
+        # Forget expired entries, so tokens of stopped servers do not pile up.
+        if len(self._hub_users) >= _HUB_TOKEN_CACHE_SIZE:
+            self._hub_users = {k: v for k, v in self._hub_users.items()
+                               if now - v[1] < _HUB_TOKEN_CACHE_S}
+        if len(self._hub_users) < _HUB_TOKEN_CACHE_SIZE:
+            self._hub_users[key] = (name, now)
         return name
+
+    @staticmethod
+    def _user_name(owner: Any) -> str:
+        """The user name in the hub's model of a token's owner; users only.
+
+        A service's token names the service, whose name could equal a user's: only
+        users present and follow.
+        """
+        if not isinstance(owner, dict) or not isinstance(owner.get("name"), str):
+            raise RelayError(HTTPStatus.SERVICE_UNAVAILABLE,
+                             "the hub's answer names no user")
+        if owner.get("kind", "user") != "user":
+            raise RelayError(HTTPStatus.FORBIDDEN, "only users present and follow; "
+                             "this token belongs to a hub service")
+        return owner["name"]
 
     # -- sessions ------------------------------------------------------------------
 
@@ -261,7 +297,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            # An attendee's kernel stopped during a long poll: nobody to answer.
+            self.relay.log.debug("%s %s: the caller has gone", self.command,
+                                 urlsplit(self.path).path)
+            self.close_connection = True
 
     def _route(self) -> tuple[list[str], dict[str, list[str]]]:
         parts = urlsplit(self.path)
@@ -344,6 +386,11 @@ class RelayApp(Application):
 
     aliases = {"port": "RelayApp.port", "ip": "RelayApp.ip"}
 
+    @default("log_level")
+    def _log_level_default(self) -> int:
+        # Who presents which session belongs in the hub's log, next to its own.
+        return logging.INFO
+
     @validate("ip")
     def _loopback_only(self, proposal: dict[str, Any]) -> str:
         if proposal["value"] not in ("127.0.0.1", "::1", "localhost"):
@@ -386,10 +433,13 @@ def service_definition(port: int = 8765) -> dict[str, Any]:
 
 
 def service_role() -> dict[str, Any]:
-    """The role of the relay: to read who a caller's token belongs to, nothing more.
+    """The relay's role: read user names, nothing more.
 
-    Callers' tokens are checked with ``GET /hub/api/user`` using the caller's own
-    token, so the relay's own token needs only to identify users by name.
+    The relay checks a caller by sending the caller's own token to
+    ``GET /hub/api/user``, which any token may call to identify its owner; the
+    relay's token is not used for that. Its role is the narrowest one a hub
+    accepts without warning (a role without scopes is logged as suspicious), and
+    grants no access to servers, tokens or other services.
     """
     return {"name": "presenter-relay", "description": "Lightbox presenter relay: "
             "identify callers by name", "scopes": ["read:users:name"],

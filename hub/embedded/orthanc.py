@@ -30,9 +30,15 @@ GDCM_PLUGIN = "libOrthancGdcm.so"
 _SHIM_SOURCE = Path(__file__).with_name("loopback_shim.c")
 
 
+def orthanc_program() -> str | None:
+    """Where Orthanc is: Debian puts it in /usr/sbin, which many users lack on PATH."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    return shutil.which("Orthanc", path=search)
+
+
 def orthanc_missing() -> str | None:
     """Say which piece of the embedded archive is missing, or ``None`` if none is."""
-    if shutil.which("Orthanc") is None:
+    if orthanc_program() is None:
         return "Orthanc is not installed (Debian package 'orthanc')"
     if not (PLUGIN_DIRECTORY / DICOMWEB_PLUGIN).exists():
         return "Orthanc's DICOMweb plugin is not installed (Debian package 'orthanc-dicomweb')"
@@ -151,7 +157,7 @@ class EmbeddedOrthanc:
         env = dict(os.environ, LD_PRELOAD=str(shim))
         self.process = ManagedProcess(
             f"Orthanc '{self.name}'",
-            ["Orthanc", f"--logdir={self.directory}", str(configuration)],
+            [str(orthanc_program()), f"--logdir={self.directory}", str(configuration)],
             self.directory / "stdout.log", env=env)
         self.process.start()
         session = self._session()

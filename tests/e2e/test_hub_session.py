@@ -16,6 +16,7 @@ from typing import Any
 
 import pydicom.data
 import pytest
+from conftest import run_all_and_wait_for_viewer
 
 from lightbox_hub.audit import AuditLog
 from lightbox_hub.demo import EmbeddedDefault
@@ -115,7 +116,9 @@ def test_outsider_is_refused_with_a_clear_page(browser, sso: EmbeddedDefault) ->
     try:
         sign_in_at_hub(page, sso, "outsider")
         page.get_by_text("403").first.wait_for(timeout=30_000)
-        assert "not currently authorized" in page.locator("body").inner_text()
+        text = page.locator("body").inner_text()
+        assert "in no Lightbox job role (your groups: billing)" in text
+        assert "Ask your Lightbox administrator" in text
     finally:
         context.close()
 
@@ -125,17 +128,6 @@ def _navigations(page: Any) -> list[str]:
     page.on("framenavigated", lambda frame: seen.append(frame.url)
             if frame == page.main_frame else None)
     return seen
-
-
-def _run_all_and_wait_for_viewer(page: Any) -> Any:
-    page.wait_for_selector(".jp-NotebookPanel:visible .jp-CodeCell", timeout=60_000)
-    page.get_by_text(re.compile(r"Python 3 \(ipykernel\) \| Idle")).wait_for(
-        timeout=90_000)
-    page.get_by_text("Run", exact=True).first.click()
-    page.get_by_text("Run All Cells", exact=True).click()
-    viewer = page.locator(".lbx-stack[data-painted='true']").first
-    viewer.wait_for(timeout=120_000)
-    return viewer
 
 
 def test_launch_signs_on_silently_opens_the_study_and_logout_leaves_nothing(
@@ -171,7 +163,7 @@ def test_launch_signs_on_silently_opens_the_study_and_logout_leaves_nothing(
         assert not [url for url in seen if "/interaction/" in url], seen
         first_pid = server_of(sso, user)["state"]["pid"]
 
-        viewer = _run_all_and_wait_for_viewer(page)
+        viewer = run_all_and_wait_for_viewer(page)
         overlay = viewer.locator(".lbx-tl").inner_text()
         assert "CT HEAD" in overlay
         assert re.search(r"Im \d+/48", viewer.locator(".lbx-tr").inner_text())

@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import run_all_and_wait_for_viewer
 
 from lightbox_hub.demo import EmbeddedDefault
 
@@ -55,15 +56,7 @@ def test_radiologist_signs_in_and_sees_the_ct_study(
         # The role's workspace opens on its first lesson, not on an empty launcher.
         page.wait_for_url(re.compile(r".*/user/radiologist/lab/tree/radiologist/.*ipynb"),
                           timeout=120_000)
-        page.wait_for_selector(".jp-NotebookPanel:visible .jp-CodeCell", timeout=60_000)
-        page.get_by_text(re.compile(r"Python 3 \(ipykernel\) \| Idle")).wait_for(
-            timeout=90_000)
-
-        page.get_by_text("Run", exact=True).first.click()
-        page.get_by_text("Run All Cells", exact=True).click()
-
-        viewer = page.locator(".lbx-stack[data-painted='true']").first
-        viewer.wait_for(timeout=120_000)
+        viewer = run_all_and_wait_for_viewer(page)
         viewer.scroll_into_view_if_needed()
         page.wait_for_timeout(500)
         page.screenshot(path=str(artifacts / "radiologist-first-study.png"))
@@ -77,7 +70,7 @@ def test_radiologist_signs_in_and_sees_the_ct_study(
         assert statistics["middle"]["sd"] > 5, statistics
 
         overlay = viewer.locator(".lbx-tl").inner_text()
-        assert "Test Case" in overlay
+        assert "Test, Case" in overlay
         assert "CT HEAD" in overlay
         assert re.search(r"Im \d+/48", viewer.locator(".lbx-tr").inner_text())
     except Exception:
@@ -95,7 +88,9 @@ def test_outsider_is_refused_with_a_clear_page(
     try:
         sign_in(page, embedded_default.hub.url, "outsider")
         page.get_by_text("403").first.wait_for(timeout=30_000)
-        assert "not currently authorized" in page.locator("body").inner_text()
+        text = page.locator("body").inner_text()
+        assert "in no Lightbox job role (your groups: billing)" in text
+        assert "Ask your Lightbox administrator" in text
         page.screenshot(path=str(artifacts / "outsider-refused.png"))
     finally:
         context.close()

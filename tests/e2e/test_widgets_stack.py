@@ -145,7 +145,7 @@ def test_stack_viewer_paints_the_phantom_with_its_overlays(page, artifacts) -> N
     assert statistics["mean"] > 20 and statistics["sd"] > 20, statistics
 
     top_left = viewer.locator(".lbx-tl").inner_text()
-    assert "Test Case" in top_left and "CT HEAD" in top_left and "Se 2" in top_left
+    assert "Test, Case" in top_left and "CT HEAD" in top_left and "Se 2" in top_left
     top_right = viewer.locator(".lbx-tr").inner_text()
     assert re.search(r"Im 25/48", top_right), top_right
     assert re.search(r"Pos -?\d+\.\d mm", top_right) and "Thick 4.00 mm" in top_right

@@ -316,3 +316,37 @@ def _decode_with(
     )
     logger.debug("Decoded frame %d with plugin %r", frame_index, plugin or "native")
     return DecodedFrame(arr, photometric, str(tsyntax), plugin)
+
+
+def pixel_data_shortfall(ds: Dataset, available_bytes: int) -> str | None:
+    """Say so when native pixel data is shorter than the header promises.
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset
+        Uses (0028,0010) *Rows*, (0028,0011) *Columns*, (0028,0002) *Samples per
+        Pixel*, (0028,0100) *Bits Allocated*, (0028,0008) *Number of Frames* and the
+        transfer syntax; encapsulated (compressed) data is not checked here.
+    available_bytes : int
+        The bytes there are: the length of (7FE0,0010) *Pixel Data*, or a file's
+        size as a lower bound.
+
+    Returns
+    -------
+    str or None
+        What is wrong and what to do, or None when nothing is missing.
+    """
+    meta = getattr(ds, "file_meta", None)
+    syntax = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
+    if syntax is None or syntax.is_encapsulated or "Rows" not in ds:
+        return None
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    if str(ds.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422":
+        samples = 2  # PS3.3 C.7.6.3.1.2: two chroma values shared by two pixels
+    expected = (int(ds.Rows) * int(ds.Columns) * samples
+                * int(ds.get("BitsAllocated", 0) or 0)
+                * int(ds.get("NumberOfFrames", 1) or 1)) // 8
+    if available_bytes < expected:
+        return (f"the file is cut short: its pixel data needs {expected} bytes and "
+                f"{available_bytes} are there; copy it again from its source")
+    return None

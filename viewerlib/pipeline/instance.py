@@ -13,7 +13,12 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from viewerlib.pipeline.color import to_display_rgb
-from viewerlib.pipeline.decode import decode_frame, number_of_frames
+from viewerlib.errors import DecodingError
+from viewerlib.pipeline.decode import (
+    decode_frame,
+    number_of_frames,
+    pixel_data_shortfall,
+)
 from viewerlib.pipeline.display import (
     apply_display_lut,
     grayscale_display_lut,
@@ -333,8 +338,37 @@ class Instance:
         return default_window(values, self.dataset, frame_index)
 
 
+# First bytes of files that are often mistaken for DICOM, and what to do with them.
+_OTHER_FORMATS = (
+    (b"\xff\xd8\xff", "a JPEG image", "add its folder as a folder source, which "
+     "shows photos beside the DICOM studies"),
+    (b"\x89PNG", "a PNG image", "add its folder as a folder source, which shows "
+     "photos beside the DICOM studies"),
+    (b"%PDF", "a PDF document", "open it as a document, not as an image"),
+    (b"PK\x03\x04", "a ZIP archive", "unpack it first"),
+)
+
+
+def _not_dicom_reason(path: str | os.PathLike[str]) -> str | None:
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as handle:
+            start = handle.read(8)
+    except OSError as err:
+        return f"it cannot be read ({err.strerror})"
+    if size == 0:
+        return "the file is empty (0 bytes): copy it again from its source"
+    for magic, kind, advice in _OTHER_FORMATS:
+        if start.startswith(magic):
+            return f"it is {kind}, not DICOM: {advice}"
+    return None
+
+
 def _read_path(path: str | os.PathLike[str]) -> Dataset:
     """Read a file, accepting files without preamble and File Meta."""
+    reason = _not_dicom_reason(path)
+    if reason:
+        raise ValueError(f"{os.fspath(path)!r} is not a DICOM file: {reason}")
     try:
         return pydicom.dcmread(path)
     except InvalidDicomError:
@@ -394,6 +428,19 @@ def read_instance(path_or_dataset: str | os.PathLike[str] | Dataset) -> Instance
     else:
         ds = _read_path(path_or_dataset)
 
+    where = ("the dataset" if isinstance(path_or_dataset, Dataset)
+             else repr(os.fspath(path_or_dataset)))
+    if not any(k in ds for k in _PIXEL_KEYWORDS) and ("Rows" in ds
+                                                      or "SOPClassUID" not in ds):
+        raise ValueError(
+            f"{where} holds no (7FE0,0010) Pixel Data although "
+            + ("it describes an image ((0028,0010) Rows)" if "Rows" in ds else
+               "it ends before even its (0008,0016) SOP Class UID")
+            + ": the file is probably cut short; copy it again from its source")
+    if "PixelData" in ds:
+        shortfall = pixel_data_shortfall(ds, len(ds.PixelData))
+        if shortfall:
+            raise DecodingError(f"{where}: {shortfall}")
     if not any(k in ds for k in _PIXEL_KEYWORDS):
         sop_class = ds.get("SOPClassUID")
         name = getattr(sop_class, "name", sop_class) or "unknown SOP class"

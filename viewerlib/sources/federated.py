@@ -9,7 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from viewerlib.errors import SourceError, SourceNotFoundError
+from viewerlib.errors import SourceError, SourceNotFoundError, SourceUnreachableError
 from viewerlib.model import Instance, PatientIdentifier, PersonName, Series, Study
 from viewerlib.sources.base import DateQuery, Source, SourceHealth
 
@@ -269,6 +269,12 @@ class FederatedSource(Source):
             if names:
                 logger.warning("%d of %d sources %s: %s", len(names), len(sources),
                                state, ", ".join(names))
+        if health and all(h.state == "down" for h in health.values()):
+            # An empty answer would read as "no such patient"; say what happened.
+            reasons = "; ".join(h.message for h in health.values())
+            raise SourceUnreachableError(
+                self.name, f"every archive is down, so nothing could be searched: "
+                f"{reasons}")
         return results, health
 
     def _holders(self, study_instance_uid: str | None) -> list[Source]:

@@ -7,11 +7,19 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pydicom
+import pydicom.errors
 from pydicom.dataset import Dataset
 
-from viewerlib.pipeline.decode import number_of_frames, transfer_syntax_of
+from viewerlib.pipeline.decode import (
+    number_of_frames,
+    pixel_data_shortfall,
+    transfer_syntax_of,
+)
 from viewerlib.pipeline.instance import pixel_spacing_of
 from viewerlib.pipeline.modality import rescale_parameters, stored_value_range
 from viewerlib.pipeline.voi import WindowPreset, default_window, window_presets
@@ -277,6 +285,36 @@ def _build_volume(
     )
 
 
+def _as_inputs(paths_or_datasets: Any) -> list[Any]:
+    """A list of inputs: a folder stands for the files in it, a path for itself."""
+    if isinstance(paths_or_datasets, (str, os.PathLike)):
+        path = Path(paths_or_datasets)
+        if path.is_dir():
+            return sorted(p for p in path.iterdir() if p.is_file())
+        return [path]
+    if isinstance(paths_or_datasets, Dataset):
+        return [paths_or_datasets]
+    return list(paths_or_datasets)
+
+
+def _label(source: Any) -> str:
+    if isinstance(source, Dataset):
+        return f"dataset {source.get('SOPInstanceUID', '(no SOP Instance UID)')}"
+    return str(source)
+
+
+def _truncation_problem(source: Any, header: Dataset) -> str | None:
+    if "SOPClassUID" not in header and "Rows" not in header:
+        return ("it ends before even its (0008,0016) SOP Class UID: the file is "
+                "probably cut short; copy it again from its source")
+    if isinstance(source, Dataset):
+        if "PixelData" not in source:
+            return None
+        return pixel_data_shortfall(header, len(source.PixelData))
+    # The file's size includes its header: a lower bound of the pixel bytes.
+    return pixel_data_shortfall(header, os.path.getsize(source))
+
+
 def read_series(
     paths_or_datasets: Sequence[Source], *, workers: int | None = None
 ) -> list[Volume]:
@@ -328,12 +366,27 @@ def read_series(
     if int(workers) < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     workers = int(workers)
+    paths_or_datasets = _as_inputs(paths_or_datasets)
     # Every header but the first is compacted as soon as it is read, so the
     # headers of a long series never cost more than a fraction of its pixels.
-    headers = [read_header(source, compact=index > 0)
-               for index, source in enumerate(paths_or_datasets)]
+    # An unreadable input is left out and named; it never costs the others.
+    headers: list[Dataset | None] = []
+    unreadable: list[str] = []
+    for source in paths_or_datasets:
+        try:
+            header = read_header(source, compact=any(h is not None for h in headers))
+            problem = _truncation_problem(source, header)
+        except (pydicom.errors.InvalidDicomError, ValueError, OSError, KeyError,
+                AttributeError, TypeError) as err:
+            header, problem = None, str(err)
+        if problem:
+            header = None
+            unreadable.append(f"{_label(source)}: {problem}")
+        headers.append(header)
     frames: list[tuple[Dataset, int, int]] = []
     for input_index, header in enumerate(headers):
+        if header is None:
+            continue
         source = paths_or_datasets[input_index]
         has_pixels = any(k in source for k in _PIXEL_KEYWORDS) if isinstance(
             source, Dataset) else True
@@ -346,21 +399,29 @@ def read_series(
         for frame_index in range(number_of_frames(header)):
             frames.append((header, frame_index, input_index))
 
+    if unreadable:
+        message = (f"left out {len(unreadable)} unreadable input(s): "
+                   + "; ".join(unreadable))
+        warnings.warn(message, UserWarning, stacklevel=2)
+        logger.warning("left out %d unreadable input(s)", len(unreadable))
     stacks = split_into_stacks([(ds, f) for ds, f, _ in frames])
     volumes = []
     for stack in stacks:
         volume = _build_volume(stack, frames, paths_or_datasets, workers)
         if volume is None:
             continue
+        if unreadable:
+            volume.warnings.append(message)
         for message in volume.warnings:
             if message.startswith(_ALERT_PREFIXES):
                 warnings.warn(message, UserWarning, stacklevel=2)
         volumes.append(volume)
     if not volumes:
+        detail = f" ({message})" if unreadable else ""
         raise ValueError(
             "None of the inputs has grayscale pixel data to build a volume from; "
             "check that the paths are image instances (not SR, RT structures or "
-            "colour ultrasound)"
+            f"colour ultrasound){detail}"
         )
     logger.info("Built %d volume(s) from %d input(s)", len(volumes), len(headers))
     return volumes

@@ -579,9 +579,10 @@ def overlay_texts(header: Any) -> dict[str, str]:
         value = header.get(keyword, "") if header is not None else ""
         return str(value) if value is not None else ""
 
-    name = text("PatientName").replace("^", " ").strip()
+    name = _display_name(text("PatientName"))
     return {
-        "patient": f"{name}  {text('PatientID')}".strip(),
+        "patient": "  ".join(filter(None, (name, text("PatientID"), text("PatientSex"),
+                                           _format_date(text("PatientBirthDate"))))),
         "study": " ".join(
             filter(None, (_format_date(text("StudyDate")), text("StudyDescription")))
         ),
@@ -597,6 +598,24 @@ def overlay_texts(header: Any) -> dict[str, str]:
         ),
         "institution": text("InstitutionName"),
     }
+
+
+def _display_name(value: str) -> str:
+    """A Person Name as "Family, Given Middle", so the parts cannot be confused.
+
+    PS3.5 6.2: ``family^given^middle^prefix^suffix``. A value with several component
+    groups (``=``: ideographic, phonetic) is shown whole, every group kept.
+
+    Examples
+    --------
+    >>> _display_name("Test^Case^Q^Dr")
+    'Test, Dr Case Q'
+    """
+    if "=" in value:
+        return value.replace("^", " ").strip()
+    family, given, middle, prefix, suffix = (value.split("^") + [""] * 5)[:5]
+    rest = " ".join(filter(None, (prefix, given, middle, suffix)))
+    return ", ".join(filter(None, (family.strip(), rest.strip())))
 
 
 def _format_date(value: str) -> str:
