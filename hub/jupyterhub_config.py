@@ -32,7 +32,7 @@ from lightbox_hub.auth import (
 )
 from lightbox_hub.config import LightboxHub
 from lightbox_hub.handlers import extra_handlers
-from lightbox_hub.logs import scrubbed_log_request
+from lightbox_hub.logs import scrub_query_strings, scrubbed_log_request
 from lightbox_hub.services import LightboxServices
 from lightbox_hub.settings import discover_identity_provider, proxy_command
 from lightbox_hub.spawner import make_hooks
@@ -127,6 +127,9 @@ c.JupyterHub.tornado_settings = {
     "lightbox": services,
 }
 c.JupyterHub.extra_handlers = extra_handlers()
+# Refused requests are logged as warnings with their URL: no query string there either.
+scrub_query_strings("tornado.general", "tornado.application", "tornado.access",
+                    "JupyterHub")
 
 singleuser_config = state / "singleuser-config"
 singleuser_config.mkdir(exist_ok=True)

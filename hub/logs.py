@@ -1,6 +1,8 @@
 """Access-log scrubbing: no query string (where launch context travels) in any log."""
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -32,3 +34,30 @@ def scrubbed_log_request(handler: Any) -> None:
         request.uri = original_uri
         if location:
             headers["Location"] = location
+
+
+# A request line or URL inside a log message: the query part up to white space/quote.
+_QUERY = re.compile(r"(/[^\s?\"']*)\?[^\s\"']+")
+
+
+class QueryStringScrubber(logging.Filter):
+    """Remove query strings from every record of a logger (warnings included).
+
+    Tornado logs a refused request as ``403 GET /hub/oauth_callback?code=...``; the
+    OAuth code and state, or a launch context, must not reach the log.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "?" in message:
+            record.msg = _QUERY.sub(r"\1?[scrubbed]", message)
+            record.args = ()
+        return True
+
+
+def scrub_query_strings(*logger_names: str) -> None:
+    """Attach :class:`QueryStringScrubber` to the named loggers (once each)."""
+    for name in logger_names:
+        target = logging.getLogger(name)
+        if not any(isinstance(f, QueryStringScrubber) for f in target.filters):
+            target.addFilter(QueryStringScrubber())

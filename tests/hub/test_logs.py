@@ -34,3 +34,17 @@ def test_access_log_line_has_no_query(caplog: pytest.LogCaptureFixture) -> None:
     assert "LBX-0001" not in caplog.text
     assert "/hub/lightbox/launch?[scrubbed]" in caplog.text
     assert request.uri == "/hub/lightbox/launch?ctx=LBX-0001"  # restored
+
+
+def test_a_refused_request_warning_keeps_no_query_string(caplog) -> None:
+    import logging
+
+    from lightbox_hub.logs import scrub_query_strings
+
+    scrub_query_strings("lightbox-test.general")
+    logger = logging.getLogger("lightbox-test.general")
+    with caplog.at_level(logging.WARNING, logger="lightbox-test.general"):
+        logger.warning("%d %s: %s", 403, "GET /hub/oauth_callback?code=SECRET&state=S2 "
+                       "(127.0.0.1)", "Forbidden")
+    assert "SECRET" not in caplog.text and "S2" not in caplog.text
+    assert "GET /hub/oauth_callback?[scrubbed] (127.0.0.1): Forbidden" in caplog.text
