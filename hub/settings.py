@@ -14,6 +14,14 @@ from lightbox_hub.roles import role_for_groups
 REPOSITORY = Path(__file__).resolve().parent.parent
 NOTEBOOKS = Path(os.environ.get("LIGHTBOX_NOTEBOOKS", REPOSITORY / "notebooks"))
 
+# The JupyterLab panels of each role (lightbox_extensions.server reads LIGHTBOX_PANELS):
+# roles that do not read images get their lessons only. One table; other roles get all.
+ALL_PANELS = ("studies", "launcher", "app-view")
+ROLE_PANELS: dict[str, tuple[str, ...]] = {
+    "security-admin": ("launcher",),
+    "network-admin": ("launcher",),
+}
+
 
 class HubConfigurationError(RuntimeError):
     """The hub cannot start with this configuration; the message says what to do."""
@@ -70,6 +78,8 @@ def prepare_workspace(spawner: Any) -> None:
     home = Path(spawner.home_dir_template.format(username=spawner.user.name))
     home.mkdir(parents=True, exist_ok=True)
     _write_lab_settings(home)
+    panels = ROLE_PANELS.get(role.group, ALL_PANELS) if role else ()
+    spawner.environment = {**spawner.environment, "LIGHTBOX_PANELS": ",".join(panels)}
     if role is None:
         return
     source = NOTEBOOKS / role.curriculum

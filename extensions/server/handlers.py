@@ -1,0 +1,299 @@
+"""HTTP handlers of the Lightbox server extension (paths below the server's base URL).
+
+Search and health run viewerlib in the server process, in a thread, so a slow archive
+never blocks the server; responses carry patient data and are never cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from lightbox_extensions.server.notebooks import (
+    check_study_instance_uid,
+    list_lessons,
+    read_template,
+    viewer_notebook,
+)
+from tornado import web
+
+if TYPE_CHECKING:
+    from lightbox_extensions.server.app import LightboxServerExtension
+
+_SEARCH_KEYS = (
+    "patient_name",
+    "patient_id",
+    "modality",
+    "study_date",
+    "accession_number",
+)
+_VIEWS = ("app", "notebook")
+
+
+def _health_row(name: str, health: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "state": health.state,
+        "latency_ms": health.latency_ms,
+        "message": health.message,
+    }
+
+
+def _study_row(study: Any) -> dict[str, Any]:
+    return {
+        "study_instance_uid": study.StudyInstanceUID,
+        "patient_name": str(study.PatientName).replace("^", " ").strip(),
+        "patient_id": study.PatientID,
+        "study_date": study.StudyDate,
+        "study_description": study.StudyDescription,
+        "accession_number": study.AccessionNumber,
+        "modalities": list(study.ModalitiesInStudy),
+        "locations": list(study.locations),
+    }
+
+
+class _LightboxHandler(APIHandler):
+    """Common ground: the extension's settings, no caching, readable errors."""
+
+    extension: LightboxServerExtension
+
+    def initialize(self, extension: LightboxServerExtension) -> None:
+        self.extension = extension
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        self.set_header("Cache-Control", "no-store")
+
+    def connect(self) -> Any:
+        """The archives of ``LIGHTBOX_ARCHIVES``; HTTP 503 with the fix if unusable."""
+        from viewerlib.sources import ArchivesConfigError, connect
+
+        try:
+            return connect(timeout_s=self.extension.archive_timeout_s)
+        except ArchivesConfigError as err:
+            self.log.warning("Lightbox: archives configuration unusable: %s", err)
+            text = " ".join(str(err).split())
+            raise web.HTTPError(
+                503,
+                reason=f"No archives are configured: {text}",
+                log_message="archives configuration unusable",
+            ) from err
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # The reason phrase is the user's text; the log gets log_message.
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"message": self._reason, "status": status_code}))
+
+    async def in_thread(self, function: Any, *arguments: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(
+            None, function, *arguments
+        )
+
+
+class HealthHandler(_LightboxHandler):
+    """``GET``: every archive's state (ok, slow, down) and latency in milliseconds."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        try:
+            source = self.connect()
+        except web.HTTPError as err:
+            # The panel shows the reason in place of the archive list.
+            self.finish({"archives": [], "message": err.reason})
+            return
+        by_source = await self.in_thread(source.health_by_source)
+        self.finish(
+            {
+                "archives": [
+                    _health_row(name, health) for name, health in by_source.items()
+                ],
+                "message": "",
+            }
+        )
+
+
+class SearchHandler(_LightboxHandler):
+    """``GET ?patient_name=&patient_id=&modality=&study_date=``: a federated search."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        query = {
+            key: self.get_argument(key)
+            for key in _SEARCH_KEYS
+            if self.get_argument(key, "")
+        }
+        source = self.connect()
+
+        def search() -> Any:
+            return source.search_for_studies(limit=self.extension.search_limit, **query)
+
+        try:
+            results = await self.in_thread(search)
+        except ValueError as err:
+            raise web.HTTPError(400, reason=str(err)) from err
+        self.log.info("Lightbox: study search returned %d studies", len(results))
+        health = results.source_health
+        self.finish(
+            {
+                "studies": [_study_row(study) for study in results],
+                "archives": [_health_row(name, health[name]) for name in health],
+                "complete": results.complete,
+            }
+        )
+
+
+class ThumbnailHandler(_LightboxHandler):
+    """``GET ?study_instance_uid=``: a PNG of the middle image of the first series."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        try:
+            uid = check_study_instance_uid(self.get_argument("study_instance_uid", ""))
+        except ValueError as err:
+            raise web.HTTPError(400, reason=str(err)) from err
+        source = self.connect()
+        png = await self.in_thread(_thumbnail_png, source, uid)
+        if png is None:
+            raise web.HTTPError(404, reason="No image to show for this study")
+        self.set_header("Content-Type", "image/png")
+        # APIHandler.finish would label the PNG as JSON.
+        JupyterHandler.finish(self, png)
+
+
+def _thumbnail_png(source: Any, study_instance_uid: str) -> bytes | None:
+    import numpy as np
+    from PIL import Image
+
+    from viewerlib.errors import ViewerlibError
+    from viewerlib.pipeline.instance import read_instance
+    from viewerlib.viewer import choose_series
+    from viewerlib.widgets.browser import thumbnail
+
+    try:
+        series = choose_series(
+            source.search_for_series(study_instance_uid=study_instance_uid)
+        )
+        instances = sorted(
+            source.search_for_instances(study_instance_uid, series.SeriesInstanceUID),
+            key=lambda instance: instance.InstanceNumber or 0,
+        )
+        middle = instances[len(instances) // 2]
+        dataset = source.retrieve_instance(
+            study_instance_uid, series.SeriesInstanceUID, middle.SOPInstanceUID
+        )
+        frame = read_instance(dataset).display_frame()
+    except (ViewerlibError, LookupError, ValueError, OSError):
+        return None
+    if frame.ndim == 3:
+        frame = frame.mean(axis=2).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(thumbnail(frame)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class OpenHandler(_LightboxHandler):
+    """``POST {"study_instance_uid", "view": "app"|"notebook"}``: a viewer notebook.
+
+    The hub's EHR launch calls this with a token for the user's server, then sends the
+    browser to the ``url`` it returns; the Studies panel calls it on "Open".
+    """
+
+    @web.authenticated
+    async def post(self) -> None:
+        try:
+            body = json.loads(self.request.body or b"{}")
+            uid = check_study_instance_uid(body.get("study_instance_uid"))
+            view = body.get("view", "app")
+            if view not in _VIEWS:
+                raise ValueError(
+                    f"view must be one of {', '.join(_VIEWS)}, not {view!r}"
+                )
+        except (ValueError, AttributeError) as err:
+            raise web.HTTPError(400, reason=str(err)) from err
+        extension = self.extension
+        try:
+            template = read_template(extension.notebook_template)
+        except (OSError, ValueError) as err:
+            self.log.error(
+                "Lightbox: notebook template %s unusable: %s",
+                extension.notebook_template,
+                err,
+            )
+            raise web.HTTPError(
+                500, reason="The viewer template is unusable; ask your administrator"
+            ) from err
+        notebook = viewer_notebook(template, uid, app_view=view == "app")
+        path = await self.save(notebook)
+        self.log.info(
+            "Lightbox: wrote a viewer notebook in %s/", extension.launch_folder
+        )
+        base = extension.serverapp.base_url
+        self.finish({"path": path, "url": f"{base}lab/tree/{path}"})
+
+    async def save(self, notebook: dict[str, Any]) -> str:
+        import nbformat
+
+        manager = self.contents_manager
+        folder = self.extension.launch_folder
+        if not await ensure_async(manager.dir_exists(folder)):
+            await ensure_async(manager.save({"type": "directory"}, folder))
+        else:
+            # One launch at a time, as the hub's launch does: older ones go.
+            listing = await ensure_async(manager.get(folder, content=True))
+            for item in listing["content"]:
+                if item["type"] == "notebook" and item["name"].startswith("study-"):
+                    await ensure_async(manager.delete(item["path"]))
+        path = f"{folder}/study-{secrets.token_hex(4)}.ipynb"
+        model = {
+            "type": "notebook",
+            "format": "json",
+            "content": nbformat.from_dict(notebook),
+        }
+        await ensure_async(manager.save(model, path))
+        return path
+
+
+class ConfigHandler(_LightboxHandler):
+    """``GET``: the role, the panels it sees and its lessons, for JupyterLab."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        from lightbox_extensions.server.app import ROLE_ENV
+        from lightbox_hub.roles import ROLE_BY_GROUP
+
+        extension = self.extension
+        role = ROLE_BY_GROUP.get(os.environ.get(ROLE_ENV, ""))
+        lessons: list[dict[str, str]] = []
+        if role is not None:
+            folder = extension.root_dir / role.curriculum
+            if folder.is_dir():
+                lessons = list_lessons(folder, extension.root_dir)
+        self.finish(
+            {
+                "role": role.group if role else None,
+                "role_title": role.title if role else None,
+                "panels": list(extension.panels),
+                "lessons": lessons,
+                "autorun_paths": (
+                    [extension.launch_folder + "/"]
+                    if extension.autorun_launch_notebooks
+                    else []
+                ),
+                "simple_interface": extension.simple_interface,
+            }
+        )
+
+
+ROUTES: list[tuple[str, type]] = [
+    (r"/lightbox/api/health", HealthHandler),
+    (r"/lightbox/api/search", SearchHandler),
+    (r"/lightbox/api/thumbnail", ThumbnailHandler),
+    (r"/lightbox/api/open", OpenHandler),
+    (r"/lightbox/api/config", ConfigHandler),
+]
