@@ -151,7 +151,8 @@ class JupyterLab:
             ".jp-NotebookPanel .jp-CodeCell",  # type: ignore[attr-defined]
             timeout=60_000,
         )
-        idle = page.get_by_text(re.compile(r"Python 3 \(ipykernel\) \| Idle"))  # type: ignore[attr-defined]
+        idle_text = re.compile(r"Python 3 \(ipykernel\) \| Idle")
+        idle = page.get_by_text(idle_text)  # type: ignore[attr-defined]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             # JupyterLab 4 may ask for a kernel or about news in a headless run.
