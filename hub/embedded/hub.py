@@ -1,10 +1,14 @@
 """JupyterHub started as a child process with Lightbox's configuration."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import signal
+import sqlite3
 import ssl
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -102,10 +106,58 @@ class EmbeddedHub:
         return self
 
     def stop(self) -> None:
+        # The spawner starts user servers in sessions of their own, so they outlive a
+        # hub that had to be killed: note them first, and end any left afterwards.
+        servers = self._user_server_pids()
         if self.process:
             self.process.stop(timeout=40)
+        for pid in servers:
+            _end_user_server(pid)
+
+    def _user_server_pids(self) -> list[int]:
+        database = self.directory / "jupyterhub.sqlite"
+        if not database.exists():
+            return []
+        try:
+            connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True,
+                                         timeout=2)
+            try:
+                rows = connection.execute("SELECT state FROM spawners").fetchall()
+            finally:
+                connection.close()
+        except sqlite3.Error:
+            return []
+        pids = []
+        for (state,) in rows:
+            try:
+                pid = json.loads(state or "{}").get("pid")
+            except (TypeError, ValueError):
+                continue
+            if isinstance(pid, int) and pid > 0:
+                pids.append(pid)
+        return pids
 
     def check_alive(self) -> None:
         if self.process and self.process.process and self.process.process.poll() is not None:
             raise EmbeddedServiceError(
                 f"JupyterHub stopped; its log is {self.process.log_path}")
+
+
+def _end_user_server(pid: int, timeout: float = 10.0) -> None:
+    """SIGTERM a user server this hub started, if it still runs; SIGKILL if it stays."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return  # already gone
+    if b"jupyterhub-singleuser" not in command:
+        return  # the PID was reused by something that is not ours
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not Path(f"/proc/{pid}").exists():
+            return
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
