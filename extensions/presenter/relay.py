@@ -138,7 +138,7 @@ class PresenterRelay:
             f"{self.hub_api_url}/user",
             headers={"Authorization": f"token {credential}"})
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:
+            with urllib.request.urlopen(request, timeout=15) as response:
                 owner = json.loads(response.read())
         except urllib.error.HTTPError as err:
             err.close()

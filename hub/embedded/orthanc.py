@@ -91,8 +91,9 @@ class EmbeddedOrthanc:
         self.directory = Path(state_directory) / name
         self.name = name
         self.credentials = credentials
+        self._fixed_http_port = http_port is not None
         self.http_port = http_port or free_port()
-        self.dicom_port = free_port()
+        self.dicom_port = self._other_free_port()
         self.process: ManagedProcess | None = None
 
     @property
@@ -146,7 +147,34 @@ class EmbeddedOrthanc:
         path.write_text(json.dumps(configuration, indent=2))
         return path
 
-    def start(self, timeout: float = 60.0) -> EmbeddedOrthanc:
+    def _other_free_port(self) -> int:
+        # free_port() may hand out the same number twice in a row.
+        port = free_port()
+        while port == self.http_port:
+            port = free_port()
+        return port
+
+    def start(self, timeout: float = 60.0, attempts: int = 3) -> EmbeddedOrthanc:
+        """Start Orthanc and wait until DICOMweb answers.
+
+        A free port can be taken by another program between choosing it and Orthanc
+        binding it; Orthanc then exits at once, and it is started again on new ports
+        (``attempts`` times at most, only for ports chosen here).
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once(timeout)
+            except EmbeddedServiceError as err:
+                if "exited during start-up" not in str(err) or attempt == attempts:
+                    raise
+                logger.warning("Orthanc '%s' exited at start-up; trying new ports",
+                               self.name)
+                if not self._fixed_http_port:
+                    self.http_port = free_port()
+                self.dicom_port = self._other_free_port()
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> EmbeddedOrthanc:
         missing = orthanc_missing()
         if missing:
             raise EmbeddedServiceError(
