@@ -10,6 +10,8 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 # Stored value = HU + 1024 in 12 bits, as most CT scanners write it.
 RESCALE_INTERCEPT = -1024
 _UID_ROOT = "1.2.826.0.1.3680043.8.498."
+# Every phantom patient ID is issued by the same (fictional) assigning authority.
+ISSUER_OF_PATIENT_ID = "LIGHTBOX-DEMO"
 
 
 def stable_uid(*parts: str) -> str:
@@ -32,6 +34,8 @@ class SeriesIdentity:
     series_description: str
     body_part: str
     windows: tuple[tuple[float, float, str], ...]
+    study_time: str = "093000"
+    study_id: str = "1"
 
     @property
     def study_instance_uid(self) -> str:
@@ -87,14 +91,14 @@ def ct_slice(identity: SeriesIdentity, index: int, hu: np.ndarray,
 
     ds.PatientName = identity.patient_name
     ds.PatientID = identity.patient_id
-    ds.IssuerOfPatientID = "LIGHTBOX-DEMO"
+    ds.IssuerOfPatientID = ISSUER_OF_PATIENT_ID
     ds.PatientBirthDate = "19600101"
     ds.PatientSex = "O"
 
     ds.StudyInstanceUID = identity.study_instance_uid
     ds.StudyDate = ds.SeriesDate = ds.ContentDate = identity.study_date
-    ds.StudyTime = ds.SeriesTime = ds.ContentTime = "093000"
-    ds.StudyID = "1"
+    ds.StudyTime = ds.SeriesTime = ds.ContentTime = identity.study_time
+    ds.StudyID = identity.study_id
     ds.AccessionNumber = identity.accession_number
     ds.StudyDescription = identity.study_description
     ds.ReferringPhysicianName = ""

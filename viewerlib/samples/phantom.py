@@ -13,16 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset
 
-# Stored value = HU + 1024 in 12 bits, as most CT scanners write it.
-_RESCALE_INTERCEPT = -1024
-_UID_ROOT = "1.2.826.0.1.3680043.8.498."
+from viewerlib.samples._dataset import ISSUER_OF_PATIENT_ID as ISSUER_OF_PATIENT_ID
+from viewerlib.samples._dataset import SeriesIdentity, ct_slice, pixel_grid
 
 PATIENT_NAME = "Test^Case"
 PATIENT_ID = "LBX-0001"
-ISSUER_OF_PATIENT_ID = "LIGHTBOX-DEMO"
 
 
 @dataclass(frozen=True)
@@ -56,11 +53,6 @@ class PhantomStudy:
     study_description: str
     accession_number: str
     datasets: list[Dataset]
-
-
-def _uid(*parts: str) -> str:
-    # Fixed inputs give fixed UIDs, so loading the demo twice stores each image once.
-    return generate_uid(prefix=_UID_ROOT, entropy_srcs=["lightbox-phantom", *parts])
 
 
 def _head_slice(z_mm: float, y_mm: np.ndarray, x_mm: np.ndarray, with_finding: bool,
@@ -130,99 +122,34 @@ def ct_head_phantom(kind: str = "current", rows: int = 256, columns: int = 256,
         raise ValueError(f"kind must be 'current' or 'prior', not {kind!r}")
     with_finding = kind == "current"
     date = datetime.date(2026, 11, 2) if with_finding else datetime.date(2026, 5, 4)
-    study_uid = _uid(kind, "study")
-    series_uid = _uid(kind, "series")
-    frame_of_reference_uid = _uid(kind, "frame-of-reference")
+    identity = SeriesIdentity(
+        patient_name=PATIENT_NAME, patient_id=PATIENT_ID, study_key=kind,
+        study_date=date.strftime("%Y%m%d"),
+        study_description="CT HEAD WITHOUT CONTRAST (teaching phantom)",
+        accession_number="LBXACC01" if with_finding else "LBXACC00",
+        series_key="axial", series_number=2, series_description="Axial head 4 mm",
+        body_part="HEAD", windows=((40.0, 80.0, "BRAIN"), (600.0, 2800.0, "BONE")),
+        study_time="081500", study_id="1" if with_finding else "0")
     rng = np.random.default_rng(7 if with_finding else 11)
 
     # Pixel centres in patient coordinates; the head is centred in the field of view.
-    y_mm, x_mm = np.mgrid[0:rows, 0:columns].astype(np.float64) * pixel_spacing_mm
-    origin_x = -(columns - 1) * pixel_spacing_mm / 2.0
-    origin_y = -(rows - 1) * pixel_spacing_mm / 2.0
-    x_mm += origin_x
-    y_mm += origin_y
+    y_mm, x_mm, origin_x, origin_y = pixel_grid(rows, columns, pixel_spacing_mm)
     first_z = -(number_of_slices - 1) * slice_spacing_mm / 2.0 + 10.0
-
     datasets = []
     for index in range(number_of_slices):
         z_mm = first_z + index * slice_spacing_mm
         hu = _head_slice(z_mm, y_mm, x_mm, with_finding, rng)
-        stored = np.clip(np.rint(hu) - _RESCALE_INTERCEPT, 0, 4095).astype(np.uint16)
-        ds = _ct_dataset(kind, index, stored, study_uid, series_uid,
-                         frame_of_reference_uid, date)
-        ds.ImagePositionPatient = [round(origin_x, 4), round(origin_y, 4), round(z_mm, 4)]
-        ds.SliceLocation = round(z_mm, 4)
-        ds.PixelSpacing = [pixel_spacing_mm, pixel_spacing_mm]
-        ds.SliceThickness = slice_spacing_mm
-        datasets.append(ds)
+        datasets.append(ct_slice(identity, index, hu, (origin_x, origin_y, z_mm),
+                                 pixel_spacing_mm, slice_spacing_mm))
 
     return PhantomStudy(
-        study_instance_uid=study_uid,
-        series_instance_uid=series_uid,
-        study_date=date.strftime("%Y%m%d"),
-        study_description=datasets[0].StudyDescription,
-        accession_number=datasets[0].AccessionNumber,
+        study_instance_uid=identity.study_instance_uid,
+        series_instance_uid=identity.series_instance_uid,
+        study_date=identity.study_date,
+        study_description=identity.study_description,
+        accession_number=identity.accession_number,
         datasets=datasets,
     )
-
-
-def _ct_dataset(kind: str, index: int, stored: np.ndarray, study_uid: str,
-                series_uid: str, frame_of_reference_uid: str,
-                date: datetime.date) -> Dataset:
-    sop_instance_uid = _uid(kind, "instance", str(index))
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = sop_instance_uid
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SpecificCharacterSet = "ISO_IR 192"
-    ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = sop_instance_uid
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-
-    ds.PatientName = PATIENT_NAME
-    ds.PatientID = PATIENT_ID
-    ds.IssuerOfPatientID = ISSUER_OF_PATIENT_ID
-    ds.PatientBirthDate = "19600101"
-    ds.PatientSex = "O"
-
-    ds.StudyInstanceUID = study_uid
-    ds.StudyDate = ds.SeriesDate = ds.ContentDate = date.strftime("%Y%m%d")
-    ds.StudyTime = ds.SeriesTime = ds.ContentTime = "081500"
-    ds.StudyID = "1" if kind == "current" else "0"
-    ds.AccessionNumber = "LBXACC01" if kind == "current" else "LBXACC00"
-    ds.StudyDescription = "CT HEAD WITHOUT CONTRAST (teaching phantom)"
-    ds.ReferringPhysicianName = ""
-    ds.InstitutionName = "Lightbox Teaching Hospital"
-    ds.Manufacturer = "Lightbox phantom generator"
-
-    ds.SeriesInstanceUID = series_uid
-    ds.SeriesNumber = 2
-    ds.SeriesDescription = "Axial head 4 mm"
-    ds.Modality = "CT"
-    ds.BodyPartExamined = "HEAD"
-    ds.PatientPosition = "HFS"
-    ds.FrameOfReferenceUID = frame_of_reference_uid
-    ds.PositionReferenceIndicator = ""
-    ds.InstanceNumber = index + 1
-    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    ds.KVP = 120
-
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = stored.shape
-    ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
-    ds.PixelRepresentation = 0
-    ds.RescaleIntercept = _RESCALE_INTERCEPT
-    ds.RescaleSlope = 1
-    ds.RescaleType = "HU"
-    ds.WindowCenter = [40, 600]
-    ds.WindowWidth = [80, 2800]
-    ds.WindowCenterWidthExplanation = ["BRAIN", "BONE"]
-    ds.PixelData = stored.tobytes()
-    return ds
 
 
 def teaching_studies() -> Iterator[PhantomStudy]:
