@@ -17,8 +17,10 @@ LABEXT_SOURCES := $(LABEXT)/package.json $(wildcard $(LABEXT)/src/*.js $(LABEXT)
 
 .PHONY: demo test setup system-packages clean
 
+# Ctrl-C is how a demo ends: the shell outlives it (trap) and exit 130, the demo's
+# answer to Ctrl-C after its clean stop, is no error for make to report.
 demo: setup
-	$(BIN)/lightbox demo $(LIGHTBOX_DEMO_ARGS)
+	@trap true INT; $(BIN)/lightbox demo $(LIGHTBOX_DEMO_ARGS) || [ $$? -eq 130 ]
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -22,7 +22,7 @@ from typing import Any
 _HERE = Path(__file__).resolve().parent
 _RESULTS = _HERE / "results"
 _DOCS = _HERE.parent / "docs"
-SUITES = ("pixels", "sources", "widgets", "hub_load")
+SUITES = ("pixels", "sources", "first_image", "widgets", "hub_load")
 
 
 def _latest(suite: str, since: float) -> dict[str, Any] | None:

@@ -29,6 +29,7 @@ VALUES = HERE / "values.yaml"
 HOME = "/home/jovyan"
 STATE_DIR = "/srv/jupyterhub/lightbox"  # on the hub's volume (hub.db sqlite-pvc)
 ARCHIVES_FILE = "/etc/lightbox/archives.toml"
+PRESENTER_PORT = 8765  # the lunch-and-learn presenter relay, on the hub pod
 
 # One table: CPU (cores) and memory per role, (request, limit). Measured basis in
 # deploy/SIZING.md: one open 512 x 512 x 140 CT holds about 100 MB in the kernel on
@@ -117,12 +118,25 @@ def render(site: dict[str, Any]) -> dict[str, Any]:
                 {"name": "LIGHTBOX_FRAME_ANCESTORS",
                  "value": site["site"]["frame_ancestors"]},
                 {"name": "LIGHTBOX_ARCHIVES", "value": ARCHIVES_FILE},
+                # The presenter relay listens on the hub pod for the user pods,
+                # through the chart's "hub" service (extraPorts below).
+                {"name": "LIGHTBOX_PRESENTER_IP", "value": "0.0.0.0"},
+                {"name": "LIGHTBOX_PRESENTER_PORT", "value": str(PRESENTER_PORT)},
+                {"name": "LIGHTBOX_PRESENTER_SERVICE_URL",
+                 "value": f"http://hub:{PRESENTER_PORT}"},
                 # Never started: the chart runs the proxy in its own pod.
                 {"name": "LIGHTBOX_PROXY_COMMAND", "value": "configurable-http-proxy"},
                 _secret_env(lightbox.oidc_client_secret_env, secret,
                             "oidc-client-secret"),
                 _secret_env(lightbox.launch_secret_env, secret, "launch-secret"),
             ],
+            "service": {"extraPorts": [{"name": "presenter", "port": PRESENTER_PORT,
+                                        "targetPort": PRESENTER_PORT}]},
+            # User pods (the label the chart gives them) may reach the relay.
+            "networkPolicy": {"ingress": [{
+                "from": [{"podSelector": {"matchLabels": {
+                    "hub.jupyter.org/network-access-hub": "true"}}}],
+                "ports": [{"port": PRESENTER_PORT, "protocol": "TCP"}]}]},
             "extraFiles": {"lightbox-archives": {
                 "mountPath": ARCHIVES_FILE,
                 "stringData": archives_toml(site["archive"])}},
@@ -156,7 +170,8 @@ def render(site: dict[str, Any]) -> dict[str, Any]:
             "memory": {"guarantee": PROFILES["none"][0][1],
                        "limit": PROFILES["none"][1][1]},
             "lifecycleHooks": {"preStop": {"exec": {"command": [
-                "rm", "-rf", f"{HOME}/ehr-launch"]}}},
+                "rm", "-rf", f"{HOME}/ehr-launch",
+                f"{HOME}/.ipython/profile_default/history.sqlite"]}}},
             "profileList": profile_list(),
             "networkPolicy": {
                 "enabled": True,
@@ -166,7 +181,10 @@ def render(site: dict[str, Any]) -> dict[str, Any]:
                                      "dnsPortsKubeSystemNamespace": True,
                                      "dnsPortsPrivateIPs": False,
                                      "nonPrivateIPs": False, "privateIPs": False},
-                "egress": egress},
+                "egress": egress + [{
+                    "to": [{"podSelector": {"matchLabels": {
+                        "app": "jupyterhub", "component": "hub"}}}],
+                    "ports": [{"port": PRESENTER_PORT, "protocol": "TCP"}]}]},
         },
     }
 

@@ -4,17 +4,22 @@
 refreshes an access token only after the provider has refused it, so
 :func:`refresh_before_expiry` renews it with the refresh token ``margin`` seconds before
 it expires. ``LightboxLDAPAuthenticator`` is jupyterhub-ldapauthenticator's, for LDAP
-or Active Directory. Both write sign-in and sign-out to the audit log.
+or Active Directory, with the user's directory groups mapped to the job-role groups by
+name as the OpenID Connect groups claim is. Both refuse a user in no allowed group with
+a page that says why, and write sign-ins, refusals and sign-outs to the audit log.
 """
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
+from urllib.parse import urlencode
 
 from jupyterhub.handlers.login import LogoutHandler
 from oauthenticator.generic import GenericOAuthenticator
 from oauthenticator.oauth2 import OAuthLogoutHandler
 from tornado import web
+from traitlets import Set, Unicode
 
 from lightbox_hub.roles import role_for_groups
 
@@ -52,20 +57,39 @@ def record_sign_in(authenticator: Any, handler: Any, auth_model: dict[str, Any]
 
 
 def stamp_expiry(authenticator: Any, auth_state: dict[str, Any]) -> dict[str, Any]:
-    """``modify_auth_state_hook``: remember when the access token expires."""
-    expires_in = (auth_state.get("token_response") or {}).get("expires_in")
+    """``modify_auth_state_hook``: remember when the access token expires.
+
+    oauthenticator calls this hook for a fresh token response and again whenever it
+    rebuilds the auth state from the stored one (a refresh that kept the token). The
+    response is stamped with the time it arrived the first time, so the expiry stays
+    that of the token rather than moving forward at every check.
+    """
+    response = auth_state.get("token_response") or {}
+    expires_in = response.get("expires_in")
     if expires_in:
-        auth_state["lightbox_expires_at"] = time.time() + float(expires_in)
+        received_at = float(response.setdefault("lightbox_received_at", time.time()))
+        auth_state["lightbox_expires_at"] = received_at + float(expires_in)
     return auth_state
 
 
+def make_refresh_hook(margin_s: float = REFRESH_MARGIN_S) -> Any:
+    """A ``refresh_user_hook`` that renews the token ``margin_s`` seconds early."""
+
+    async def hook(authenticator: Any, user: Any, auth_state: dict[str, Any] | None
+                   ) -> Any:
+        return await refresh_before_expiry(authenticator, user, auth_state, margin_s)
+
+    return hook
+
+
 async def refresh_before_expiry(authenticator: Any, user: Any,
-                                auth_state: dict[str, Any] | None) -> Any:
+                                auth_state: dict[str, Any] | None,
+                                margin_s: float = REFRESH_MARGIN_S) -> Any:
     """``refresh_user_hook``: renew the access token shortly before it expires.
 
     Returns ``None`` (oauthenticator's own check follows) while the token has more
-    than :data:`REFRESH_MARGIN_S` seconds left, a fresh auth model after a refresh,
-    and ``False`` (sign in again) when the provider refuses the refresh token.
+    than ``margin_s`` seconds left, a fresh auth model after a refresh, and
+    ``False`` (sign in again) when the provider refuses the refresh token.
     """
     if not auth_state:
         return None
@@ -73,7 +97,7 @@ async def refresh_before_expiry(authenticator: Any, user: Any,
     refresh_token = auth_state.get("refresh_token")
     if not expires_at or not refresh_token:
         return None
-    if float(expires_at) - time.time() > REFRESH_MARGIN_S:
+    if float(expires_at) - time.time() > margin_s:
         return None
     params = authenticator.build_refresh_token_request_params(refresh_token)
     try:
@@ -87,28 +111,108 @@ async def refresh_before_expiry(authenticator: Any, user: Any,
     return await authenticator._token_to_auth_model(token_info)
 
 
+def no_role_refusal(groups: list[str], allowed: set[str] | list[str]) -> web.HTTPError:
+    """The 403 for a signed-in user in none of the allowed groups, saying the way out.
+
+    The hub's own page only says "not authorized"; a clinician needs the reason and
+    what to do. Group names are roles, not patient data.
+    """
+    refusal = web.HTTPError(403, "no Lightbox job role")
+    refusal.lightbox_reason = "no-job-role"  # type: ignore[attr-defined]
+    refusal.jupyterhub_message = (  # type: ignore[attr-defined]
+        "You are signed in at the hospital, but your account is in no Lightbox job "
+        f"role (your groups: {', '.join(sorted(groups)) or 'none'}). Lightbox is open "
+        f"to the groups {', '.join(sorted(allowed))}. Ask your Lightbox administrator "
+        "to add you to the group of your role, then sign in again.")
+    return refusal
+
+
+async def audited_sign_in(authenticate: Any, handler: Any, data: Any) -> Any:
+    """Run ``authenticate(handler, data)``; write a refusal for want of a role.
+
+    Only refusals of an identity the provider or directory confirmed are written:
+    a failed password proves nothing about who typed the name.
+    """
+    try:
+        return await authenticate(handler, data)
+    except web.HTTPError as err:
+        reason = getattr(err, "lightbox_reason", None)
+        user = getattr(err, "lightbox_user", None)
+        if reason:
+            _audit(handler).record("sign-in-refused", user, handler.request.remote_ip,
+                                   reason=reason)
+        raise
+
+
+class OIDCLogoutHandler(audited_logout(OAuthLogoutHandler)):  # type: ignore[misc]
+    """Audited logout that ends the provider's session too (RP-initiated logout).
+
+    The provider's end-session endpoint gets the ID token as ``id_token_hint``, so
+    it knows whose session to end without asking the user to confirm.
+    """
+
+    async def default_handle_logout(self) -> None:
+        user = self.current_user
+        state = (await user.get_auth_state() or {}) if user is not None else {}
+        self._id_token_hint = state.get("id_token")  # read before the user is gone
+        await super().default_handle_logout()
+
+    async def render_logout_page(self) -> None:
+        url = self.authenticator.logout_redirect_url
+        hint = getattr(self, "_id_token_hint", None)
+        if url and hint:
+            separator = "&" if "?" in url else "?"
+            self.redirect(f"{url}{separator}{urlencode({'id_token_hint': hint})}")
+            return
+        await super().render_logout_page()
+
+
 class LightboxOIDCAuthenticator(GenericOAuthenticator):
     """GenericOAuthenticator whose logout is audited and whose refusals say why."""
 
-    logout_handler = audited_logout(OAuthLogoutHandler)
+    logout_handler = OIDCLogoutHandler
 
     async def check_allowed(self, username: str, auth_model: dict[str, Any]) -> bool:
         if await super().check_allowed(username, auth_model):
             return True
-        # The hub's own page only says "not authorized"; a clinician needs the reason
-        # and the way out. Group names are roles, not patient data.
-        groups = sorted(auth_model.get("groups") or [])
-        refusal = web.HTTPError(403, "no Lightbox job role")
-        refusal.jupyterhub_message = (  # type: ignore[attr-defined]
-            "You are signed in at the hospital, but your account is in no Lightbox job "
-            f"role (your groups: {', '.join(groups) or 'none'}). Lightbox is open to "
-            f"the groups {', '.join(sorted(self.allowed_groups))}. Ask your Lightbox "
-            "administrator to add you to the group of your role, then sign in again.")
+        refusal = no_role_refusal(list(auth_model.get("groups") or []),
+                                  self.allowed_groups)
+        refusal.lightbox_user = username  # type: ignore[attr-defined]
         raise refusal
+
+    async def get_authenticated_user(self, handler: Any, data: Any) -> Any:
+        return await audited_sign_in(super().get_authenticated_user, handler, data)
+
+
+def group_name_of(dn: str) -> str:
+    """The name of an LDAP group: the value of the first part of its DN.
+
+    >>> group_name_of("cn=radiologist,ou=groups,dc=example,dc=org")
+    'radiologist'
+    >>> group_name_of("CN=pacs-admin,OU=Lightbox,DC=hospital,DC=local")
+    'pacs-admin'
+    """
+    _import_ldap3()
+    from ldap3.utils.dn import parse_dn
+
+    return str(parse_dn(dn, escape=False)[0][1])
+
+
+def _import_ldap3() -> Any:
+    with warnings.catch_warnings():
+        # ldap3 2.9 still uses pyasn1 names that pyasn1 has deprecated.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import ldap3
+    return ldap3
+
+
+_GROUP_DNS = "lightbox_group_dns"
 
 
 def ldap_authenticator_class() -> type:
-    """LDAPAuthenticator with audited logout (import deferred: it is optional).
+    """LDAPAuthenticator with job-role groups, clear refusals and audited logout.
+
+    The import is deferred: jupyterhub-ldapauthenticator is optional.
 
     Raises
     ------
@@ -116,6 +220,8 @@ def ldap_authenticator_class() -> type:
         If jupyterhub-ldapauthenticator is not installed.
     """
     try:
+        ldap3 = _import_ldap3()
+        from ldap3.utils.conv import escape_filter_chars
         from ldapauthenticator import LDAPAuthenticator
     except ImportError as err:
         raise ImportError("LightboxHub.authenticator = 'ldap' needs the package "
@@ -123,9 +229,106 @@ def ldap_authenticator_class() -> type:
                           "'lightbox[hub]')") from err
 
     class LightboxLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
-        """LDAPAuthenticator whose logout is written to the audit log."""
+        """LDAP / Active Directory sign-in whose groups become the job-role groups.
+
+        After the user's bind, their groups are read the way the directory keeps
+        them: the ``memberOf`` attribute of the user (Active Directory, OpenLDAP
+        with the memberof overlay) and/or a search for groups that list the user
+        under ``group_search_base``. Each group's name is the value of the first
+        part of its DN (``cn=radiologist,ou=groups,...`` gives ``radiologist``);
+        as with the OpenID Connect groups claim, the names are the role names of
+        hub/roles.py and the admin group, and become JupyterHub groups at every
+        sign-in.
+        """
+
+        member_of_attribute = Unicode(
+            "memberOf",
+            help="""Attribute of the user's entry that lists the DNs of their groups
+            (Active Directory and OpenLDAP's memberof overlay: memberOf). Empty: do
+            not read it. Example: c.LightboxLDAPAuthenticator.member_of_attribute =
+            "isMemberOf"
+            """).tag(config=True)
+
+        group_search_base = Unicode(
+            "",
+            help="""Where to search for groups that list the user (group_search_filter
+            says how; by default member, uniqueMember or memberUid), for directories
+            without memberOf. Empty: no search. Example:
+            c.LightboxLDAPAuthenticator.group_search_base =
+            "ou=groups,dc=example,dc=org"
+            """).tag(config=True)
+
+        allowed_group_names = Set(
+            Unicode(),
+            help="""Names of the groups whose members may sign in (the job roles and
+            the admin group; c.LightboxHub.allowed_groups fills it). A member of
+            none of them gets a page that says why. Example:
+            c.LightboxLDAPAuthenticator.allowed_group_names = {"radiologist"}
+            """).tag(config=True, allow_config=True)
+
+        admin_group_name = Unicode(
+            "",
+            help="""Name of the group whose members are hub administrators
+            (c.LightboxHub.admin_group fills it).
+            """).tag(config=True)
 
         def get_handlers(self, app: Any) -> list[tuple[str, type]]:
-            return [*super().get_handlers(app), ("/logout", audited_logout(LogoutHandler))]
+            logout = audited_logout(LogoutHandler)
+            return [*super().get_handlers(app), ("/logout", logout)]
+
+        def get_user_attributes(self, conn: Any, userdn: str) -> dict[str, Any]:
+            # Called with the connection bound as the user: read the groups here.
+            attributes = dict(super().get_user_attributes(conn, userdn))
+            attributes[_GROUP_DNS] = self.group_dns(conn, userdn)
+            return attributes
+
+        def group_dns(self, conn: Any, userdn: str) -> list[str]:
+            """The DNs of the user's groups, from memberOf and the group search."""
+            found: set[str] = set()
+            if self.member_of_attribute:
+                conn.search(search_base=userdn, search_scope=ldap3.BASE,
+                            search_filter="(objectClass=*)",
+                            attributes=[self.member_of_attribute])
+                for entry in conn.entries:
+                    values = entry.entry_attributes_as_dict.get(
+                        self.member_of_attribute, [])
+                    found.update(str(value) for value in values)
+            if self.group_search_base:
+                uid = group_name_of(userdn)
+                conn.search(search_base=self.group_search_base,
+                            search_scope=ldap3.SUBTREE,
+                            search_filter=self.group_search_filter.format(
+                                userdn=escape_filter_chars(userdn),
+                                uid=escape_filter_chars(uid)),
+                            attributes=[])
+                found.update(str(entry.entry_dn) for entry in conn.entries)
+            return sorted(found)
+
+        async def authenticate(self, handler: Any, data: dict[str, Any]) -> Any:
+            model = await super().authenticate(handler, data)
+            if not model:
+                return model
+            attributes = model["auth_state"]["user_attributes"]
+            dns = attributes.pop(_GROUP_DNS, [])
+            groups = sorted({group_name_of(dn) for dn in dns})
+            model["groups"] = groups
+            # JupyterHub sets the admin flag from the model at every sign-in.
+            model["admin"] = bool(self.admin_group_name
+                                  and self.admin_group_name in groups)
+            return model
+
+        async def check_allowed(self, username: str, auth_model: dict[str, Any]
+                                ) -> bool:
+            groups = list(auth_model.get("groups") or [])
+            if self.allowed_group_names & set(groups):
+                return True
+            if await super().check_allowed(username, auth_model):
+                return True
+            refusal = no_role_refusal(groups, self.allowed_group_names)
+            refusal.lightbox_user = username  # type: ignore[attr-defined]
+            raise refusal
+
+        async def get_authenticated_user(self, handler: Any, data: Any) -> Any:
+            return await audited_sign_in(super().get_authenticated_user, handler, data)
 
     return LightboxLDAPAuthenticator

@@ -29,6 +29,21 @@ def _parser() -> argparse.ArgumentParser:
                       help="working folder of the demo, wiped at start and at exit; "
                            "it must be new, empty, or an earlier demo's "
                            "(default .lightbox/demo)")
+    link = commands.add_parser(
+        "launch-link", help="sign an EHR launch link with the running demo's secret",
+        description="Print a signed launch link, as an EHR would send it, that the "
+                    "demo running with --state-dir accepts once, for up to 300 s.")
+    link.add_argument("--patient-id", required=True,
+                      help="(0010,0020) Patient ID, e.g. LBX-0001")
+    link.add_argument("--issuer", required=True,
+                      help="(0010,0021) Issuer of Patient ID, e.g. LIGHTBOX-DEMO")
+    study = link.add_mutually_exclusive_group(required=True)
+    study.add_argument("--accession", help="(0008,0050) Accession Number, e.g. LBXACC01")
+    study.add_argument("--study-uid", help="(0020,000D) Study Instance UID")
+    link.add_argument("--lifetime", type=int, default=300,
+                      help="seconds the link stays valid (default and hub maximum 300)")
+    link.add_argument("--state-dir", type=Path, default=_DEFAULT_STATE,
+                      help="working folder of the running demo (default .lightbox/demo)")
     return parser
 
 
@@ -46,7 +61,38 @@ def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     if arguments.command == "demo":
         return _demo(arguments.port, arguments.state_dir)
+    if arguments.command == "launch-link":
+        return _launch_link(arguments)
     return 2
+
+
+def _launch_link(arguments: argparse.Namespace) -> int:
+    """Print a link signed with the secret the running demo keeps in its folder."""
+    from lightbox_hub.demo import HUB_URL_FILE, LAUNCH_SECRET_FILE
+    from lightbox_hub.launch import launch_url, sign_launch
+
+    folder = arguments.state_dir
+    owner = folder / _MARKER
+    running = (owner.exists() and owner.read_text().strip().isdigit()
+               and _process_alive(int(owner.read_text().strip())))
+    secret_file, url_file = folder / LAUNCH_SECRET_FILE, folder / HUB_URL_FILE
+    if not running or not secret_file.exists() or not url_file.exists():
+        print(f"lightbox: no demo is running with {folder}: start `lightbox demo` "
+              "first, or name its folder with --state-dir", file=sys.stderr)
+        return 2
+    if not 1 <= arguments.lifetime <= 300:
+        print(f"lightbox: --lifetime {arguments.lifetime} is refused by the hub: use "
+              "1 to 300 seconds", file=sys.stderr)
+        return 2
+    context = {"pid": arguments.patient_id, "iss": arguments.issuer}
+    if arguments.accession:
+        context["acc"] = arguments.accession
+    else:
+        context["suid"] = arguments.study_uid
+    params = sign_launch(context, secret=secret_file.read_text().encode(),
+                         lifetime_s=arguments.lifetime)
+    print(launch_url(url_file.read_text().strip(), params))
+    return 0
 
 
 def _demo(port: int, state_directory: Path) -> int:
@@ -130,8 +176,16 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def _state_option(embedded: object) -> str:
+    """`` --state-dir ...`` when the demo runs with another folder than the default."""
+    folder = getattr(embedded, "state_directory", None)
+    if folder is None or Path(folder) == _DEFAULT_STATE.resolve():
+        return ""
+    return f" --state-dir {folder}"
+
+
 def _print_welcome(embedded: object, seconds: float) -> None:
-    from lightbox_hub.demo import EmbeddedDefault
+    from lightbox_hub.demo import EXAMPLE_LAUNCH, EmbeddedDefault
 
     assert isinstance(embedded, EmbeddedDefault) and embedded.hub is not None
     for notice in embedded.notices:
@@ -151,9 +205,20 @@ def _print_welcome(embedded: object, seconds: float) -> None:
     for user in test_users():
         groups = ", ".join(str(g) for g in user["groups"])  # type: ignore[attr-defined]
         print(f"    {user['sub']:<16} {user['name']}  (groups: {groups})")
-    print("""
+    print(f"""
   The radiologist lands on a lesson that opens a CT head study in the viewer.
   'outsider' belongs to no clinical role and is refused.
+
+  An EHR opens a study with a signed link. This one opens the current CT head
+  (Patient ID {EXAMPLE_LAUNCH['pid']}, issuer {EXAMPLE_LAUNCH['iss']}, \
+accession {EXAMPLE_LAUNCH['acc']}); it works once, within 5 minutes:
+
+    {embedded.example_launch_link()}
+
+  Make a fresh one (as 'researcher' it is refused: researchers see only the
+  de-identified teaching archive) with
+    lightbox launch-link --patient-id {EXAMPLE_LAUNCH['pid']} \
+--issuer {EXAMPLE_LAUNCH['iss']} --accession {EXAMPLE_LAUNCH['acc']}{_state_option(embedded)}
 
   Press Ctrl-C to stop; the demo then deletes everything it stored.
 """, flush=True)

@@ -153,6 +153,26 @@ class LightboxHub(Configurable):
     def _groups_claim_default(self) -> str:
         return _env("LIGHTBOX_OIDC_GROUPS_CLAIM", "groups")
 
+    access_token_refresh_margin_s = Int(
+        help="""Seconds before its expiry that the hub renews a user's access token
+        (with the refresh token) when a kernel asks for it. Keep it at least as long as
+        the longest archive request, and at most the provider's token lifetime.
+        Default: $LIGHTBOX_TOKEN_REFRESH_MARGIN_S, else 60. Example:
+        c.LightboxHub.access_token_refresh_margin_s = 120
+        """).tag(config=True)
+
+    @default("access_token_refresh_margin_s")
+    def _refresh_margin_default(self) -> int:
+        return int(_env("LIGHTBOX_TOKEN_REFRESH_MARGIN_S", "60"))
+
+    @validate("access_token_refresh_margin_s")
+    def _check_refresh_margin(self, proposal: dict[str, Any]) -> int:
+        value = int(proposal["value"])
+        if not 0 <= value <= 3600:
+            raise TraitError("access_token_refresh_margin_s must be 0..3600 seconds, "
+                             f"got {value}")
+        return value
+
     admin_group = Unicode(
         ADMIN_GROUP,
         help=f"""Group whose members are hub administrators. Default "{ADMIN_GROUP}".

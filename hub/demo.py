@@ -5,6 +5,7 @@ free ports. Everything listens on 127.0.0.1 only.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -12,22 +13,68 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom.data
-
 from lightbox_hub.embedded.hub import EmbeddedHub
 from lightbox_hub.embedded.idp import EmbeddedIdentityProvider
 from lightbox_hub.embedded.node_idp import EmbeddedNodeIdentityProvider
 from lightbox_hub.embedded.orthanc import EmbeddedOrthanc, UploadReport, orthanc_missing
 from lightbox_hub.embedded.ports import port_is_free
 from lightbox_hub.embedded.process import EmbeddedServiceError
-from viewerlib.samples.phantom import teaching_studies, write_teaching_set
+
+from viewerlib.samples.deidentify import write_deidentified_teaching_set
+from viewerlib.samples.phantom import (
+    ISSUER_OF_PATIENT_ID,
+    PATIENT_ID,
+    teaching_studies,
+    write_teaching_set,
+)
 
 logger = logging.getLogger(__name__)
 
 # Real images that come with pydicom, so a fresh machine has more than phantoms.
 PYDICOM_SAMPLES = ("CT_small.dcm", "MR_small.dcm")
-# Researchers see only the de-identified teaching archive (the synthetic phantoms as
-# a folder); every other role sees the clinical demo archive.
-DEMO_ROLE_ARCHIVES = '{"researcher": ["Teaching archive"], "*": ["Demo archive"]}'
+DEMO_ARCHIVE = "Demo archive"
+TEACHING_ARCHIVE = "Teaching archive"
+# Researchers see only the de-identified teaching archive (de-identified copies of
+# the phantoms, as a folder); every other role sees the clinical demo archive.
+DEMO_ROLE_ARCHIVES = json.dumps({"researcher": [TEACHING_ARCHIVE], "*": [DEMO_ARCHIVE]})
+# The running demo's launch secret and hub address, for `lightbox launch-link`.
+LAUNCH_SECRET_FILE = "launch-secret"
+HUB_URL_FILE = "hub-url"
+# The current CT head in the clinical archive: what the demo's example link opens.
+EXAMPLE_LAUNCH = {"pid": PATIENT_ID, "iss": ISSUER_OF_PATIENT_ID, "acc": "LBXACC01"}
+
+
+def folder_archive(name: str, path: Path) -> str:
+    """One ``[[archive]]`` table (TOML) for a folder of DICOM files."""
+    return f'[[archive]]\nname = "{name}"\ntype = "folder"\npath = "{path}"\n'
+
+
+def dicomweb_archive(name: str, url: str) -> str:
+    """One ``[[archive]]`` table (TOML) for the embedded Orthanc's DICOMweb."""
+    return (f'[[archive]]\nname = "{name}"\ntype = "dicomweb"\nurl = "{url}"\n'
+            'quirks = "orthanc-1.10"\n')
+
+
+def write_teaching_archive(folder: Path) -> str:
+    """Write the de-identified teaching set to ``folder``; return its archive table."""
+    write_deidentified_teaching_set(folder)
+    return folder_archive(TEACHING_ARCHIVE, folder)
+
+
+def load_clinical_studies(archive: EmbeddedOrthanc, load_extra_data: bool = True
+                          ) -> UploadReport:
+    """Store the phantoms, pydicom's samples and LIGHTBOX_EXTRA_DATA in ``archive``."""
+    report = archive.load_datasets(
+        ds for study in teaching_studies() for ds in study.datasets)
+    samples = archive.load_files(
+        Path(pydicom.data.get_testdata_file(name)) for name in PYDICOM_SAMPLES)
+    report.stored += samples.stored
+    report.rejected += samples.rejected
+    if load_extra_data:
+        extra = archive.load_files(extra_data_files())
+        report.stored += extra.stored
+        report.rejected += extra.rejected
+    return report
 
 
 def extra_data_files() -> Iterator[Path]:
@@ -75,6 +122,13 @@ class EmbeddedDefault:
             env = {"LIGHTBOX_ROLE_ARCHIVES": DEMO_ROLE_ARCHIVES, **self.hub_env}
             hub = EmbeddedHub(self.state_directory / "hub", "", archives_file,
                               port=self.hub_port, extra_env=env)
+            # An operator's own secret wins over the random one, so their EHR's
+            # links keep working from one demo start to the next.
+            hub.launch_secret = (self.hub_env.get("LIGHTBOX_LAUNCH_SECRET")
+                                 or os.environ.get("LIGHTBOX_LAUNCH_SECRET")
+                                 or hub.launch_secret)
+            hub.extra_env["LIGHTBOX_LAUNCH_SECRET"] = hub.launch_secret
+            self._keep_launch_secret(hub)
             if self.identity_provider_kind == "node":
                 node = EmbeddedNodeIdentityProvider(self.state_directory / "idp")
                 node.register_hub(hub.url)
@@ -90,12 +144,27 @@ class EmbeddedDefault:
             raise
         return self
 
+    def _keep_launch_secret(self, hub: EmbeddedHub) -> None:
+        """Keep the secret and address where only this user can read them."""
+        secret_file = self.state_directory / LAUNCH_SECRET_FILE
+        secret_file.unlink(missing_ok=True)
+        descriptor = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(hub.launch_secret)
+        (self.state_directory / HUB_URL_FILE).write_text(hub.url)
+
+    def example_launch_link(self) -> str:
+        """A signed link, as an EHR would send, to the current CT head (one use)."""
+        from lightbox_hub.launch import launch_url, sign_launch
+
+        assert self.hub is not None, "start the demo first"
+        params = sign_launch(EXAMPLE_LAUNCH, secret=self.hub.launch_secret.encode(),
+                             lifetime_s=300)
+        return launch_url(self.hub.url, params)
+
     def _start_archive(self) -> Path:
         archives_file = self.state_directory / "archives.toml"
-        teaching = self.state_directory / "teaching-archive"
-        write_teaching_set(teaching)
-        teaching_entry = ('[[archive]]\nname = "Teaching archive"\ntype = "folder"\n'
-                          f'path = "{teaching}"\n')
+        teaching_entry = write_teaching_archive(self.state_directory / "teaching-archive")
         missing = orthanc_missing()
         if missing:
             # Same source interface, read from a folder: the demo still shows images.
@@ -104,25 +173,13 @@ class EmbeddedDefault:
             self.notices.append(f"{missing}: showing a folder of sample files instead "
                                 "of a DICOMweb archive")
             archives_file.write_text(
-                '[[archive]]\nname = "Demo archive"\ntype = "folder"\n'
-                f'path = "{folder}"\n\n' + teaching_entry)
+                folder_archive(DEMO_ARCHIVE, folder) + "\n" + teaching_entry)
             return archives_file
 
         self.archive = EmbeddedOrthanc(self.state_directory / "orthanc", "demo").start()
-        report = self.archive.load_datasets(
-            ds for study in teaching_studies() for ds in study.datasets)
-        samples = self.archive.load_files(
-            Path(pydicom.data.get_testdata_file(name)) for name in PYDICOM_SAMPLES)
-        report.stored += samples.stored
-        report.rejected += samples.rejected
-        if self.load_extra_data:
-            extra = self.archive.load_files(extra_data_files())
-            report.stored += extra.stored
-            report.rejected += extra.rejected
-        self.uploads = report
+        self.uploads = load_clinical_studies(self.archive, self.load_extra_data)
         archives_file.write_text(
-            '[[archive]]\nname = "Demo archive"\ntype = "dicomweb"\n'
-            f'url = "{self.archive.dicomweb_url}"\nquirks = "orthanc-1.10"\n\n'
+            dicomweb_archive(DEMO_ARCHIVE, self.archive.dicomweb_url) + "\n"
             + teaching_entry)
         return archives_file
 

@@ -38,10 +38,13 @@ ARCHIVES_ENV = "LIGHTBOX_ROLE_ARCHIVES_CONTENT"
 SERVER_CONFIG_ENV = "LIGHTBOX_SERVER_CONFIG_CONTENT"
 # Inside the pod, outside the home the user browses; gone with the pod.
 RUNTIME_DIR_ENV, RUNTIME_DIR = "LIGHTBOX_RUNTIME_DIR", "/tmp/lightbox"
-# Services of the local file that the chart replaces or that cannot run in a pod:
-# the chart's own culler (cull.*) runs instead of "idle-culler"; the presenter relay
-# listens on the hub's loopback, which user pods cannot reach.
-NOT_CARRIED_SERVICES = frozenset({"idle-culler", "presenter"})
+# Services of the local file that the chart replaces: its own culler (cull.*) runs
+# instead of "idle-culler". The presenter relay is carried: the values make it listen
+# on the hub pod's port 8765, behind the "hub" Kubernetes service (deploy/generate.py).
+NOT_CARRIED_SERVICES = frozenset({"idle-culler"})
+# Entries of the local Spawner.environment that kernels need in their pod too
+# (Spawner.environment itself is machine-only: it holds local paths).
+CARRIED_KERNEL_ENV = ("LIGHTBOX_PRESENTER_URL",)
 
 # One table: every setting the local file makes, and whether it carries over.
 CARRIED: dict[str, frozenset[str] | str] = {
@@ -50,6 +53,7 @@ CARRIED: dict[str, frozenset[str] | str] = {
                              "extra_handlers", "services", "load_roles"}),
     "LightboxOIDCAuthenticator": "*",
     "LDAPAuthenticator": "*",
+    "LightboxLDAPAuthenticator": "*",
     "LightboxHub": "*",
 }
 MACHINE_ONLY: dict[str, frozenset[str] | str] = {
@@ -114,14 +118,18 @@ def unpack(value: str) -> str:
     return base64.b64decode(value.encode()).decode()
 
 
-def make_kube_hooks(settings: Any, audit: Any, server_config: str
+def make_kube_hooks(settings: Any, audit: Any, server_config: str,
+                    kernel_env: dict[str, str] | None = None
                     ) -> tuple[Callable[[Any], None], Callable[[Any], None]]:
     """Pre-spawn and post-stop hooks for KubeSpawner (nothing on the hub's disk).
 
-    ``settings`` is the hub's ``LightboxHub``; ``audit`` its audit log.
+    ``settings`` is the hub's ``LightboxHub``; ``audit`` its audit log;
+    ``kernel_env`` the local environment entries pods get as well
+    (:data:`CARRIED_KERNEL_ENV`).
     """
     from lightbox_hub.services import filter_archives, read_archives
     from lightbox_hub.settings import NOTEBOOKS
+    from lightbox_hub.spawner import first_stop_of_run
 
     def pre_spawn(spawner: Any) -> None:
         role = role_for_groups([group.name for group in spawner.user.groups])
@@ -130,6 +138,7 @@ def make_kube_hooks(settings: Any, audit: Any, server_config: str
         tables = (filter_archives(read_archives(archives_file), allowed)
                   if archives_file.exists() else [])
         env = dict(spawner.environment)
+        env.update(kernel_env or {})
         # Base64: KubeSpawner expands {braces} in environment values as templates.
         env.update({ARCHIVES_ENV: _pack(json.dumps({"archive": tables})),
                     SERVER_CONFIG_ENV: _pack(server_config),
@@ -144,13 +153,16 @@ def make_kube_hooks(settings: Any, audit: Any, server_config: str
             spawner.default_url = (f"/lab/tree/{role.curriculum}/{lessons[0]}"
                                    if lessons else f"/lab/tree/{role.curriculum}")
         spawner.environment = env
+        spawner._lightbox_stop_recorded = False
         audit.record("server-started", spawner.user.name, None,
                      role=role.group if role else "none")
 
     def post_stop(spawner: Any) -> None:
         # The pod's file system (scratch, archives file) goes with the pod; the
         # launch notebooks on the home volume are removed by the preStop hook.
-        audit.record("server-stopped", spawner.user.name, None, scratch_wiped=True)
+        if first_stop_of_run(spawner):
+            audit.record("server-stopped", spawner.user.name, None,
+                         scratch_wiped=True)
 
     return pre_spawn, post_stop
 
@@ -184,8 +196,10 @@ def configure_kubernetes(c: Config, local_file: Path = LOCAL_CONFIG) -> Config:
                            "MACHINE_ONLY)")
     c.merge(carried_settings(local))
     services = local.JupyterHub.tornado_settings["lightbox"]
+    local_env = local.Spawner.get("environment", {})
+    kernel_env = {key: local_env[key] for key in CARRIED_KERNEL_ENV if key in local_env}
     pre_spawn, post_stop = make_kube_hooks(services.settings, services.audit,
-                                           server_config_content(local))
+                                           server_config_content(local), kernel_env)
     kube = c.KubeSpawner
     kube.pre_spawn_hook, kube.post_stop_hook = pre_spawn, post_stop
     if isinstance(kube.get("profile_list"), list):
@@ -206,7 +220,11 @@ def pod_start(argv: list[str]) -> None:
     ``argv`` is ``["--", command, ...]``; the command replaces this process.
     """
     from lightbox_hub.handlers import LAUNCH_FOLDER
-    from lightbox_hub.settings import NOTEBOOKS, _write_lab_settings
+    from lightbox_hub.settings import (
+        NOTEBOOKS,
+        _write_lab_settings,
+        write_kernel_profile,
+    )
 
     if not argv or argv[0] != "--" or len(argv) < 2:
         raise SystemExit("usage: python -m lightbox_hub.deployment pod-start -- "
@@ -222,6 +240,7 @@ def pod_start(argv: list[str]) -> None:
         unpack(os.environ.get(SERVER_CONFIG_ENV, "")) or "{}")
     home = Path.home()
     _write_lab_settings(home)
+    write_kernel_profile(home)
     shutil.rmtree(home / LAUNCH_FOLDER, ignore_errors=True)
     role = ROLE_BY_GROUP.get(os.environ.get("LIGHTBOX_ROLE", ""))
     curriculum = role.curriculum if role else ""

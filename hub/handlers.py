@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import secrets
 import time
 from typing import Any
 from urllib.parse import quote
@@ -24,7 +23,10 @@ from lightbox_hub.launch import LaunchContext, LaunchRefused
 from lightbox_hub.roles import role_for_groups
 from lightbox_hub.services import LightboxServices
 
+# Where the server extension keeps launch notebooks (its launch_folder); the stop
+# hooks delete the folder.
 LAUNCH_FOLDER = "ehr-launch"
+_LAUNCH_TOKEN_NOTE = "lightbox launch"
 _PENDING_TTL_S = 300
 _KERNEL_EVENTS = {"study-opened", "series-opened", "purge"}
 
@@ -101,72 +103,80 @@ async def open_launch(handler: BaseHandler, user: Any, context: LaunchContext) -
             if time.monotonic() - started > spawner.start_timeout:
                 raise web.HTTPError(503, "server of %s did not start", user.name)
             await asyncio.sleep(0.5)
-    path = await _write_launch_notebook(user, study_instance_uid)
+    # Only the UID goes to the server, in a request body: not in its start options
+    # (they would come back at the next start) and not in any URL or log line.
+    try:
+        path = await _open_in_server(user, study_instance_uid)
+    except LaunchRefused as refused:
+        services.audit.record("launch", user.name, ip, outcome="failed",
+                              reason=refused.reason,
+                              study_instance_uid=study_instance_uid, archive=archive)
+        raise _Refusal(refused) from None
     services.audit.record("launch", user.name, ip, outcome="opened",
                           study_instance_uid=study_instance_uid, archive=archive)
-    handler.redirect(f"{user.url}lab/tree/{path}")
+    handler.redirect(f"{user.url}lab/tree/{quote(path)}")
 
 
-async def _write_launch_notebook(user: Any, study_instance_uid: str) -> str:
-    """Replace the launch notebooks in the user's server with one for this study.
+async def _open_in_server(user: Any, study_instance_uid: str) -> str:
+    """Ask the user's running server to open the study; the notebook's path.
 
-    Uses the server's contents API with a token that may only reach this user's
-    server and expires in two minutes, so it works with any spawner.
+    Calls ``POST /lightbox/api/open`` of the server extension
+    (:mod:`lightbox_extensions.server`), which makes the viewer from its template,
+    in the app view when the role has it, and replaces the previous launch without
+    a restart. The token may only reach this user's server and expires in two
+    minutes, so this works with any spawner.
+
+    Raises
+    ------
+    LaunchRefused
+        With status 502 if the server has no Lightbox extension, refuses, or
+        answers without a path; its message is the page the user reads.
     """
     token = user.new_api_token(scopes=[f"access:servers!user={user.name}"],
-                               expires_in=120, note="lightbox launch")
-    base = user.spawner.server.url.rstrip("/") + "/api/contents/" + LAUNCH_FOLDER
-    client = AsyncHTTPClient()
-    headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
-
-    async def call(url: str, method: str, body: dict[str, Any] | None = None) -> Any:
-        request = HTTPRequest(url, method=method, headers=headers,
-                              body=json.dumps(body) if body is not None else None,
-                              request_timeout=30)
-        reply = await client.fetch(request)
-        return json.loads(reply.body) if reply.body else None
-
+                               expires_in=120, note=_LAUNCH_TOKEN_NOTE)
+    url = user.spawner.server.url.rstrip("/") + "/lightbox/api/open"
+    request = HTTPRequest(
+        url, method="POST", request_timeout=30,
+        headers={"Authorization": f"token {token}",
+                 "Content-Type": "application/json"},
+        body=json.dumps({"study_instance_uid": study_instance_uid}))
     try:
-        try:
-            folder = await call(base + "?content=1", "GET")
-            for item in folder.get("content", []):
-                await call(base + "/" + quote(item["name"]), "DELETE")
-        except HTTPClientError as err:
-            if err.code != 404:
-                raise
-            await call(base, "PUT", {"type": "directory"})
-        name = f"study-{secrets.token_hex(4)}.ipynb"
-        await call(f"{base}/{name}", "PUT", {"type": "notebook", "format": "json",
-                                             "content": launch_notebook(
-                                                 study_instance_uid)})
+        reply = await AsyncHTTPClient().fetch(request)
+        return str(json.loads(reply.body)["path"])
+    except HTTPClientError as err:
+        raise _server_refusal(err) from None
+    except OSError as err:
+        raise LaunchRefused(502, "server-unreachable", "Your Lightbox server does "
+                            "not answer. Try the link again in a minute; if it "
+                            "fails again, ask the Lightbox administrators.",
+                            f"user server unreachable: {err}") from err
+    except (ValueError, KeyError, TypeError) as err:
+        raise LaunchRefused(502, "server-refused", "Your Lightbox server gave no "
+                            "viewer for the study. Try the link again; if it fails "
+                            "again, ask the Lightbox administrators.",
+                            "user server answered the launch without a path") from err
     finally:
         for orm_token in list(user.orm_user.api_tokens):
-            if orm_token.note == "lightbox launch":
+            if orm_token.note == _LAUNCH_TOKEN_NOTE:
                 user.db.delete(orm_token)
         user.db.commit()
-    return f"{LAUNCH_FOLDER}/{name}"
 
 
-def launch_notebook(study_instance_uid: str) -> dict[str, Any]:
-    """A notebook that opens one study (by UID only: no name or patient ID in it)."""
-    code = (
-        "import viewerlib\n\n"
-        f"STUDY_INSTANCE_UID = {study_instance_uid!r}\n"
-        "# The kernel reports the study and series to the audit log (UIDs only).\n"
-        "viewer = viewerlib.open(STUDY_INSTANCE_UID, source=viewerlib.connect())\n"
-        "viewer")
-    return {
-        "cells": [
-            {"cell_type": "markdown", "metadata": {}, "source":
-             "# Study from the EHR\n\nRun the cell (Run > Run All Cells) to show the "
-             "study the EHR asked for. Only archives your role may use are searched."},
-            {"cell_type": "code", "metadata": {}, "execution_count": None,
-             "outputs": [], "source": code},
-        ],
-        "metadata": {"kernelspec": {"name": "python3", "language": "python",
-                                    "display_name": "Python 3 (ipykernel)"}},
-        "nbformat": 4, "nbformat_minor": 5,
-    }
+def _server_refusal(err: HTTPClientError) -> LaunchRefused:
+    """The page for a user server that did not open the study (no patient data)."""
+    if err.code == 404:
+        return LaunchRefused(502, "no-server-extension", "Your Lightbox server "
+                             "cannot open studies: its Lightbox extension is not "
+                             "enabled. Ask the Lightbox administrators.",
+                             "user server has no /lightbox/api/open (HTTP 404)")
+    try:
+        message = json.loads(err.response.body)["message"] if err.response else ""
+    except (ValueError, KeyError, TypeError):
+        message = ""
+    return LaunchRefused(502, "server-refused", "Your Lightbox server could not "
+                         f"open the study{': ' + message if message else ''}. Try "
+                         "the link again; if it fails again, ask the Lightbox "
+                         "administrators.", f"user server answered HTTP {err.code}")
 
 
 class _KernelAPIHandler(APIHandler):
@@ -211,13 +221,31 @@ class AccessTokenHandler(_KernelAPIHandler):
         if refreshed is None:
             raise web.HTTPError(401, "sign-on expired for %s; sign in again", user.name)
         auth_state = await user.get_auth_state() or {}
-        token = auth_state.get("access_token")
-        if not token:
-            raise web.HTTPError(404, "no access token for %s (auth state off?)",
-                                user.name)
+        token = usable_access_token(auth_state, user.name, time.time())
         self.set_header("Cache-Control", "no-store")
         self.finish({"access_token": token,
                      "expires_at": auth_state.get("lightbox_expires_at")})
+
+
+def usable_access_token(auth_state: dict[str, Any], user_name: str, now: float) -> str:
+    """The access token of ``auth_state`` if it is still valid at ``now``.
+
+    Raises
+    ------
+    tornado.web.HTTPError
+        404 when there is no token (auth state off, or LDAP sign-on); 401 when the
+        token has expired, which happens when the identity provider refused to
+        renew it: an archive would refuse it too, so the kernel is told to have
+        the user sign in again rather than handed a dead token.
+    """
+    token = auth_state.get("access_token")
+    if not token:
+        raise web.HTTPError(404, "no access token for %s (auth state off?)", user_name)
+    expires_at = auth_state.get("lightbox_expires_at")
+    if expires_at is not None and float(expires_at) <= now:
+        raise web.HTTPError(401, "the access token of %s expired and could not be "
+                            "renewed; sign in to Lightbox again", user_name)
+    return token
 
 
 def extra_handlers() -> list[tuple[str, type]]:
@@ -230,4 +258,4 @@ def extra_handlers() -> list[tuple[str, type]]:
     ]
 
 
-__all__ = ["LAUNCH_FOLDER", "extra_handlers", "launch_notebook", "_PENDING_TTL_S"]
+__all__ = ["LAUNCH_FOLDER", "_PENDING_TTL_S", "extra_handlers"]

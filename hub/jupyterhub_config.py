@@ -26,8 +26,8 @@ from urllib.parse import urlencode
 from lightbox_hub.auth import (
     LightboxOIDCAuthenticator,
     ldap_authenticator_class,
+    make_refresh_hook,
     record_sign_in,
-    refresh_before_expiry,
     stamp_expiry,
 )
 from lightbox_hub.config import LightboxHub
@@ -78,10 +78,13 @@ if not env.get("JUPYTERHUB_CRYPT_KEY"):
 
 # Sign-on. Groups from the provider become JupyterHub groups; the job role follows.
 if lightbox.authenticator == "ldap":
+    # The user's LDAP groups (memberOf or a group search) are mapped by name, as the
+    # OpenID Connect groups claim is; the site file sets the server and the search.
     c.JupyterHub.authenticator_class = ldap_authenticator_class()
-    auth = c.LDAPAuthenticator
+    auth = c.LightboxLDAPAuthenticator
     auth.manage_groups = True
-    auth.allowed_groups = list(lightbox.allowed_groups)  # a List trait here
+    auth.allowed_group_names = set(lightbox.allowed_groups)
+    auth.admin_group_name = lightbox.admin_group
 else:
     # oauthenticator 17 reads no discovery document itself: the endpoints come from it.
     provider = discover_identity_provider(lightbox.oidc_issuer)
@@ -97,12 +100,17 @@ else:
     auth.username_claim = lightbox.username_claim
     auth.login_service = env.get("LIGHTBOX_LOGIN_SERVICE", "hospital sign-on")
     auth.enable_pkce = True
+    # RFC 6749 2.3.1: every provider must take the client secret as HTTP Basic, the
+    # default of OpenID Connect Discovery; some take it in the body only for the
+    # code exchange and refuse it there when the hub renews a token.
+    auth.basic_auth = "client_secret_basic" in provider.get(
+        "token_endpoint_auth_methods_supported", ["client_secret_basic"])
     auth.manage_groups = True
     auth.auth_state_groups_key = "oauth_user." + lightbox.groups_claim
     auth.allowed_groups = set(lightbox.allowed_groups)
     auth.admin_groups = {lightbox.admin_group}
     auth.modify_auth_state_hook = stamp_expiry
-    auth.refresh_user_hook = refresh_before_expiry
+    auth.refresh_user_hook = make_refresh_hook(lightbox.access_token_refresh_margin_s)
     if provider.get("end_session_endpoint"):
         auth.logout_redirect_url = provider["end_session_endpoint"] + "?" + urlencode({
             "client_id": lightbox.oidc_client_id,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import threading
 import time
@@ -17,6 +18,8 @@ from lightbox_hub.launch import (
     NonceStore,
     load_public_key,
 )
+
+logger = logging.getLogger(__name__)
 
 _PENDING_TTL_S = 300
 
@@ -117,11 +120,21 @@ class LightboxServices:
             subset = Path(folder) / "archives.json"
             subset.write_text(json.dumps({"archive": tables}))
             sources = load_sources(subset)
+        from viewerlib.errors import SourceError
+
+        not_searched = []
         for source in sources:
-            found = source.search_for_studies(
-                patient_id=context.patient_id,
-                accession_number=context.accession_number,
-                study_instance_uid=context.study_instance_uid)
+            try:
+                found = source.search_for_studies(
+                    patient_id=context.patient_id,
+                    accession_number=context.accession_number,
+                    study_instance_uid=context.study_instance_uid)
+            except SourceError as err:
+                # One archive down must not hide the study another one holds.
+                not_searched.append(source.name)
+                logger.warning("EHR launch: archive %s could not be searched: %s",
+                               source.name, type(err).__name__)
+                continue
             for study in found:
                 if study.PatientID != context.patient_id:
                     continue
@@ -130,6 +143,12 @@ class LightboxServices:
                 if issuer and issuer != context.issuer_of_patient_id:
                     continue
                 return study.StudyInstanceUID, source.name
+        if not_searched:
+            raise LaunchRefused(503, "archives-unreachable", "The study was not found, "
+                                "but these archives could not be searched just now: "
+                                + ", ".join(not_searched) + ". Open the link again in "
+                                "a few minutes; if it keeps failing, tell the PACS "
+                                "administrators.")
         raise LaunchRefused(403, "study-not-in-role-archives", "This study is not in "
                             "any archive your role may open, so it was not shown. "
                             "Researchers, for example, see only the de-identified "

@@ -78,6 +78,7 @@ def prepare_workspace(spawner: Any) -> None:
     home = Path(spawner.home_dir_template.format(username=spawner.user.name))
     home.mkdir(parents=True, exist_ok=True)
     _write_lab_settings(home)
+    write_kernel_profile(home)
     panels = ROLE_PANELS.get(role.group, ALL_PANELS) if role else ()
     spawner.environment = {**spawner.environment, "LIGHTBOX_PANELS": ",".join(panels)}
     if role is None:
@@ -102,6 +103,30 @@ def _write_lab_settings(home: Path) -> None:
     settings = folder / "notification.jupyterlab-settings"
     if not settings.exists():
         settings.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+
+
+# IPython would keep every executed cell (patient IDs typed into a search among
+# them) in ~/.ipython/profile_default/history.sqlite; in memory it lasts the session.
+_KERNEL_CONFIG = """# Written by Lightbox at every server start (hub/settings.py).
+# No command history on disk: cells can hold patient identifiers.
+c.HistoryManager.hist_file = ":memory:"
+"""
+
+
+def write_kernel_profile(home: Path) -> None:
+    """Configure the kernels of ``home`` to keep their history in memory only."""
+    profile = home / ".ipython" / "profile_default"
+    profile.mkdir(parents=True, exist_ok=True)
+    (profile / "ipython_kernel_config.py").write_text(_KERNEL_CONFIG)
+    forget_kernel_history(home)
+
+
+def forget_kernel_history(home: Path) -> bool:
+    """Delete a history database an older kernel left in ``home``; True if one was."""
+    history = home / ".ipython" / "profile_default" / "history.sqlite"
+    existed = history.exists()
+    history.unlink(missing_ok=True)
+    return existed
 
 
 def _copy_if_missing(source: str, target: str) -> str:

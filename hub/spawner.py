@@ -24,7 +24,7 @@ from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import Unicode
 
 from lightbox_hub.roles import role_for_groups
-from lightbox_hub.settings import prepare_workspace
+from lightbox_hub.settings import forget_kernel_history, prepare_workspace
 
 KERNEL_STARTUP_NAME = "00-lightbox-session.py"
 _KERNEL_STARTUP = Path(__file__).with_name("kernel_startup.py")
@@ -96,6 +96,20 @@ def wipe_scratch(spawner: Any) -> bool:
 _AUDIT_READERS = {"security-admin", "project-lead"}
 
 
+def first_stop_of_run(spawner: Any) -> bool:
+    """Whether this post-stop call is the first since the server last started.
+
+    JupyterHub can stop one server twice: its shutdown stops every active server,
+    and a server whose stop is still running counts as active, so both stops run
+    the post-stop hook. The audit must show one stop per start. The hub runs the
+    hooks on one event loop, so the check and the mark cannot interleave.
+    """
+    if getattr(spawner, "_lightbox_stop_recorded", False):
+        return False
+    spawner._lightbox_stop_recorded = True
+    return True
+
+
 def make_hooks(settings: Any, audit: Any) -> tuple[Any, Any]:
     """The pre-spawn and post-stop hooks, bound to the hub's settings and audit log."""
 
@@ -134,11 +148,16 @@ def make_hooks(settings: Any, audit: Any) -> tuple[Any, Any]:
         startup.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(_KERNEL_STARTUP, startup / KERNEL_STARTUP_NAME)
         spawner.environment = env
+        spawner._lightbox_stop_recorded = False
         audit.record("server-started", spawner.user.name, None,
                      role=role.group if role else "none")
 
     def post_stop(spawner: Any) -> None:
         wiped = wipe_scratch(spawner)
-        audit.record("server-stopped", spawner.user.name, None, scratch_wiped=wiped)
+        forget_kernel_history(
+            Path(spawner.home_dir_template.format(username=spawner.user.name)))
+        if first_stop_of_run(spawner):
+            audit.record("server-stopped", spawner.user.name, None,
+                         scratch_wiped=wiped)
 
     return pre_spawn, post_stop

@@ -48,7 +48,8 @@ def orthanc_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     class _Factory(EmbeddedOrthanc):
         def __init__(self, name: str = "archive", credentials: tuple[str, str] | None = None,
                      http_port: int | None = None) -> None:
-            super().__init__(root, name, credentials, http_port)
+            # A folder per server: two tests may each start an archive of one name.
+            super().__init__(root / str(len(started)), name, credentials, http_port)
             started.append(self)
 
     yield _Factory

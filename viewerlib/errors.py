@@ -43,10 +43,42 @@ class PartialSeriesError(SourceError):
     missing_sop_instance_uids : list of str
         (0008,0018) *SOP Instance UID* of every instance the archive lists for the
         series but did not deliver.
+    missing_files : list of tuple of str
+        For a folder: ``(path, reason)`` of every file of the series that could
+        not be read (deleted, unreadable or changed since it was indexed); empty
+        for an archive.
     """
 
     def __init__(self, source_name: str, message: str, datasets: list,
-                 missing_sop_instance_uids: list[str]) -> None:
+                 missing_sop_instance_uids: list[str],
+                 missing_files: list[tuple[str, str]] | None = None) -> None:
         super().__init__(source_name, message)
         self.datasets = datasets
         self.missing_sop_instance_uids = missing_sop_instance_uids
+        self.missing_files = list(missing_files or [])
+
+
+class UnreadableFilesError(SourceResponseError):
+    """Files of a folder could not be read; raised after every readable one.
+
+    Attributes
+    ----------
+    files : list of tuple of str
+        ``(path, reason)`` of each file that could not be read.
+    sop_instance_uids : list of str
+        (0008,0018) *SOP Instance UID* the index holds for each of those files.
+    """
+
+    def __init__(self, source_name: str, message: str,
+                 files: list[tuple[str, str]], sop_instance_uids: list[str]) -> None:
+        super().__init__(source_name, message)
+        self.files = files
+        self.sop_instance_uids = sop_instance_uids
+
+
+class IncompleteResultsWarning(UserWarning):
+    """A search of several archives is missing the answer of some of them.
+
+    The results hold what the others found; ``.not_searched`` on the results
+    names each archive left out and why.
+    """

@@ -7,16 +7,27 @@ shows it.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import warnings
 from typing import TYPE_CHECKING, Any
 
+from pydicom.dataset import Dataset
+
 from viewerlib import events
+from viewerlib.errors import PartialSeriesError, SourceError
 from viewerlib.model import Series, Study
+from viewerlib.objects.sop import NON_IMAGE_MODALITIES
+from viewerlib.sources.federated import not_searched_note
+from viewerlib.sources.local import FolderSource
+from viewerlib.volume.progressive import SeriesLoad
 from viewerlib.volume.volume import Volume, read_series
 from viewerlib.widgets.compare import Comparison
 from viewerlib.widgets.compare import compare as _compare
+from viewerlib.widgets.dispatch import ObjectViewer, show_object
 from viewerlib.widgets.mpr import MPRViewer
-from viewerlib.widgets.stack import StackViewer
+from viewerlib.widgets.stack import StackViewer, overlay_texts
 from viewerlib.widgets.volume3d import VolumeViewer
 
 if TYPE_CHECKING:
@@ -25,7 +36,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # Modalities whose series are not image stacks (reports, annotations, states).
-_NON_IMAGE_MODALITIES = {"SR", "PR", "KO", "SEG", "RTSTRUCT", "RTPLAN", "REG", "DOC"}
+_NON_IMAGE_MODALITIES = NON_IMAGE_MODALITIES
 
 
 def choose_series(series: list[Series]) -> Series:
@@ -37,9 +48,11 @@ def choose_series(series: list[Series]) -> Series:
         If the study has no image series.
     """
     if not series:
+        # A search that could not reach every archive says which ones.
+        note = not_searched_note(series)
         raise LookupError("no archive holds a series of this study: check the Study "
                           "Instance UID, or whether your role may use the archive "
-                          "that has it")
+                          "that has it" + (f". {note}" if note else ""))
     images = [s for s in series if s.Modality not in _NON_IMAGE_MODALITIES]
     if not images:
         raise LookupError(
@@ -48,6 +61,20 @@ def choose_series(series: list[Series]) -> Series:
             + ")"
         )
     return max(images, key=lambda s: s.NumberOfSeriesRelatedInstances or 0)
+
+
+def _resolve(
+    study: Study | str, source: Source | None, series: Series | str | None
+) -> tuple[Source, str, Series | str]:
+    """The source, the Study Instance UID, and the series (chosen if not given)."""
+    if source is None:
+        source = _connect()
+    study_instance_uid = study if isinstance(study, str) else study.StudyInstanceUID
+    if series is None:
+        series = choose_series(
+            source.search_for_series(study_instance_uid=study_instance_uid)
+        )
+    return source, str(study_instance_uid), series
 
 
 def open_volume(
@@ -70,51 +97,235 @@ def open_volume(
     -------
     Volume
         The largest stack of the series when it splits into several (for example a
-        localizer and the axial images).
+        localizer and the axial images). A series that arrives only in part (files
+        gone from a folder since it was indexed, say) gives the volume of what
+        arrived, with a ``UserWarning`` and a note in its ``warnings`` naming what
+        is missing.
     """
-    if source is None:
-        from viewerlib.sources.config import connect
-
-        source = connect()
-    study_instance_uid = study if isinstance(study, str) else study.StudyInstanceUID
-    if series is None:
-        series = choose_series(
-            source.search_for_series(study_instance_uid=study_instance_uid)
-        )
+    source, study_instance_uid, series = _resolve(study, source, series)
     series_instance_uid = (
-        series if isinstance(series, str) else series.SeriesInstanceUID
+        series if isinstance(series, str) else str(series.SeriesInstanceUID)
     )
-    datasets = source.retrieve_series(study_instance_uid, series_instance_uid)
-    events.series_opened(str(study_instance_uid), str(series_instance_uid))
+    partial: PartialSeriesError | None = None
+    try:
+        datasets = source.retrieve_series(study_instance_uid, series_instance_uid)
+    except PartialSeriesError as err:
+        if not err.datasets:
+            raise
+        # What arrived is shown, and the volume says what is missing.
+        partial, datasets = err, err.datasets
+        warnings.warn(str(err), UserWarning, stacklevel=2)
+    events.series_opened(study_instance_uid, series_instance_uid)
     volumes = read_series(datasets)
     if not volumes:
         raise LookupError(f"series {series_instance_uid} holds no displayable images")
-    return max(volumes, key=lambda v: v.voxels.shape[0])
+    volume = max(volumes, key=lambda v: v.voxels.shape[0])
+    if partial is not None:
+        volume.warnings.append(str(partial))
+    return volume
 
 
 def open(
-    study: Study | str,
+    study: Study | str | Volume | Dataset | os.PathLike[str],
     source: Source | None = None,
     series: Series | str | None = None,
     **viewer_options: Any,
-) -> StackViewer:
-    """Open a study in the stack viewer.
+) -> StackViewer | ObjectViewer:
+    """Open a study in the stack viewer, showing each image as it arrives.
 
     Parameters
     ----------
-    study, source, series
-        As for :func:`open_volume`.
+    study : Study, str, Volume, pydicom.dataset.Dataset or os.PathLike
+        A study from a search, its (0020,000D) *Study Instance UID*, or a volume
+        already in memory (shown as it is). An instance already read, or a file
+        (DICOM, JPEG, PNG, MP4), is shown in the viewer its SOP Class asks for.
+    source, series
+        As for :func:`open_volume`. A ``series`` that is not an image stack (SEG,
+        RTSTRUCT, GSPS, KOS, PDF, SR, photographs, video) is shown by the viewer
+        :func:`viewerlib.widgets.dispatch.show_object` chooses: for example a SEG
+        as coloured layers over the images it segments.
     **viewer_options
         Passed to :class:`~viewerlib.widgets.stack.StackViewer`, e.g. ``window``.
 
     Returns
     -------
     StackViewer
-        The viewer; its ``volume`` attribute holds the voxels as a numpy array with
-        their geometry (``affine``, ``spacing_mm``) for analysis.
+        The viewer, on screen before the series has arrived: it shows the first
+        image as soon as it is decoded and fills in the others as they stream in,
+        with a progress line. Its ``volume`` attribute holds the voxels as a numpy
+        array with their geometry (``affine``, ``spacing_mm``); reading it waits
+        until the series is whole, and raises
+        :class:`~viewerlib.errors.PartialSeriesError` (naming the missing
+        instances) if the archive stopped half-way.
+
+    Notes
+    -----
+    The series is streamed in one WADO-RS request (PS3.18 10.4) that opens
+    before anything else when ``series`` is given; the first instance is decoded
+    and shown at once, the rest in a background thread
+    (:class:`~viewerlib.volume.progressive.SeriesLoad`): each slice goes where
+    its position along the slice normal puts it, and a series that does not
+    arrive in order is laid out from its WADO-RS metadata instead. The final
+    volume is what :func:`~viewerlib.volume.volume.read_series` builds from the
+    same instances. Folder sources are read whole first, as :func:`open_volume`
+    does.
     """
-    volume = open_volume(study, source, series)
-    return StackViewer.from_volume(volume, **viewer_options)
+    if isinstance(study, Volume):
+        return StackViewer.from_volume(study, **viewer_options)
+    load: SeriesLoad | None = None
+    try:
+        if isinstance(study, str | Study) and isinstance(series, str):
+            source = source if source is not None else _connect()
+            study_instance_uid = str(study if isinstance(study, str)
+                                     else study.StudyInstanceUID)
+            if not isinstance(source, FolderSource):
+                # Nothing stands before the stream: the series' first instance says
+                # what kind of object it is, and is shown alone until a search (left
+                # until then, so that the archive serves the stream first) gives
+                # the number of slices.
+                load = SeriesLoad(source, study_instance_uid, series).start(
+                    first_here=True)
+                first = load.wait_for_first()
+                load.after_first_image(functools.partial(
+                    _expect_count, load, study_instance_uid, series))
+                series = Series(study_instance_uid, series,
+                                Modality=str(first.get("Modality", "")))
+        # Documents, reports, photos, videos and objects drawn over images (SEG,
+        # RTSTRUCT, GSPS, KOS) get their own viewer, chosen by SOP Class.
+        shown = show_object(study, source, series, **viewer_options)
+        if shown is not None:
+            if load is not None:
+                load.cancel()
+            return shown
+        source, study_instance_uid, series = _resolve(study, source, series)
+        series_instance_uid = (series if isinstance(series, str)
+                               else str(series.SeriesInstanceUID))
+        if isinstance(source, FolderSource):
+            # A folder reads fast and in parallel processes; streaming buys nothing.
+            volume = open_volume(study_instance_uid, source, series_instance_uid)
+            return StackViewer.from_volume(volume, **viewer_options)
+        if load is None:
+            load = SeriesLoad(source, study_instance_uid, series_instance_uid).start()
+            load.expect(_instance_count(source, study_instance_uid,
+                                        series_instance_uid, series))
+        plan = load.wait_for_layout()
+    except BaseException:
+        if load is not None:
+            load.cancel()
+        raise
+    events.series_opened(study_instance_uid, series_instance_uid)
+    return show_loading(load, plan, **viewer_options)
+
+
+def _connect() -> Source:
+    from viewerlib.sources.config import connect
+
+    return connect()
+
+
+def _expect_count(load: SeriesLoad, study_instance_uid: str,
+                  series_instance_uid: str) -> None:
+    """Tell `load` the series' instance count (a search, in the background)."""
+    try:
+        count = _instance_count(load.source, study_instance_uid, series_instance_uid,
+                                None)
+    except SourceError as err:
+        logger.info("no instance count from the archive (%s)", type(err).__name__)
+        count = None
+    load.expect(count)
+
+
+def _instance_count(
+    source: Source,
+    study_instance_uid: str,
+    series_instance_uid: str,
+    series: Series | str | None,
+) -> int | None:
+    """(0020,1209) *Number of Series Related Instances*, from the search if known."""
+    count = getattr(series, "NumberOfSeriesRelatedInstances", None)
+    if count:
+        return int(count)
+    found = source.search_for_series(study_instance_uid,
+                                     series_instance_uid=series_instance_uid)
+    count = found[0].NumberOfSeriesRelatedInstances if found else None
+    return int(count) if count else None
+
+
+def show_loading(
+    load: SeriesLoad,
+    plan: Volume,
+    viewer_class: type[StackViewer] = StackViewer,
+    **viewer_options: Any,
+) -> StackViewer:
+    """A stack viewer that shows the slices of `load` as they arrive.
+
+    Parameters
+    ----------
+    load : SeriesLoad
+        A started load; `plan` is its layout (:attr:`SeriesLoad.plan`).
+    plan : Volume
+        The layout the viewer starts with.
+    viewer_class : type, optional
+        :class:`~viewerlib.widgets.stack.StackViewer` or a subclass.
+    **viewer_options
+        Passed to the viewer, e.g. ``window``.
+
+    Returns
+    -------
+    StackViewer
+        Filled in from the loading thread; see :func:`open`.
+    """
+    window_from_data = "window" not in viewer_options and not plan.window_presets
+    if plan.datasets:
+        # The first instance's header is whole (the layout's may be compact).
+        viewer_options.setdefault("overlay", overlay_texts(plan.datasets[0]))
+    # The layout cannot change while the viewer is made and subscribed.
+    with load.lock:
+        plan = load.plan or plan
+        viewer = viewer_class.from_volume(plan, **viewer_options)
+        viewer.begin_loading(load.result, window_from_data=window_from_data)
+
+        def laid_out(layout: Volume, moved: bool) -> None:
+            viewer.relayout(layout, moved)
+            if moved:
+                for slot in load.filled_slots():
+                    viewer.receive_slice(slot, layout.voxels[slot])
+
+        load.add_layout_listener(laid_out)
+        load.add_slice_listener(viewer.receive_slice)
+    load.attached()
+
+    def ended(volume: Volume | None, error: BaseException | None) -> None:
+        if volume is None:
+            viewer.end_loading(None, loading_failure_text(load, error))
+            return
+        layout = load.plan
+        moved = layout is None or volume.voxels is not layout.voxels
+        viewer.end_loading(volume, moved=moved)
+
+    load.add_end_listener(ended)
+    return viewer
+
+
+def loading_failure_text(load: SeriesLoad, error: BaseException | None) -> str:
+    """What the viewer says when a series stopped arriving, and what to do.
+
+    Examples
+    --------
+    >>> class _Load:
+    ...     received, total = 3, 10
+    >>> print(loading_failure_text(_Load(), OSError("pacs: connection reset")))
+    Loading stopped after 3 of 10 images: pacs: connection reset
+    The images shown are complete; the other slices stay black.
+    Run the cell again to retry; if it keeps failing, tell the archive's administrator.
+    """
+    cause = error.__cause__ if error is not None and error.__cause__ else error
+    return (
+        f"Loading stopped after {load.received} of {load.total} images: {cause}\n"
+        "The images shown are complete; the other slices stay black.\n"
+        "Run the cell again to retry; if it keeps failing, tell the archive's "
+        "administrator."
+    )
 
 
 def open_mpr(

@@ -9,6 +9,9 @@ Endpoints, all under the server's base URL:
 ``POST /lightbox/api/open``       write a viewer notebook for one study; its path
 ``GET  /lightbox/api/config``     the role, the panels it sees and its lessons
 
+Besides, notebooks are saved without outputs (:mod:`.outputs`) and the server's logs
+carry no query strings and no token headers (:mod:`.logs`).
+
 The extension is enabled by the ``jupyter_server_config.d`` file the package installs;
 :class:`~lightbox_extensions.server.app.LightboxServerExtension` documents its settings.
 """

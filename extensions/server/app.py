@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.extension.application import ExtensionApp
 from lightbox_extensions.server import handlers
+from lightbox_extensions.server.logs import scrub_server_logs
+from lightbox_extensions.server.outputs import strip_outputs_before_save
 from tornado.web import OutputTransform
 from traitlets import (
     Bool,
@@ -34,6 +38,8 @@ class LightboxServerExtension(ExtensionApp):
 
     name = "lightbox"
     load_other_extensions = True
+    # Tasks of run_in_background, kept so they are not collected while they run.
+    _background: ClassVar[set[asyncio.Future[None]]] = set()
 
     panels = List(
         Unicode(),
@@ -108,6 +114,16 @@ class LightboxServerExtension(ExtensionApp):
         c.LightboxServerExtension.shut_down_kernels = True""",
     ).tag(config=True)
 
+    save_notebook_outputs = Bool(
+        False,
+        help="""Write notebooks to disk with their outputs. Default False: every
+        save (autosave included) drops outputs and execution counts, because they
+        show patient names, IDs and images that would stay in the home folder
+        after the session; users run the cells again. Turn on only for a server
+        that holds de-identified research data alone. Example:
+        c.LightboxServerExtension.save_notebook_outputs = True""",
+    ).tag(config=True)
+
     @default("panels")
     def _panels_from_environment(self) -> list[str]:
         value = os.environ.get(PANELS_ENV)
@@ -154,6 +170,24 @@ class LightboxServerExtension(ExtensionApp):
                 "not wiped at shutdown",
                 resolved,
             )
+
+    @property
+    def default_view(self) -> str:
+        """How a viewer notebook opens when the caller does not say: the app view
+        when the role has it (``panels``), else as a notebook."""
+        return "app" if "app-view" in self.panels else "notebook"
+
+    def run_in_background(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        """Run ``work`` after the current request; a failure is logged as ``what``."""
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+
+        def finished(done: asyncio.Future[None]) -> None:
+            self._background.discard(done)
+            if not done.cancelled() and done.exception() is not None:
+                self.log.error("Lightbox: could not %s: %s", what, done.exception())
+
+        task.add_done_callback(finished)
 
     # -- paths ------------------------------------------------------------------------
 
@@ -202,10 +236,21 @@ class LightboxServerExtension(ExtensionApp):
                 return status_code, headers, chunk
 
         self.serverapp.web_app.add_transform(NoStore)
+        scrub_server_logs(self.serverapp.web_app, self.serverapp.log)
+        if self.save_notebook_outputs:
+            self.log.warning(
+                "Lightbox: notebooks are saved WITH their outputs "
+                "(save_notebook_outputs); only for de-identified data"
+            )
+        else:
+            self.serverapp.contents_manager.register_pre_save_hook(
+                strip_outputs_before_save
+            )
         self.log.info(
-            "Lightbox: panels %s; launch notebooks in %s/",
+            "Lightbox: panels %s; launch notebooks in %s/; notebook outputs %s",
             ", ".join(self.panels) or "none",
             self.launch_folder,
+            "saved" if self.save_notebook_outputs else "never saved",
         )
 
     async def stop_extension(self) -> None:

@@ -45,10 +45,38 @@ def _health_row(name: str, health: Any) -> dict[str, Any]:
     }
 
 
+def archives_notice(rows: list[dict[str, Any]]) -> str:
+    """One sentence on the archives that are down or slow, for the panel; or "".
+
+    Examples
+    --------
+    >>> print(archives_notice([{"name": "North", "state": "ok"},
+    ...                        {"name": "Closed", "state": "down"}]))
+    ... # doctest: +ELLIPSIS
+    Not reachable now: Closed; studies held only there are missing. Search again...
+    """
+    down = [row["name"] for row in rows if row["state"] == "down"]
+    slow = [row["name"] for row in rows if row["state"] == "slow"]
+    parts = []
+    if down:
+        parts.append(
+            f"Not reachable now: {', '.join(down)}; studies held only there are "
+            "missing. Search again later; if it stays down, tell the archive's "
+            "administrator."
+        )
+    if slow:
+        parts.append(f"Answering slowly: {', '.join(slow)}.")
+    return " ".join(parts)
+
+
 def _study_row(study: Any) -> dict[str, Any]:
+    # The viewer's own formatting ("Family, Given"), so the panel and the viewer's
+    # overlay show one name the same way.
+    from viewerlib.widgets.stack import display_person_name
+
     return {
         "study_instance_uid": study.StudyInstanceUID,
-        "patient_name": str(study.PatientName).replace("^", " ").strip(),
+        "patient_name": display_person_name(str(study.PatientName)),
         "patient_id": study.PatientID,
         "study_date": study.StudyDate,
         "study_description": study.StudyDescription,
@@ -86,9 +114,18 @@ class _LightboxHandler(APIHandler):
             ) from err
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        # The reason phrase is the user's text; the log gets log_message.
+        # The reason phrase is the user's text; the log gets log_message. An
+        # unexpected failure says where to look rather than "Internal Server Error".
+        error = kwargs.get("exc_info", (None, None))[1]
+        message = self._reason
+        if status_code == 500 and not isinstance(error, web.HTTPError):
+            message = (
+                "Lightbox's server extension failed on this request; the server "
+                "log has the details. Try again; if it keeps failing, tell your "
+                "administrator."
+            )
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"message": self._reason, "status": status_code}))
+        self.finish(json.dumps({"message": message, "status": status_code}))
 
     async def in_thread(self, function: Any, *arguments: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(
@@ -108,21 +145,22 @@ class HealthHandler(_LightboxHandler):
             self.finish({"archives": [], "message": err.reason})
             return
         by_source = await self.in_thread(source.health_by_source)
-        self.finish(
-            {
-                "archives": [
-                    _health_row(name, health) for name, health in by_source.items()
-                ],
-                "message": "",
-            }
-        )
+        rows = [_health_row(name, health) for name, health in by_source.items()]
+        self.finish({"archives": rows, "message": "", "notice": archives_notice(rows)})
 
 
 class SearchHandler(_LightboxHandler):
-    """``GET ?patient_name=&patient_id=&modality=&study_date=``: a federated search."""
+    """``GET ?patient_name=&patient_id=&modality=&study_date=&accession_number=``.
+
+    A federated search. With some archives down, the others' studies and a
+    ``notice`` naming the down ones; with every archive down, HTTP 503 whose
+    ``message`` names them and says what to do.
+    """
 
     @web.authenticated
     async def get(self) -> None:
+        from viewerlib.errors import SourceAuthenticationError, SourceError
+
         query = {
             key: self.get_argument(key)
             for key in _SEARCH_KEYS
@@ -137,15 +175,66 @@ class SearchHandler(_LightboxHandler):
             results = await self.in_thread(search)
         except ValueError as err:
             raise web.HTTPError(400, reason=str(err)) from err
+        except SourceError as err:
+            # No archive could be searched (viewerlib says so rather than answer
+            # "none"); each archive's own failure is on the error.
+            failures = dict(getattr(err, "failures", None) or {})
+            names = list(failures) or [archive.name for archive in source.sources]
+            refused = bool(failures) and all(
+                isinstance(e, SourceAuthenticationError) for e in failures.values()
+            )
+            self.log.warning(
+                "Lightbox: study search: no archive answered (%s)", ", ".join(names)
+            )
+            self.set_status(503)
+            rows = [
+                {"name": name, "state": "refused" if refused else "down",
+                 "latency_ms": None, "message": ""}
+                for name in names
+            ]
+            if refused:
+                message = (
+                    f"Nothing could be searched: {_listing(names)} refused your "
+                    "credentials. Sign out of Lightbox and sign in again; if it "
+                    "keeps happening, ask the archive's administrator to check "
+                    "your access."
+                )
+            else:
+                message = (
+                    f"Nothing could be searched: {_listing(names)} "
+                    f"{'is' if len(names) == 1 else 'are'} not reachable now. "
+                    "Press Check to see each archive's state, and search again "
+                    "in a few minutes; if it stays down, tell the archive's "
+                    "administrator."
+                )
+            self.finish(
+                {
+                    "message": message,
+                    "status": 503,
+                    "archives": rows,
+                    "studies": [],
+                    "complete": False,
+                }
+            )
+            return
         self.log.info("Lightbox: study search returned %d studies", len(results))
         health = results.source_health
+        rows = [_health_row(name, health[name]) for name in health]
         self.finish(
             {
                 "studies": [_study_row(study) for study in results],
-                "archives": [_health_row(name, health[name]) for name in health],
+                "archives": rows,
                 "complete": results.complete,
+                "notice": archives_notice(rows),
             }
         )
+
+
+def _listing(names: list[str]) -> str:
+    """``"A"``, ``"A and B"``, ``"A, B and C"``."""
+    if len(names) <= 1:
+        return "".join(names) or "no archive"
+    return f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 class ThumbnailHandler(_LightboxHandler):
@@ -200,8 +289,14 @@ def _thumbnail_png(source: Any, study_instance_uid: str) -> bytes | None:
 class OpenHandler(_LightboxHandler):
     """``POST {"study_instance_uid", "view": "app"|"notebook"}``: a viewer notebook.
 
-    The hub's EHR launch calls this with a token for the user's server, then sends the
-    browser to the ``url`` it returns; the Studies panel calls it on "Open".
+    The hub's EHR launch calls this with a short-lived token for the user's server,
+    then sends the browser to the ``url`` it returns; the Studies panel calls it on
+    "Open". Without ``view``, the notebook opens as an app when the role has the
+    app view (``panels``), else as a notebook. The body names the study by UID
+    only: patient IDs and accession numbers never reach the user's server.
+
+    One study at a time: the earlier viewer notebooks are deleted and their kernels
+    shut down gracefully (so each purges its caches), while the server keeps running.
     """
 
     @web.authenticated
@@ -209,7 +304,7 @@ class OpenHandler(_LightboxHandler):
         try:
             body = json.loads(self.request.body or b"{}")
             uid = check_study_instance_uid(body.get("study_instance_uid"))
-            view = body.get("view", "app")
+            view = body.get("view") or self.extension.default_view
             if view not in _VIEWS:
                 raise ValueError(
                     f"view must be one of {', '.join(_VIEWS)}, not {view!r}"
@@ -244,11 +339,16 @@ class OpenHandler(_LightboxHandler):
         if not await ensure_async(manager.dir_exists(folder)):
             await ensure_async(manager.save({"type": "directory"}, folder))
         else:
-            # One launch at a time, as the hub's launch does: older ones go.
+            # One study at a time: older viewer notebooks and their kernels go.
             listing = await ensure_async(manager.get(folder, content=True))
-            for item in listing["content"]:
-                if item["type"] == "notebook" and item["name"].startswith("study-"):
-                    await ensure_async(manager.delete(item["path"]))
+            replaced = [
+                item["path"]
+                for item in listing["content"]
+                if item["type"] == "notebook" and item["name"].startswith("study-")
+            ]
+            for old_path in replaced:
+                await ensure_async(manager.delete(old_path))
+            await self.close_sessions(replaced)
         path = f"{folder}/study-{secrets.token_hex(4)}.ipynb"
         model = {
             "type": "notebook",
@@ -257,6 +357,32 @@ class OpenHandler(_LightboxHandler):
         }
         await ensure_async(manager.save(model, path))
         return path
+
+    async def close_sessions(self, paths: list[str]) -> None:
+        """Shut down, in the background, the kernels of the notebooks at ``paths``.
+
+        A graceful shutdown runs the kernel's purge; waiting for it would hold up
+        the launch that replaced the notebook.
+        """
+        manager = self.session_manager
+        sessions = await ensure_async(manager.list_sessions())
+        doomed = [s["id"] for s in sessions if s.get("path") in set(paths)]
+        if doomed:
+            self.extension.run_in_background(
+                self._delete_sessions(manager, doomed), "shut down replaced viewers"
+            )
+
+    async def _delete_sessions(self, manager: Any, session_ids: list[str]) -> None:
+        for session_id in session_ids:
+            try:
+                await manager.delete_session(session_id)
+            except web.HTTPError as err:
+                # 404: the user closed it meanwhile, which is what we wanted.
+                if err.status_code != 404:
+                    raise
+        self.log.info(
+            "Lightbox: shut down %d kernel(s) of replaced viewers", len(session_ids)
+        )
 
 
 class ConfigHandler(_LightboxHandler):

@@ -39,11 +39,24 @@ def test_users() -> list[dict[str, object]]:
 
 
 class EmbeddedIdentityProvider:
-    """oidc-provider-mock on 127.0.0.1 with :func:`test_users`."""
+    """oidc-provider-mock on 127.0.0.1 with :func:`test_users`.
 
-    def __init__(self, state_directory: Path, port: int | None = None) -> None:
+    Parameters
+    ----------
+    state_directory : Path
+        Its log.
+    port : int, optional
+        A free one when not given.
+    token_max_age_s : int, optional
+        Lifetime of access and ID tokens in seconds (the provider's default, one
+        hour, when not given); short values exercise the hub's token refresh.
+    """
+
+    def __init__(self, state_directory: Path, port: int | None = None,
+                 token_max_age_s: int | None = None) -> None:
         self.directory = Path(state_directory)
         self.port = port or free_port()
+        self.token_max_age_s = token_max_age_s
         self.process: ManagedProcess | None = None
 
     @property
@@ -58,6 +71,8 @@ class EmbeddedIdentityProvider:
                 "oidc-provider-mock is not installed in this environment: run 'make demo'"
                 " (or pip install -e '.[hub]')")
         argv = [program, "--host", "127.0.0.1", "--port", str(self.port)]
+        if self.token_max_age_s is not None:
+            argv += ["--token-max-age", str(int(self.token_max_age_s))]
         for user in test_users():
             argv += ["--user-claims", json.dumps(user)]
         env = dict(os.environ, PYTHONWARNINGS="ignore")

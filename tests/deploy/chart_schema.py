@@ -29,13 +29,18 @@ _ENV_ITEM = {"type": "object", "required": ["name"],
                             "valueFrom": {"type": "object"}},
              "oneOf": [{"required": ["value"]}, {"required": ["valueFrom"]}],
              "additionalProperties": False}
-# A NetworkPolicyEgressRule of Kubernetes (networking.k8s.io/v1).
-_EGRESS = {"type": "array", "items": _object({
-    "to": {"type": "array", "items": _object({"ipBlock": _object(
-        {"cidr": {"type": "string", "pattern": r"^[0-9.]+/[0-9]{1,2}$"}}, ("cidr",))})},
-    "ports": {"type": "array", "items": _object(
-        {"port": {"type": "integer", "minimum": 1, "maximum": 65535},
-         "protocol": {"enum": ["TCP", "UDP", "SCTP"]}}, ("port",))}})}
+# NetworkPolicy peers and rules of Kubernetes (networking.k8s.io/v1).
+_PORTS = {"type": "array", "items": _object(
+    {"port": {"type": "integer", "minimum": 1, "maximum": 65535},
+     "protocol": {"enum": ["TCP", "UDP", "SCTP"]}}, ("port",))}
+_PEERS = {"type": "array", "items": _object({
+    "ipBlock": _object(
+        {"cidr": {"type": "string", "pattern": r"^[0-9.]+/[0-9]{1,2}$"}}, ("cidr",)),
+    "podSelector": _object({"matchLabels": {"type": "object",
+                                            "additionalProperties": _STRING}},
+                           ("matchLabels",))})}
+_EGRESS = {"type": "array", "items": _object({"to": _PEERS, "ports": _PORTS})}
+_INGRESS = {"type": "array", "items": _object({"from": _PEERS, "ports": _PORTS})}
 _PROFILE = _object({
     "display_name": _STRING, "slug": _STRING, "description": _STRING,
     "default": _BOOL, "kubespawner_override": {"type": "object"}}, ("display_name",))
@@ -53,6 +58,9 @@ SCHEMA: dict[str, Any] = _object({
             ("mountPath",))},
         "extraContainers": {"type": "array", "items": {"type": "object",
                                                        "required": ["name", "image"]}},
+        "service": _object({"extraPorts": {"type": "array", "items": _object(
+            {"name": _STRING, "port": _INT, "targetPort": _INT}, ("port",))}}),
+        "networkPolicy": _object({"ingress": _INGRESS}),
     }),
     "proxy": _object({
         "service": _object({"type": {"enum": ["ClusterIP", "NodePort",

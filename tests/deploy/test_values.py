@@ -66,14 +66,36 @@ def test_one_profile_per_role_with_requests_under_limits(values: dict) -> None:
         assert 0 < override["cpu_guarantee"] <= override["cpu_limit"]
 
 
-def test_user_pods_reach_only_the_archives(values: dict) -> None:
+def test_user_pods_reach_only_the_archives_and_the_hub(values: dict) -> None:
     policy = values["singleuser"]["networkPolicy"]
     site = tomllib.loads(generate.SITE.read_text())
     assert policy["enabled"]
     assert {k for k, v in policy["egressAllowRules"].items() if v} == {
         "dnsPortsKubeSystemNamespace"}
-    cidrs = [rule["to"][0]["ipBlock"]["cidr"] for rule in policy["egress"]]
-    assert cidrs == [archive["cidr"] for archive in site["archive"]]
+    archives = [rule for rule in policy["egress"] if "ipBlock" in rule["to"][0]]
+    assert [rule["to"][0]["ipBlock"]["cidr"] for rule in archives] == [
+        archive["cidr"] for archive in site["archive"]]
+    # Beyond the archives, only the hub pod's presenter port (the chart itself
+    # allows the hub API port).
+    others = [rule for rule in policy["egress"] if rule not in archives]
+    assert others == [{"to": [{"podSelector": {"matchLabels": {
+        "app": "jupyterhub", "component": "hub"}}}],
+        "ports": [{"port": generate.PRESENTER_PORT, "protocol": "TCP"}]}]
+
+
+def test_presenter_relay_is_reachable_from_user_pods_only(values: dict) -> None:
+    hub = values["hub"]
+    env = {e["name"]: e.get("value") for e in hub["extraEnv"]}
+    port = generate.PRESENTER_PORT
+    assert env["LIGHTBOX_PRESENTER_IP"] == "0.0.0.0"
+    assert env["LIGHTBOX_PRESENTER_PORT"] == str(port)
+    assert env["LIGHTBOX_PRESENTER_SERVICE_URL"] == f"http://hub:{port}"
+    assert hub["service"]["extraPorts"] == [
+        {"name": "presenter", "port": port, "targetPort": port}]
+    assert hub["networkPolicy"]["ingress"] == [{
+        "from": [{"podSelector": {"matchLabels": {
+            "hub.jupyter.org/network-access-hub": "true"}}}],
+        "ports": [{"port": port, "protocol": "TCP"}]}]
 
 
 def test_tls_terminates_at_the_ingress(values: dict) -> None:

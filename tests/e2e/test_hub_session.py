@@ -16,7 +16,6 @@ from typing import Any
 
 import pydicom.data
 import pytest
-from conftest import run_all_and_wait_for_viewer
 
 from lightbox_hub.audit import AuditLog
 from lightbox_hub.demo import EmbeddedDefault
@@ -163,7 +162,10 @@ def test_launch_signs_on_silently_opens_the_study_and_logout_leaves_nothing(
         assert not [url for url in seen if "/interaction/" in url], seen
         first_pid = server_of(sso, user)["state"]["pid"]
 
-        viewer = run_all_and_wait_for_viewer(page)
+        # The extension opens a launch notebook in the app view and runs it itself.
+        viewer = page.locator(
+            ".jp-NotebookPanel.lbx-app-view .lbx-stack[data-painted='true']").first
+        viewer.wait_for(timeout=120_000)
         overlay = viewer.locator(".lbx-tl").inner_text()
         assert "CT HEAD" in overlay
         assert re.search(r"Im \d+/48", viewer.locator(".lbx-tr").inner_text())
@@ -173,13 +175,23 @@ def test_launch_signs_on_silently_opens_the_study_and_logout_leaves_nothing(
         page.goto(link(sso, CLINICAL_ONLY))
         page.wait_for_url(re.compile(rf".*/user/{user}/lab/tree/ehr-launch/.*ipynb"),
                           timeout=60_000)
-        page.get_by_text(CLINICAL_ONLY["suid"]).first.wait_for(timeout=60_000)
+        # The extension opens it in the app view (code hidden) and runs it: the
+        # viewer shows pydicom's one-slice CT_small.
+        viewer = page.locator(
+            ".jp-NotebookPanel.lbx-app-view .lbx-stack[data-painted='true']").first
+        viewer.wait_for(timeout=120_000)
+        assert "Im 1/1" in viewer.locator(".lbx-tr").inner_text()
         assert server_of(sso, user)["state"]["pid"] == first_pid
 
         # Logout stops the server; the kernel's purge receipt reaches the audit.
+        ended: list[str] = []
+        page.on("request", lambda request: ended.append(request.url)
+                if "id_token_hint=" in request.url else None)
         page.goto(sso.hub.url + "/hub/logout")
         page.wait_for_url("**/hub/login**", timeout=60_000)
         assert server_of(sso, user) is None
+        # The provider was told whose session to end (RP-initiated logout).
+        assert ended and ended[0].startswith(sso.identity_provider.issuer), ended
 
         state = context.storage_state()
         local_values = [item["value"] for origin in state["origins"]

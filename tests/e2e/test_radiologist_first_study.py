@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_all_and_wait_for_viewer
+from e2e_support import run_all_and_wait_for_viewer
 
 from lightbox_hub.demo import EmbeddedDefault
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import ARTIFACTS
+from e2e_support import ARTIFACTS
 from widget_fixtures import JupyterLab
 
 pytestmark = pytest.mark.browser

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from conftest import ARTIFACTS
+from e2e_support import ARTIFACTS
 from widget_fixtures import PHANTOM_SETUP, JupyterLab
 
 pytestmark = pytest.mark.browser
@@ -81,16 +81,71 @@ def _zoom(viewer) -> float:
     )
 
 
-def test_toolbar_fits_a_tablet_screen(tablet) -> None:
+def _visible_tools(viewer) -> list[dict]:
+    return [
+        tool.bounding_box()
+        for tool in viewer.locator(".lbx-bar > *").all()
+        if tool.is_visible()
+    ]
+
+
+def _press_tool(viewer, name: str) -> None:
+    """Tap a tool in the row, or in the "More" menu when the row had no room."""
+    button = viewer.locator(".lbx-bar").get_by_role("button", name=name, exact=True)
+    if not button.count():
+        viewer.get_by_role("button", name="More tools").tap()
+        button = viewer.locator(".lbx-menu").get_by_role(
+            "button", name=name, exact=True
+        )
+    button.tap()
+
+
+@pytest.mark.parametrize("size", [(1024, 768), (900, 700)], ids=["tablet", "small"])
+def test_toolbar_keeps_to_one_row(tablet, size) -> None:
     page, viewer, _ = tablet
-    page.screenshot(path=str(ARTIFACTS / "widgets-tablet.png"))
-    box = viewer.bounding_box()
-    assert box["width"] <= 1024
-    for button in viewer.locator(".lbx-bar button, .lbx-bar select").all():
-        bounds = button.bounding_box()
-        assert bounds["x"] >= 0 and bounds["x"] + bounds["width"] <= 1024, bounds
-        # Fingers need targets of a reasonable height.
-        assert bounds["height"] >= 20, bounds
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    try:
+        page.wait_for_timeout(300)
+        viewer.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / f"widgets-toolbar-{size[0]}.png"))
+        box = viewer.bounding_box()
+        assert box["x"] + box["width"] <= size[0]
+        tools = _visible_tools(viewer)
+        assert len(tools) >= 5, tools
+        # One row: every tool at the same height, all inside the viewer.
+        assert max(t["y"] for t in tools) - min(t["y"] for t in tools) <= 2, tools
+        for bounds in tools:
+            assert bounds["x"] >= box["x"] - 1, bounds
+            assert bounds["x"] + bounds["width"] <= box["x"] + box["width"] + 1, bounds
+            # Fingers need targets of a reasonable height.
+            assert bounds["height"] >= 20, bounds
+        # Nothing is lost: what the row has no room for is in the menu, and
+        # works from there; the menu stays inside the viewer too.
+        more = viewer.get_by_role("button", name="More tools")
+        if more.is_visible():
+            more.tap()
+            menu = viewer.locator(".lbx-menu")
+            assert menu.is_visible()
+            for item in menu.locator("button").all():
+                bounds = item.bounding_box()
+                assert box["x"] <= bounds["x"], bounds
+                assert bounds["x"] + bounds["width"] <= box["x"] + box["width"], bounds
+            more.tap()
+            assert menu.is_hidden()
+        _press_tool(viewer, "Rotate")
+        page.wait_for_function(
+            "(el) => el.querySelector('.lbx-br').textContent.includes('rot 90')",
+            arg=viewer.element_handle(),
+        )
+        for _ in range(3):
+            _press_tool(viewer, "Rotate")
+        page.wait_for_function(
+            "(el) => !el.querySelector('.lbx-br').textContent.includes('rot')",
+            arg=viewer.element_handle(),
+        )
+        assert viewer.locator(".lbx-menu").is_hidden()
+    finally:
+        page.set_viewport_size({"width": 1024, "height": 768})
 
 
 def test_one_finger_swipe_scrolls_slices(tablet) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from conftest import ARTIFACTS
+from e2e_support import ARTIFACTS
 from scipy import ndimage
 from widget_fixtures import CANVAS_PIXELS, CANVAS_STATISTICS, PHANTOM_SETUP, JupyterLab
 

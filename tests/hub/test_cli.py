@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from lightbox_hub.settings import HubConfigurationError, discover_identity_provider
 
 
@@ -102,3 +101,125 @@ def test_a_port_left_in_time_wait_counts_as_free() -> None:
         accepted.close()  # the server side closes first: its end waits in TIME-WAIT
         client.close()
     assert port_is_free(port)
+
+
+def _launch_link(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lightbox_hub.cli", "launch-link", *arguments],
+        capture_output=True, text=True, timeout=60)
+
+
+def _running_demo_folder(tmp_path, secret: str, url: str):
+    """A folder as a running demo leaves it: marker (this process), secret, address."""
+    state = tmp_path / "demo"
+    state.mkdir()
+    (state / ".lightbox-demo").write_text(str(os.getpid()))
+    (state / "launch-secret").write_text(secret)
+    (state / "hub-url").write_text(url)
+    return state
+
+
+def test_launch_link_is_signed_with_the_running_demos_secret(tmp_path) -> None:
+    from urllib.parse import parse_qsl, urlsplit
+
+    from lightbox_hub.launch import LaunchRefused, LaunchVerifier, NonceStore
+
+    secret = "s3cret-of-this-demo-" + "x" * 20
+    state = _running_demo_folder(tmp_path, secret, "http://127.0.0.1:8123")
+    result = _launch_link("--patient-id", "LBX-0001", "--issuer", "LIGHTBOX-DEMO",
+                          "--accession", "LBXACC01", "--state-dir", str(state))
+    assert result.returncode == 0, result.stderr
+    url = urlsplit(result.stdout.strip())
+    assert (url.scheme, url.netloc, url.path) == ("http", "127.0.0.1:8123",
+                                                   "/hub/lightbox/launch")
+    params = dict(parse_qsl(url.query))
+
+    # The hub's own verifier, with the demo's secret, accepts it once.
+    verifier = LaunchVerifier(secret.encode(), None, NonceStore(tmp_path / "n.sqlite"))
+    context = verifier.verify(params)
+    assert (context.patient_id, context.issuer_of_patient_id,
+            context.accession_number) == ("LBX-0001", "LIGHTBOX-DEMO", "LBXACC01")
+    with pytest.raises(LaunchRefused, match="already"):
+        verifier.verify(params)
+    # Another secret (another demo) refuses it.
+    other = LaunchVerifier(b"another-secret", None, NonceStore(tmp_path / "o.sqlite"))
+    with pytest.raises(LaunchRefused) as refused:
+        other.verify(params)
+    assert refused.value.reason == "bad-signature"
+
+
+def test_launch_link_without_a_running_demo_says_what_to_do(tmp_path) -> None:
+    state = _running_demo_folder(tmp_path, "secret", "http://127.0.0.1:8123")
+    (state / ".lightbox-demo").write_text("999999999")  # that demo has ended
+    result = _launch_link("--patient-id", "P", "--issuer", "I", "--accession", "A",
+                          "--state-dir", str(state))
+    assert result.returncode == 2 and not result.stdout
+    assert f"no demo is running with {state}" in result.stderr
+    assert "lightbox demo" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_launch_link_refuses_a_lifetime_the_hub_would_refuse(tmp_path) -> None:
+    state = _running_demo_folder(tmp_path, "secret", "http://127.0.0.1:8123")
+    result = _launch_link("--patient-id", "P", "--issuer", "I", "--study-uid", "1.2.3",
+                          "--lifetime", "301", "--state-dir", str(state))
+    assert result.returncode == 2 and "1 to 300 seconds" in result.stderr
+
+
+def test_launch_link_needs_an_accession_or_a_study_uid(tmp_path) -> None:
+    result = _launch_link("--patient-id", "P", "--issuer", "I",
+                          "--state-dir", str(tmp_path))
+    assert result.returncode == 2 and "--accession" in result.stderr
+
+
+def test_the_demo_keeps_its_launch_secret_for_this_user_only(tmp_path) -> None:
+    from lightbox_hub.demo import EmbeddedDefault
+    from lightbox_hub.embedded.hub import EmbeddedHub
+
+    demo = EmbeddedDefault(tmp_path)
+    demo.state_directory = tmp_path
+    hub = EmbeddedHub(tmp_path / "hub", "", tmp_path / "archives.toml")
+    demo._keep_launch_secret(hub)
+    secret_file = tmp_path / "launch-secret"
+    assert secret_file.read_text() == hub.launch_secret
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "hub-url").read_text() == hub.url
+
+
+def test_make_demo_ends_without_an_error_on_ctrl_c(tmp_path) -> None:
+    """Ctrl-C reaches make, its shell and the demo; only the demo's goodbye shows."""
+    import shutil
+    import signal
+    import time
+    from pathlib import Path
+
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    # In place of .venv/bin/lightbox, a program that ends on Ctrl-C as `lightbox demo`
+    # does (hub/cli.py): a clean stop, then exit status 130.
+    stand_in = tmp_path / "bin" / "lightbox"
+    stand_in.parent.mkdir()
+    stand_in.write_text(
+        f"#!{sys.executable}\n"
+        "import sys, time\n"
+        "print('ready', flush=True)\n"
+        "try:\n    time.sleep(60)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('lightbox: stopping ...', flush=True)\n    sys.exit(130)\n")
+    stand_in.chmod(0o755)
+    root = Path(__file__).resolve().parents[2]
+    # -o setup: the recipe of demo alone, without installing anything.
+    process = subprocess.Popen(
+        [make, "--no-print-directory", "-C", str(root), "-o", "setup", "demo",
+         f"BIN={stand_in.parent}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "ready"
+    time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+    out, err = process.communicate(timeout=30)
+    assert "lightbox: stopping ..." in out
+    assert "Error" not in err and "***" not in err, err
+    # make ends as a Ctrl-C'd program should: by SIGINT, or 0 if only the demo got it.
+    assert process.returncode in (0, -signal.SIGINT), process.returncode

@@ -26,7 +26,10 @@ accepted = set(cls.class_trait_names(config=True))
 authenticator = cls(config=app.config)
 print(json.dumps({{"class": cls.__name__, "keys": sorted(section),
                    "unknown": sorted(set(section) - accepted),
-                   "allowed_groups": sorted(authenticator.allowed_groups),
+                   "allowed_groups": sorted(
+                       getattr(authenticator, "allowed_group_names", None)
+                       or authenticator.allowed_groups),
+                   "admin_group": getattr(authenticator, "admin_group_name", None),
                    "enable_auth_state": authenticator.enable_auth_state,
                    "refresh_pre_spawn": authenticator.refresh_pre_spawn,
                    "crypt_key": bool(__import__("os").environ.get("JUPYTERHUB_CRYPT_KEY")),
@@ -53,14 +56,18 @@ def test_ldap_switch_loads_and_every_setting_is_accepted(tmp_path: Path) -> None
         'c.LDAPAuthenticator.user_attribute = "sAMAccountName"\n'
         'c.LDAPAuthenticator.lookup_dn_search_user = "cn=lightbox,dc=example,dc=org"\n'
         'c.LDAPAuthenticator.lookup_dn_search_password = "from-a-secret-store"\n'
-        'c.LDAPAuthenticator.group_attributes = ["memberOf"]\n')
+        'c.LightboxLDAPAuthenticator.member_of_attribute = "memberOf"\n'
+        'c.LightboxLDAPAuthenticator.group_search_base = "ou=groups,dc=example,dc=org"'
+        '\n')
     loaded = _load(tmp_path, LIGHTBOX_AUTHENTICATOR="ldap",
                    LIGHTBOX_HUB_CONFIG=str(site))
     assert loaded["class"] == "LightboxLDAPAuthenticator"
     assert loaded["unknown"] == []
-    assert {"server_address", "manage_groups", "allowed_groups", "enable_auth_state",
-            "post_auth_hook"} <= set(loaded["keys"])
+    assert {"server_address", "manage_groups", "allowed_group_names",
+            "admin_group_name", "enable_auth_state", "post_auth_hook",
+            "member_of_attribute", "group_search_base"} <= set(loaded["keys"])
     assert "radiologist" in loaded["allowed_groups"]
+    assert loaded["admin_group"] == "lightbox-admins"
     assert (tmp_path / "state" / "jupyterhub_crypt_key").stat().st_mode & 0o077 == 0
 
 

@@ -1,8 +1,14 @@
 """Launch links: each rule of the verifier, as a table of link -> outcome."""
 from __future__ import annotations
 
+import asyncio
+import json
+import socket
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,6 +21,15 @@ NOW = 1_800_000_000.0
 ED_KEY = ed25519.Ed25519PrivateKey.generate()
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 CONTEXT = {"pid": "LBX-0001", "iss": "LIGHTBOX-DEMO", "acc": "LBXACC01"}
+
+
+def _run(coroutine: Any) -> Any:
+    """asyncio.run in a thread of its own: the suite's shared Playwright browser
+    keeps an event loop running in the main thread, where asyncio.run refuses."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
 
 
 def _signed(**options: Any) -> dict[str, str]:
@@ -102,3 +117,97 @@ def test_refusal_keeps_user_text_and_log_detail_apart() -> None:
 def test_sign_launch_with_both_secret_and_key_raises() -> None:
     with pytest.raises(ValueError, match="exactly one of secret and private_key"):
         sign_launch(CONTEXT, secret=SECRET, private_key=ED_KEY)
+
+
+# -- The hub opens a launched study through the user's server extension -------------
+
+_SERVER_FIXTURES = Path(__file__).resolve().parents[1] / "extensions" / "server"
+
+
+class _HubUser:
+    """The parts of JupyterHub's ``User`` the launch uses, around a real server.
+
+    The server is a real Jupyter server with the Lightbox extension; only the hub's
+    database of tokens is this small stand-in, so the token's removal can be seen.
+    """
+
+    def __init__(self, server_url: str, server_token: str) -> None:
+        self.name = "ana"
+        self.spawner = SimpleNamespace(server=SimpleNamespace(url=server_url))
+        self.orm_user = SimpleNamespace(api_tokens=[])
+        self.db = SimpleNamespace(delete=self.orm_user.api_tokens.remove,
+                                  commit=lambda: None)
+        self._server_token = server_token
+        self.scopes: list[list[str]] = []
+
+    def new_api_token(self, scopes: list[str], expires_in: int, note: str) -> str:
+        assert expires_in <= 120
+        self.scopes.append(scopes)
+        self.orm_user.api_tokens.append(SimpleNamespace(note=note))
+        return self._server_token
+
+
+@pytest.fixture(scope="module")
+def user_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    sys.path.insert(0, str(_SERVER_FIXTURES))
+    try:
+        from server_fixtures import LightboxServer, write_archives, write_phantom_folder
+    finally:
+        sys.path.remove(str(_SERVER_FIXTURES))
+    folder = tmp_path_factory.mktemp("launch-server")
+    uids = write_phantom_folder(folder / "phantoms")
+    archives = write_archives(folder / "archives.toml", folder / "phantoms", None)
+    server = LightboxServer(folder / "server", {
+        "LIGHTBOX_ARCHIVES": str(archives), "LIGHTBOX_ROLE": "radiologist",
+        "LIGHTBOX_PANELS": "studies,launcher,app-view"}).start()
+    server.uids = uids
+    yield server
+    server.stop()
+
+
+def test_launch_opens_the_study_through_the_server_extension(user_server) -> None:
+    from lightbox_hub.handlers import _open_in_server
+
+    user = _HubUser(user_server.url + "/", user_server.token)
+    first, second = user_server.uids
+
+    earlier = _run(_open_in_server(user, first))
+    later = _run(_open_in_server(user, second))
+
+    # The extension's template, as an app (the role has the app view); one launch
+    # at a time, and nothing but the UID reached the server.
+    assert earlier.startswith("ehr-launch/study-") and later != earlier
+    assert not (user_server.root / earlier).exists()
+    notebook = json.loads((user_server.root / later).read_text())
+    assert notebook["metadata"]["lightbox"] == {"app_view": True,
+                                                "kind": "study-viewer"}
+    assert any(second in "".join(cell["source"]) for cell in notebook["cells"])
+    # The short-lived token reached only this user's server and is gone again.
+    assert user.scopes == [["access:servers!user=ana"]] * 2
+    assert user.orm_user.api_tokens == []
+    assert "LBX-0001" not in user_server.log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [("wrong-prefix", "no-server-extension"), ("closed-port", "server-unreachable")],
+    ids=["no extension at that address", "server down"],
+)
+def test_launch_to_a_server_that_cannot_open_it_raises(
+        user_server, where: str, reason: str) -> None:
+    from lightbox_hub.handlers import _open_in_server
+
+    if where == "wrong-prefix":
+        url = user_server.url + "/not-lightbox/"
+    else:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            url = f"http://127.0.0.1:{probe.getsockname()[1]}/"
+    user = _HubUser(url, user_server.token)
+
+    with pytest.raises(LaunchRefused) as raised:
+        _run(_open_in_server(user, user_server.uids[0]))
+
+    assert raised.value.reason == reason and raised.value.status == 502
+    assert "ask the lightbox administrators" in raised.value.message.lower()
+    assert user.orm_user.api_tokens == []

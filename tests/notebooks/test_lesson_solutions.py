@@ -2,7 +2,8 @@
 
 This proves, end to end against the demo archive, that each check accepts the right
 answer the solution gives; the unit tests in tests/viewerlib/teaching show that
-wrong answers are rejected.
+wrong answers are rejected. Like the run tests, with the demo's TOML archives file and
+with the JSON file of the role's archives that the hub gives the kernel.
 """
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from lesson_files import lesson_id, lesson_paths, role_archives_file
 from nbclient import NotebookClient
-
-from lesson_files import lesson_id, lesson_paths
 
 _PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
@@ -39,8 +39,14 @@ def solved(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 @pytest.mark.orthanc
+@pytest.mark.parametrize("archives", ["archives-toml", "hub-role-json"])
 @pytest.mark.parametrize("path", lesson_paths(), ids=lesson_id)
-def test_solutions_pass_every_check(path: Path, demo_archives_file: Path) -> None:
+def test_solutions_pass_every_check(path: Path, archives: str, demo_archives_file: Path,
+                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                    ) -> None:
+    if archives == "hub-role-json":
+        role_file = role_archives_file(demo_archives_file, path.parent.name, tmp_path)
+        monkeypatch.setenv("LIGHTBOX_ARCHIVES", str(role_file))
     notebook = solved(nbformat.read(str(path), as_version=4))
     for cell in notebook.cells:
         cell.pop("id", None)

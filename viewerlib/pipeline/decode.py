@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import operator
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -11,6 +12,7 @@ from pydicom import uid
 from pydicom.pixels import get_decoder
 
 from viewerlib.errors import DecodingError
+from viewerlib.pipeline import codecs
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -25,7 +27,9 @@ _NATIVE_LITTLE_ENDIAN = (
     uid.DeflatedExplicitVRLittleEndian,
 )
 
-# Plugins in the order we try them, fastest first. pylibjpeg wraps compiled
+# The direct imagecodecs route (viewerlib.pipeline.codecs) comes before all of
+# these where it covers the syntax. pydicom plugins in the order we try them,
+# fastest first. pylibjpeg wraps compiled
 # libraries (libjpeg, OpenJPEG, a Rust RLE decoder); pydicom's own RLE decoder is
 # pure Python and Pillow adds a colour conversion we do not want, so both come last.
 # One row per transfer syntax: (plugins in order, pip packages that add a decoder).
@@ -55,7 +59,8 @@ class DecodedFrame:
         Stored pixel values, shape (rows, columns) or (rows, columns, samples),
         always colour-by-pixel whatever (0028,0006) *Planar Configuration* says.
         Bits above (0028,0101) *Bits Stored* are already cleared and signed values
-        sign-extended (pydicom does this while decoding).
+        sign-extended. May be a read-only view of the dataset's Pixel Data
+        (native data needs no copy); copy it before writing into it.
     photometric_interpretation : str
         The colour space of `pixels`. It can differ from the dataset's
         (0028,0004) *Photometric Interpretation*: OpenJPEG returns YBR_RCT and
@@ -63,13 +68,19 @@ class DecodedFrame:
     transfer_syntax_uid : str
         The transfer syntax the frame was encoded with.
     decoding_plugin : str
-        The pydicom plugin that decoded the frame ("" for native encodings).
+        "imagecodecs" for the direct codec route, else the pydicom plugin that
+        decoded the frame ("" for native encodings).
+    warnings : tuple of str
+        Signs that the frame decoded but its data is damaged (see
+        :func:`~viewerlib.pipeline.codecs.codestream_problem`); empty when
+        none were found.
     """
 
     pixels: np.ndarray
     photometric_interpretation: str
     transfer_syntax_uid: str
     decoding_plugin: str
+    warnings: tuple[str, ...] = ()
 
 
 def transfer_syntax_of(ds: Dataset) -> uid.UID:
@@ -182,9 +193,17 @@ def decode_frame(ds: Dataset, frame_index: int = 0) -> DecodedFrame:
     >>> decode_frame(ds).pixels.tolist()  # the bits above Bits Stored are dropped
     [[1, 2], [3, 4]]
     """
-    fast = _decode_native_little_endian(ds, frame_index)
-    if fast is not None:
-        return fast
+    layout = frame_layout(ds)
+    failures: list[str] = []
+    if layout is not None and 0 <= frame_index < layout.frames:
+        try:
+            fast = layout.decode(ds, frame_index)
+        except Exception as err:  # noqa: BLE001 - reported with pydicom's below
+            logger.debug("imagecodecs failed on frame %d: %s", frame_index, err)
+            failures.append(f"{codecs.PLUGIN_NAME}: {err}")
+            fast = None
+        if fast is not None:
+            return fast
 
     pixel_keywords = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
     if not any(k in ds for k in pixel_keywords):
@@ -218,21 +237,24 @@ def decode_frame(ds: Dataset, frame_index: int = 0) -> DecodedFrame:
     available = decoder.available_plugins
     plugins = [p for p in preferred if p in available]
     plugins += [p for p in available if p not in plugins]
-    if not plugins:
+    if not plugins and not failures:
         missing = "; ".join(decoder.missing_dependencies) or "none listed"
         raise DecodingError(
             f"No installed plugin can decode transfer syntax '{tsyntax.name}' "
-            f"({tsyntax}). Install one, e.g. `pip install {packages or 'python-gdcm'}`"
+            f"({tsyntax}). Install one, e.g. `pip install "
+            f"{'imagecodecs` or `pip install ' if codecs.covers(tsyntax) else ''}"
+            f"{packages or 'python-gdcm'}`"
             f" (pydicom's missing dependencies: {missing})"
         )
 
-    failures = []
     for plugin in plugins:
         try:
-            return _decode_with(ds, decoder, frame_index, plugin, tsyntax)
+            decoded = _decode_with(ds, decoder, frame_index, plugin, tsyntax)
         except Exception as err:  # noqa: BLE001 - every failure is reported below
             logger.debug("Plugin %s failed on frame %d: %s", plugin, frame_index, err)
             failures.append(f"{plugin}: {err}")
+            continue
+        return _with_codestream_check(decoded, ds, frames, frame_index)
 
     raise DecodingError(
         f"Every installed plugin failed to decode frame_index {frame_index} of "
@@ -242,62 +264,243 @@ def decode_frame(ds: Dataset, frame_index: int = 0) -> DecodedFrame:
     )
 
 
-def _decode_native_little_endian(ds: Dataset, frame_index: int) -> DecodedFrame | None:
-    """Decode a native little-endian frame with numpy alone, or return None.
+# What describes a frame's bytes; read on every call, so a change to any of
+# them (or a new Pixel Data) is seen at once.
+_LAYOUT_TAGS = (
+    0x00280010,  # Rows
+    0x00280011,  # Columns
+    0x00280002,  # Samples per Pixel
+    0x00280100,  # Bits Allocated
+    0x00280101,  # Bits Stored
+    0x00280103,  # Pixel Representation
+    0x00280004,  # Photometric Interpretation
+    0x00280006,  # Planar Configuration
+    0x00280008,  # Number of Frames
+)
+_PIXEL_DATA = 0x7FE00010
+_TRANSFER_SYNTAX = 0x00020010
+_LAYOUT_AND_PIXEL_TAGS = (*_LAYOUT_TAGS, _PIXEL_DATA)
 
-    The common case (8, 16 or 32 bits allocated, one or three samples not
-    subsampled, a whole frame present) needs one pass over the frame's bytes:
-    a copy that also clears the bits above Bits Stored. Anything else (big
-    endian, 1-bit, YBR_*_422/420, short or odd data, a bad frame index) returns
-    None and goes through pydicom, which also gives the detailed errors.
+
+class _Missing:
+    """Stands for an absent element: its value is None."""
+
+    value = None
+
+
+_MISSING = _Missing()
+_MISSING_FOR_EACH = (_MISSING,) * len(_LAYOUT_AND_PIXEL_TAGS)
+_VALUE = operator.attrgetter("value")
+
+
+@dataclass(frozen=True)
+class FrameLayout:
+    """How the frames of one dataset are laid out, worked out once per dataset.
+
+    Only the common cases get a layout (native little endian or a syntax with
+    a direct codec route; 8, 16 or 32 bits allocated; one or three samples not
+    subsampled); :func:`frame_layout` returns None for the rest, which pydicom
+    decodes.
+
+    Attributes
+    ----------
+    transfer_syntax : str
+        (0002,0010) *Transfer Syntax UID*.
+    rows, columns, samples : int
+        Frame shape; `samples` is (0028,0002) *Samples per Pixel*.
+    bits_stored : int
+        (0028,0101) *Bits Stored*.
+    signed : bool
+        (0028,0103) *Pixel Representation* is 1.
+    dtype : numpy.dtype
+        Little-endian type of one sample (Bits Allocated, signedness).
+    unsigned_dtype : numpy.dtype
+        The same width, unsigned.
+    photometric : str
+        (0028,0004) *Photometric Interpretation*.
+    planar : bool
+        Colour-by-plane ((0028,0006) *Planar Configuration* 1) native data.
+    frames : int
+        (0028,0008) *Number of Frames*, at least 1.
+    pixel_data : bytes
+        The (7FE0,0010) *Pixel Data* the layout was worked out for.
+    jpeg_headers : dict of int to (str, int)
+        Colour space and precision of each JPEG frame decoded so far, as its
+        codestream markers say (read once per frame).
     """
-    file_meta = getattr(ds, "file_meta", None)
-    tsyntax = file_meta.get(0x00020010) if file_meta is not None else None
-    if tsyntax is None or tsyntax.value not in _NATIVE_LITTLE_ENDIAN:
+
+    transfer_syntax: str
+    rows: int
+    columns: int
+    samples: int
+    bits_stored: int
+    signed: bool
+    dtype: np.dtype
+    unsigned_dtype: np.dtype
+    photometric: str
+    planar: bool
+    frames: int
+    pixel_data: bytes
+    jpeg_headers: dict[int, tuple[str, int]] = field(default_factory=dict,
+                                                     compare=False)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one decoded frame, colour-by-pixel."""
+        if self.samples == 1:
+            return (self.rows, self.columns)
+        return (self.rows, self.columns, self.samples)
+
+    def decode(self, ds: Dataset, frame_index: int) -> DecodedFrame | None:
+        """Decode one frame by the direct route, or return None for pydicom's."""
+        if self.transfer_syntax in _NATIVE_LITTLE_ENDIAN:
+            return self._native(frame_index)
+        frame = codecs.frame_bytes(ds, self.pixel_data, self.frames, frame_index)
+        decoded = codecs.decode(frame, self, frame_index)
+        if decoded is None:
+            return None
+        pixels, photometric = decoded
+        problem = codecs.codestream_problem(frame, self.transfer_syntax)
+        return DecodedFrame(pixels, photometric, self.transfer_syntax,
+                            codecs.PLUGIN_NAME,
+                            () if problem is None
+                            else (f"frame_index {frame_index}: {problem}",))
+
+    def _native(self, frame_index: int) -> DecodedFrame | None:
+        # A view of the frame's bytes: no copy unless bits above Bits Stored
+        # are set (PS3.5 8.1.1), which one read-only pass finds out.
+        count = self.rows * self.columns * self.samples
+        view = np.frombuffer(self.pixel_data, self.dtype, count,
+                             frame_index * count * self.dtype.itemsize)
+        if self.planar:
+            # PS3.3 C.7.6.3.1.3: colour-by-plane; return colour-by-pixel.
+            view = view.reshape(self.samples, self.rows, self.columns)
+            view = view.transpose(1, 2, 0)
+        else:
+            view = view.reshape(self.shape)
+        pixels = codecs.fit_bits_stored(view, self)
+        return DecodedFrame(pixels, self.photometric,  # type: ignore[arg-type]
+                            self.transfer_syntax, "")
+
+
+def _element_values(ds: Dataset, keys: tuple[int, ...] = _LAYOUT_AND_PIXEL_TAGS,
+                    convert: bool = False) -> tuple[object, ...] | None:
+    """Return the transfer syntax, the layout elements' values and Pixel Data.
+
+    Reads pydicom's element dictionaries directly with C-level look-ups: a
+    keyword look-up costs about a microsecond each, which for small frames is
+    as much as copying them. `keys` may be the dictionary's own tag objects
+    (see :func:`_dictionary_keys`), found by identity without calling the
+    tag class's ``__eq__``. An element still raw from the file gives its raw
+    bytes, which never equal a converted value, so the memo check in
+    :func:`frame_layout` fails and the elements are converted (`convert`).
+    """
+    meta = ds.__dict__.get("file_meta")
+    if meta is None:
         return None
-    pixel_data = ds.get(0x7FE00010)
-    if pixel_data is None or not isinstance(pixel_data.value, bytes):
+    if convert:
+        for owner, tag in ((meta, _TRANSFER_SYNTAX), *((ds, t) for t in _LAYOUT_TAGS),
+                           (ds, _PIXEL_DATA)):
+            if tag in owner._dict:
+                owner[tag]  # noqa: B018 - pydicom converts a raw element on access
+    values = [meta._dict.get(_TRANSFER_SYNTAX, _MISSING).value]
+    values += map(_VALUE, map(ds._dict.get, keys, _MISSING_FOR_EACH))
+    return tuple(values)
+
+
+def _dictionary_keys(ds: Dataset) -> tuple[int, ...]:
+    """Return the tag objects ``ds._dict`` holds for the layout tags (or ints)."""
+    elements = ds._dict
+    return tuple(elements[tag].tag if tag in elements else tag
+                 for tag in _LAYOUT_AND_PIXEL_TAGS)
+
+
+def frame_layout(ds: Dataset) -> FrameLayout | None:
+    """Return the :class:`FrameLayout` of `ds`, or None when pydicom must decode.
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset
+        Uses the transfer syntax, (0028,0010) *Rows*, (0028,0011) *Columns*,
+        (0028,0002) *Samples per Pixel*, (0028,0100) *Bits Allocated*,
+        (0028,0101) *Bits Stored*, (0028,0103) *Pixel Representation*,
+        (0028,0004) *Photometric Interpretation*, (0028,0006) *Planar
+        Configuration*, (0028,0008) *Number of Frames* and (7FE0,0010) *Pixel
+        Data*.
+
+    Returns
+    -------
+    FrameLayout or None
+        Memoised on the dataset and checked against the current values on
+        every call.
+    """
+    memo = ds.__dict__.get("_lightbox_layout")
+    try:
+        if memo is not None:
+            keys, remembered, layout = memo
+            values = _element_values(ds, keys)
+            # Identity first: comparing two Pixel Data values would read them.
+            if (values is not None and remembered[-1] is values[-1]
+                    and remembered == values):
+                return layout
+        values = _element_values(ds, convert=True)
+        keys = _dictionary_keys(ds)
+    except (AttributeError, KeyError, TypeError):
+        return None
+    if values is None:
+        return None
+    layout = _work_out_layout(values)
+    ds.__dict__["_lightbox_layout"] = (keys, values, layout)
+    return layout
+
+
+def _work_out_layout(values: tuple[object, ...]) -> FrameLayout | None:
+    """Build the layout from :func:`_element_values`, or None if not covered."""
+    (tsyntax, rows, columns, samples, allocated, stored, representation,
+     photometric, planar, frames, pixel_data) = values
+    if not isinstance(pixel_data, bytes) or tsyntax is None:
+        return None
+    native = tsyntax in _NATIVE_LITTLE_ENDIAN
+    if not native and not codecs.handles(str(tsyntax)):
         return None
     try:
-        rows, columns = ds[0x00280010].value, ds[0x00280011].value
-        allocated, stored = ds[0x00280100].value, ds[0x00280101].value
-        signed = ds[0x00280103].value == 1
-        samples = ds[0x00280002].value
-    except (KeyError, AttributeError):
+        rows, columns, samples = int(rows), int(columns), int(samples)  # type: ignore[arg-type]
+        allocated, stored = int(allocated), int(stored)  # type: ignore[arg-type]
+        signed = int(representation) == 1  # type: ignore[arg-type]
+        count = int(frames) if frames not in (None, "") else 1  # type: ignore[arg-type]
+    except (TypeError, ValueError):
         return None
-    if allocated not in (8, 16, 32) or samples not in (1, 3) or not stored:
+    photometric = str(photometric or "").strip()
+    if (allocated not in (8, 16, 32) or samples not in (1, 3) or rows < 1
+            or columns < 1 or not 0 < stored <= allocated
+            or photometric.endswith(("_422", "_420")) and native):
         return None
-    photometric = str(ds[0x00280004].value) if 0x00280004 in ds else ""
-    if samples == 3 and (photometric.endswith(("_422", "_420"))):
-        return None
-    frames = number_of_frames(ds)
-    data = pixel_data.value
-    frame_length = rows * columns * samples
-    frame_bytes = frame_length * allocated // 8
-    if not 0 <= frame_index < frames or len(data) < frames * frame_bytes:
-        return None
+    count = max(count, 1)
+    planar_by_plane = samples == 3 and native and int(planar or 0) == 1
+    if native and len(pixel_data) < count * rows * columns * samples * allocated // 8:
+        return None  # short data: pydicom gives the detailed error
+    kind = "i" if signed else "u"
+    return FrameLayout(
+        transfer_syntax=str(tsyntax), rows=rows, columns=columns, samples=samples,
+        bits_stored=stored, signed=signed, dtype=np.dtype(f"<{kind}{allocated // 8}"),
+        unsigned_dtype=np.dtype(f"<u{allocated // 8}"), photometric=photometric,
+        planar=planar_by_plane, frames=count, pixel_data=pixel_data)
 
-    dtype = np.dtype(f"<{'i' if signed else 'u'}{allocated // 8}")
-    view = np.frombuffer(data, dtype, frame_length, frame_index * frame_bytes)
-    planar = samples == 3 and int(ds.get("PlanarConfiguration", 0) or 0) == 1
-    shape = (samples, rows, columns) if planar else (rows, columns, samples)
-    view = view.reshape(shape)
-    if planar:
-        # PS3.3 C.7.6.3.1.3: colour-by-plane; return colour-by-pixel.
-        view = view.transpose(1, 2, 0)
-    out = np.empty((rows, columns, samples), dtype.newbyteorder("="))
-    shift = allocated - min(int(stored), allocated)
-    # PS3.5 8.1.1: bits above Bits Stored carry no meaning; clear them in the
-    # copy itself (unsigned), or shift them out to sign-extend (signed).
-    if shift == 0:
-        np.copyto(out, view)
-    elif not signed:
-        np.bitwise_and(view, (1 << int(stored)) - 1, out=out)
-    else:
-        np.left_shift(view, shift, out=out)
-        np.right_shift(out, shift, out=out)
-    pixels = out[..., 0] if samples == 1 else out
-    return DecodedFrame(pixels, photometric, str(tsyntax.value), "")
+
+def _with_codestream_check(decoded: DecodedFrame, ds: Dataset, frames: int,
+                           frame_index: int) -> DecodedFrame:
+    """Add a warning to a frame pydicom decoded when its codestream ends badly."""
+    if not codecs.covers(decoded.transfer_syntax_uid):
+        return decoded
+    try:
+        frame = codecs.frame_bytes(ds, ds.PixelData, frames, frame_index)
+    except Exception as err:  # noqa: BLE001 - the check is a bonus, never a failure
+        logger.debug("no codestream check for frame %d: %s", frame_index, err)
+        return decoded
+    problem = codecs.codestream_problem(frame, decoded.transfer_syntax_uid)
+    if problem is None:
+        return decoded
+    return replace(decoded, warnings=(f"frame_index {frame_index}: {problem}",))
 
 
 def _decode_with(

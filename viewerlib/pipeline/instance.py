@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,9 +13,10 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from viewerlib.pipeline.color import to_display_rgb
 from viewerlib.errors import DecodingError
+from viewerlib.pipeline.color import to_display_rgb
 from viewerlib.pipeline.decode import (
+    DecodedFrame,
     decode_frame,
     number_of_frames,
     pixel_data_shortfall,
@@ -133,7 +135,9 @@ class Instance:
     dataset : pydicom.dataset.Dataset
         The instance, with its pixel data.
     warnings : list of str
-        Data problems found and worked around (also logged as warnings).
+        Data problems found and worked around (also logged as warnings), and
+        signs of damaged pixel data found while decoding a frame (also issued
+        once as a UserWarning).
     """
 
     dataset: Dataset
@@ -210,8 +214,27 @@ class Instance:
                 f"{self.photometric_interpretation}; modality values exist only for "
                 "MONOCHROME1/2 images. Use display_frame() for colour images"
             )
-        frame = decode_frame(self.dataset, frame_index)
+        frame = self._decode(frame_index)
         return apply_modality_lut(frame.pixels, self.dataset, frame_index)
+
+    def _decode(self, frame_index: int) -> DecodedFrame:
+        """Decode a frame, recording (once) any sign that its data is damaged."""
+        frame = decode_frame(self.dataset, frame_index)
+        for problem in frame.warnings:
+            if problem not in self.warnings:
+                self.warnings.append(problem)
+                logger.warning("Damaged pixel data: %s", problem)
+                warnings.warn(f"{self._where()}: {problem}", UserWarning,
+                              stacklevel=3)
+        return frame
+
+    def _where(self) -> str:
+        """Name the instance for a message: its file, else its identity."""
+        filename = getattr(self.dataset, "filename", None)
+        if isinstance(filename, (str, os.PathLike)):
+            return repr(os.fspath(filename))
+        return (f"instance {self.dataset.get('InstanceNumber', '(no number)')} "
+                f"(SOP Instance UID {self.dataset.get('SOPInstanceUID', 'absent')})")
 
     def display_frame(
         self, frame_index: int = 0, window: Window | None = None
@@ -250,7 +273,7 @@ class Instance:
         (window), then Presentation LUT; MONOCHROME1 is inverted in that last
         step, after the window.
         """
-        frame = decode_frame(self.dataset, frame_index)
+        frame = self._decode(frame_index)
         if not self.is_grayscale:
             if window is not None:
                 logger.debug("window ignored for a colour image")
@@ -403,6 +426,8 @@ def read_instance(path_or_dataset: str | os.PathLike[str] | Dataset) -> Instance
 
     Raises
     ------
+    TypeError
+        If `path_or_dataset` is neither a path nor a dataset.
     ValueError
         If the file is not DICOM, or the instance has no pixel data (SR, RT
         Structure Set, waveform, ...); the message names the SOP class.
@@ -425,8 +450,15 @@ def read_instance(path_or_dataset: str | os.PathLike[str] | Dataset) -> Instance
     """
     if isinstance(path_or_dataset, Dataset):
         ds = path_or_dataset
-    else:
+    elif isinstance(path_or_dataset, (str, os.PathLike)):
         ds = _read_path(path_or_dataset)
+    else:
+        raise TypeError(
+            "read_instance() takes the path of a DICOM file (str or os.PathLike) "
+            f"or a pydicom Dataset, not {type(path_or_dataset).__name__}"
+            + (" (None: check the variable holding the path)"
+               if path_or_dataset is None else "")
+        )
 
     where = ("the dataset" if isinstance(path_or_dataset, Dataset)
              else repr(os.fspath(path_or_dataset)))

@@ -2,9 +2,19 @@
 
 from viewerlib.sources.base import Source, SourceHealth, StoreReport
 from viewerlib.sources.config import ArchivesConfigError, connect, load_sources
-from viewerlib.sources.auth import AccessToken, AccessTokenProvider, BearerAuth
+from viewerlib.sources.auth import (
+    AccessToken,
+    AccessTokenProvider,
+    BearerAuth,
+    fetch_hub_access_token,
+)
 from viewerlib.sources.dicomweb import ArchiveQuirks, DICOMwebSource
-from viewerlib.sources.federated import FederatedResults, FederatedSource, LinkedPatient
+from viewerlib.sources.federated import (
+    FederatedResults,
+    FederatedSource,
+    LinkedPatient,
+    not_searched_note,
+)
 from viewerlib.sources.local import FolderSource
 
 __all__ = [
@@ -22,5 +32,7 @@ __all__ = [
     "SourceHealth",
     "StoreReport",
     "connect",
+    "fetch_hub_access_token",
     "load_sources",
+    "not_searched_note",
 ]

@@ -7,11 +7,13 @@ import logging
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from viewerlib.errors import (
     PartialSeriesError,
+    SourceError,
     SourceResponseError,
     SourceUnreachableError,
 )
@@ -40,17 +42,21 @@ class SourceHealth:
         ``'slow'`` means it answered, but later than the source's threshold (or
         not within a federation's time limit).
     latency_ms : float or None
-        Round-trip time of the check; ``None`` when there was no answer.
+        Round-trip time of the check; for a source that did not answer in time,
+        how long it was waited for (a lower bound); ``None`` when it failed.
     message : str
         What happened, in words a user can act on (empty when ``'ok'``).
     source_name : str
         The source checked.
+    answered : bool
+        ``False`` when the source's answer is missing (not in time, or failed).
     """
 
     state: HealthState
     latency_ms: float | None
     message: str = ""
     source_name: str = ""
+    answered: bool = True
 
 
 @dataclass
@@ -306,18 +312,37 @@ class Source(ABC):
             If some listed instances did not arrive (the transfer broke, or the
             source left them out); ``.datasets`` holds those that did.
         """
-        # The series' instance count is one cheap query; the full instance listing
-        # (slow on some archives) is only needed to name what went missing.
-        listed = self.search_for_series(study_instance_uid,
-                                        series_instance_uid=series_instance_uid)
-        expected_count = listed[0].NumberOfSeriesRelatedInstances if listed else None
+        # The series' instance count is one cheap query, asked while the series
+        # streams; the full instance listing (slow on some archives) is only
+        # needed to name what went missing.
         datasets: list[Dataset] = []
         failure: Exception | None = None
-        try:
-            for dataset in self.iter_series(study_instance_uid, series_instance_uid):
-                datasets.append(dataset)
-        except (SourceResponseError, SourceUnreachableError) as err:
-            failure = err
+        with ThreadPoolExecutor(max_workers=1,
+                                thread_name_prefix="lightbox-series-count") as pool:
+            counted = pool.submit(self.search_for_series, study_instance_uid,
+                                  series_instance_uid=series_instance_uid)
+            try:
+                datasets.extend(self.iter_series(study_instance_uid,
+                                                 series_instance_uid))
+            except (SourceResponseError, SourceUnreachableError) as err:
+                failure = err
+            except SourceError:
+                # Refused or not found: the retrieval's own error is the one to
+                # report (not the count's, which says "searching").
+                counted.cancel()
+                raise
+            try:
+                listed = counted.result()
+            except SourceError as err:
+                if failure is not None:
+                    raise failure from None
+                # The stream ended as the standard says a whole answer ends; only
+                # the check against the count is missing.
+                logger.info("%s: series retrieved, but its instance count could "
+                            "not be searched to check it (%s)", self.name,
+                            type(err).__name__)
+                return datasets
+        expected_count = listed[0].NumberOfSeriesRelatedInstances if listed else None
         if failure is None and expected_count is not None \
                 and len(datasets) >= expected_count:
             return datasets

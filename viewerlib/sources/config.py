@@ -12,9 +12,42 @@ Example ``~/.config/lightbox/archives.toml``::
     password_env = "PACS_PASSWORD"    # the secret itself never goes in the file
 
     [[archive]]
+    name = "regional"
+    type = "dicomweb"
+    url = "https://regional.example.org/dicom-web"
+    auth = "hub-token"                # the user's sign-on token, from the hub
+
+    [[archive]]
     name = "cd"
     type = "folder"
     path = "/media/cdrom"
+
+Settings of a ``type = "dicomweb"`` archive: ``url`` (required), ``quirks`` (a
+preset of :data:`~viewerlib.sources.dicomweb.QUIRK_PRESETS`), ``timeout_s``,
+``retries``, ``slow_after_s``, ``verify`` (``false`` skips the server certificate
+check) or ``ca_bundle``, and ``auth`` with its keys:
+
+``auth = "none"`` (the default)
+    No credentials.
+``auth = "basic"``
+    HTTP basic: ``username`` or ``username_env``, and ``password_env`` (the name
+    of the environment variable holding the password).
+``auth = "bearer"``
+    ``Authorization: Bearer``, the token read from the environment variable
+    ``token_env`` or the file ``token_file``; read again before it expires, and
+    once more when the archive answers HTTP 401.
+``auth = "hub-token"``
+    The user's single sign-on access token, fetched from the Lightbox JupyterHub
+    that started the kernel (``GET $JUPYTERHUB_API_URL/lightbox/access-token``
+    with the kernel's ``JUPYTERHUB_API_TOKEN``; see
+    :func:`~viewerlib.sources.auth.fetch_hub_access_token`) and sent as a bearer
+    token. The hub refreshes it; a token the archive refuses is fetched again
+    once. No keys. Outside a hub the file still loads, and that archive fails
+    with a :class:`~viewerlib.errors.SourceAuthenticationError` saying so.
+``auth = "certificate"``
+    A TLS client certificate: ``cert_file`` and ``key_file``.
+
+A ``type = "folder"`` archive takes ``path``: a folder, or a CD with a DICOMDIR.
 """
 
 from __future__ import annotations
@@ -27,8 +60,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from viewerlib.sources.auth import AccessTokenProvider, fetch_hub_access_token
 from viewerlib.sources.base import Source
-from viewerlib.sources.auth import AccessTokenProvider
 from viewerlib.sources.dicomweb import QUIRK_PRESETS, ArchiveQuirks, DICOMwebSource
 from viewerlib.sources.federated import FederatedSource
 from viewerlib.sources.local import FolderSource
@@ -49,9 +82,16 @@ _AUTH_KEYS = {
     "none": set(),
     "basic": {"username", "username_env", "password_env"},
     "bearer": {"token_env", "token_file"},
+    "hub-token": set(),
     "certificate": {"cert_file", "key_file"},
 }
 _SECRET_KEYS = {"password", "token", "secret", "api_key", "key"}
+_ANY_SECRET = ("'password_env' (auth = \"basic\") or 'token_env' (auth = "
+               "\"bearer\"; or 'token_file' for a file that holds the token)")
+_SECRET_INSTEAD = {
+    "password": "'password_env' (e.g. password_env = \"PACS_PASSWORD\")",
+    "token": "'token_env' (or 'token_file' for a file that holds the token)",
+}
 
 
 class ArchivesConfigError(ValueError):
@@ -140,8 +180,8 @@ def _build(entry: _Entry) -> Source:
     for key in table:
         if key in _SECRET_KEYS:
             raise entry.fail(key, "secrets must not be written in this file; put the "
-                             f"value in an environment variable and name it with "
-                             f"'{key}_env' or 'password_env' / 'token_env'")
+                             "value in an environment variable and name that "
+                             f"variable with {_SECRET_INSTEAD.get(key, _ANY_SECRET)}")
         if key not in allowed:
             raise entry.fail(key, f"not a setting for type={kind!r}, auth="
                              f"{auth_kind!r}; allowed: {', '.join(sorted(allowed))}")
@@ -172,6 +212,10 @@ def _build(entry: _Entry) -> Source:
         else:
             token_file = Path(entry.get("token_file", str)).expanduser()
             auth = AccessTokenProvider(path=token_file)
+    elif auth_kind == "hub-token":
+        # Fetched (and refreshed) on first use, so that a file naming such an
+        # archive still loads outside a hub; that archive then says why it fails.
+        auth = AccessTokenProvider(fetch=fetch_hub_access_token)
     elif auth_kind == "certificate":
         certificate = (str(Path(entry.get("cert_file", str, True)).expanduser()),
                        str(Path(entry.get("key_file", str, True)).expanduser()))

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pydicom
 import requests
@@ -40,8 +40,14 @@ from viewerlib.errors import (
     SourceResponseError,
     SourceUnreachableError,
 )
-from viewerlib.model import Instance, Series, Study
-from viewerlib.sources.auth import AccessToken, AccessTokenProvider, BearerAuth
+from viewerlib.model import Instance, Series, Study, json_value
+from viewerlib.sources.auth import (
+    REFRESHED_NOT_RESENT,
+    TOKEN_PROVIDER,
+    AccessToken,
+    AccessTokenProvider,
+    BearerAuth,
+)
 from viewerlib.sources.base import (
     DateQuery,
     Source,
@@ -49,10 +55,18 @@ from viewerlib.sources.base import (
     StoreReport,
     normalize_date_query,
 )
+from viewerlib.sources.multipart import (
+    SplitBody,
+    iter_multipart_part10,
+    iter_multipart_parts,
+    read_ahead,
+)
+from viewerlib.sources.multipart import safe_url as _safe_url
 
 logger = logging.getLogger(__name__)
 
 _JPEG_LS = frozenset({"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"})
+_OTHER_PATIENT_IDS = "00101002"  # (0010,1002) Other Patient IDs Sequence
 _STUDY_FIELDS = ("StudyDescription", "IssuerOfPatientID", "OtherPatientIDsSequence",
                  "ModalitiesInStudy", "NumberOfStudyRelatedSeries",
                  "NumberOfStudyRelatedInstances")
@@ -125,6 +139,12 @@ class ArchiveQuirks:
     max_page_size : int
         Results asked for per QIDO-RS page; pages are fetched until one is
         short, empty or a 204.
+    qido_returns_sequences : bool
+        QIDO-RS answers include sequence attributes asked for with
+        ``includefield``. When ``False``, (0010,1002) *Other Patient IDs
+        Sequence*, needed to link a patient across archives, is read from the
+        metadata of one instance of each study found (two more requests per
+        study, remembered in the metadata cache).
 
     Examples
     --------
@@ -140,6 +160,7 @@ class ArchiveQuirks:
     explicit_media_types: bool = False
     thumbnails: bool = True
     max_page_size: int = 500
+    qido_returns_sequences: bool = True
 
     @classmethod
     def standard(cls) -> ArchiveQuirks:
@@ -154,11 +175,16 @@ class ArchiveQuirks:
         -----
         Measured on this project's machines: query values are not
         percent-decoded, ``fuzzymatching`` is ignored, ``type="*/*"`` frames get
-        400, JPEG-LS output crashes the server, thumbnails answer 404.
+        400, JPEG-LS output crashes the server, thumbnails answer 404. QIDO-RS
+        returns (0010,0021) *Issuer of Patient ID* when it is asked for with
+        ``includefield`` (and drops it with ``includefield=all``), but never a
+        sequence such as (0010,1002) *Other Patient IDs Sequence*, at any level;
+        WADO-RS metadata has it.
         """
         return cls(name="orthanc-1.10", raw_query_characters=True,
                    fuzzy_matching=False, forbidden_transfer_syntaxes=_JPEG_LS,
-                   explicit_media_types=True, thumbnails=False)
+                   explicit_media_types=True, thumbnails=False,
+                   qido_returns_sequences=False)
 
     @classmethod
     def preset(cls, name: str) -> ArchiveQuirks:
@@ -247,97 +273,10 @@ class ArchiveSession(requests.Session):
         return super().send(request, **kwargs)
 
 
-def _safe_url(url: str) -> str:
-    """Return ``url`` without user info, query string or fragment (for messages)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
 def _check_uid(value: str, keyword: str) -> None:
     if not isinstance(value, str) or not UID(value).is_valid:
         raise ValueError(f"{keyword} must be a valid UID (digits and dots, at most 64 "
                          f"characters), got {value!r}")
-
-
-def _iter_available(response: requests.Response, chunk_size: int) -> Iterator[bytes]:
-    # read1 hands on whatever has arrived (up to chunk_size); iter_content would
-    # wait for a full chunk, holding back a first instance smaller than that.
-    raw = response.raw
-    while True:
-        data = raw.read1(chunk_size)
-        if not data:
-            return
-        yield data
-
-
-def iter_multipart_parts(response: requests.Response, source_name: str,
-                         chunk_size: int = 256 * 1024) -> Iterator[bytes]:
-    """Yield the bodies of a ``multipart/related`` answer as they arrive.
-
-    Unlike a parser that trusts the connection, this one requires the closing
-    delimiter (RFC 2046 5.1.1): an archive that frames its answer by closing the
-    connection (Orthanc sends ``Connection: close`` without a length) would
-    otherwise pass a cut-short series off as complete.
-
-    Parameters
-    ----------
-    response : requests.Response
-        Opened with ``stream=True``.
-    source_name : str
-        For error messages.
-    chunk_size : int
-        Bytes read at a time.
-
-    Raises
-    ------
-    viewerlib.errors.SourceResponseError
-        If the answer is not multipart, has no boundary, or ends before its
-        closing delimiter (the parts before it have been yielded).
-    """
-    media_type, *parameters = (p.strip() for p in
-                               response.headers.get("Content-Type", "").split(";"))
-    boundary = next((p.partition("=")[2].strip('"') for p in parameters
-                     if p.lower().startswith("boundary=")), "")
-    where = _safe_url(response.url)
-    if media_type.lower() != "multipart/related" or not boundary:
-        raise SourceResponseError(
-            source_name, f"{where} answered {media_type or 'no Content-Type'} "
-            "without a multipart boundary where multipart/related was asked for. "
-            "Report it to the archive's administrator.")
-    delimiter = b"\r\n--" + boundary.encode("ascii")
-    # A CRLF in front lets the first delimiter (at the very start) match too.
-    buffer = bytearray(b"\r\n")
-    search_from, in_part = 0, False
-    for chunk in _iter_available(response, chunk_size):
-        buffer += chunk
-        while True:
-            found = buffer.find(delimiter, search_from)
-            end = found + len(delimiter)
-            if found < 0 or len(buffer) < end + 2:
-                search_from = max(0, len(buffer) - len(delimiter) - 2)
-                break
-            if in_part:
-                header_end = buffer.find(b"\r\n\r\n", 0, found)
-                if header_end < 0:
-                    raise SourceResponseError(
-                        source_name, f"a part of the answer from {where} has no "
-                        "header/body separator; the archive sent a malformed "
-                        "multipart body. Report it to its administrator.")
-                # One copy of the body, straight out of the buffer.
-                with memoryview(buffer) as view:
-                    part = bytes(view[header_end + 4:found])
-                yield part
-            if buffer[end:end + 2] == b"--":
-                return
-            in_part = True
-            del buffer[:end]
-            search_from = 0
-    raise SourceResponseError(
-        source_name, f"the answer from {where} ended before its closing multipart "
-        "boundary: the transfer was cut short. Try again; the parts that arrived "
-        "were kept.")
 
 
 def prepare_for_storage(dataset: Dataset) -> Dataset:
@@ -451,6 +390,13 @@ class DICOMwebSource(Source):
         where = _safe_url(self.url)
         try:
             yield
+        except SourceAuthenticationError as err:
+            if err.source_name != TOKEN_PROVIDER:
+                raise
+            # The token service failed while authorising a request to this archive.
+            raise SourceAuthenticationError(
+                self.name, f"no access token to send to {where} while {action}: "
+                f"{str(err).removeprefix(TOKEN_PROVIDER + ': ')}") from err
         except SourceError:
             raise
         except requests.HTTPError as err:
@@ -485,11 +431,20 @@ class DICOMwebSource(Source):
         status = err.response.status_code if err.response is not None else 0
         where = _safe_url(err.response.url) if err.response is not None else (
             _safe_url(self.url))
+        if status == 401 and self._refreshes_token:
+            return SourceAuthenticationError(
+                self.name, f"{where} refused the access token (HTTP 401) while "
+                f"{action}, also a fresh one fetched after the first refusal. Sign "
+                "in to the hub again (the sign-on may have ended); if that does not "
+                f"help, ask the administrator of archive '{self.name}' whether your "
+                "account may use it.")
         if status == 401:
             return SourceAuthenticationError(
                 self.name, f"{where} refused the credentials (HTTP 401) while "
-                f"{action}. Check the user name and the password or token "
-                "environment variable named in the archives configuration.")
+                f"{action}. Check the username and password_env (auth = \"basic\") "
+                "or token_env / token_file (auth = \"bearer\") of this archive in "
+                "the archives configuration, and that the variable or file they "
+                "name holds the current secret.")
         if status == 403:
             return SourceAuthenticationError(
                 self.name, f"{where} denied access (HTTP 403) while {action}. Ask "
@@ -502,6 +457,11 @@ class DICOMwebSource(Source):
             self.name, f"{where} answered HTTP {status} while {action}. Check the "
             "archive's logs; if the request looks valid, report it to the archive's "
             "administrator.")
+
+    @property
+    def _refreshes_token(self) -> bool:
+        auth = self.session.auth
+        return isinstance(auth, BearerAuth) and auth.refreshable
 
     # -- QIDO-RS -----------------------------------------------------------------
 
@@ -563,7 +523,48 @@ class DICOMwebSource(Source):
         found = self._search("studies", self.client.search_for_studies, filters,
                              tuple(dict.fromkeys((*_STUDY_FIELDS, *fields))),
                              limit, fuzzy)
+        if not self.quirks.qido_returns_sequences:
+            found = [self._with_other_patient_ids(item) for item in found]
         return [Study.from_dicom_json(item, self.name) for item in found]
+
+    def _with_other_patient_ids(self, study: dict[str, Any]) -> dict[str, Any]:
+        """Add (0010,1002) *Other Patient IDs Sequence* from an instance's metadata.
+
+        For archives whose QIDO-RS leaves sequences out: without it a patient
+        known under another ID elsewhere could not be linked.
+        """
+        study_uid = json_value(study, "StudyInstanceUID", "")
+        if not study_uid or _OTHER_PATIENT_IDS in study:
+            return study
+        key = self._cache_key("other-patient-ids", study_uid)
+        metadata_cache = _cache.get_cache("metadata")
+        element = metadata_cache.get(key) if self.use_cache else None
+        if element is None:
+            element = self._read_other_patient_ids(study_uid)
+            if self.use_cache:
+                metadata_cache.put(key, element)
+        if not element:
+            return study
+        return {**study, _OTHER_PATIENT_IDS: element}
+
+    def _read_other_patient_ids(self, study_instance_uid: str) -> dict[str, Any]:
+        # One instance stands for the study: the patient module is the same in
+        # every instance of a study (PS3.3 C.7.1.1 is at patient level).
+        try:
+            with self._translated_errors("reading Other Patient IDs"):
+                [instance] = self.client.search_for_instances(
+                    study_instance_uid, limit=1,
+                    fields=["SeriesInstanceUID"]) or [{}]
+                series_uid = json_value(instance, "SeriesInstanceUID", "")
+                sop_uid = json_value(instance, "SOPInstanceUID", "")
+                if not series_uid or not sop_uid:
+                    return {}
+                metadata = self.client.retrieve_instance_metadata(
+                    study_instance_uid, series_uid, sop_uid)
+        except SourceNotFoundError:
+            # Deleted between the search and now: nothing to link.
+            return {}
+        return dict(metadata.get(_OTHER_PATIENT_IDS) or {})
 
     def search_for_series(
         self,
@@ -681,7 +682,12 @@ class DICOMwebSource(Source):
         """Yield the whole instances of a series from ONE streamed WADO-RS request.
 
         Each instance is handed on as soon as its part of the multipart answer
-        has arrived, in its stored transfer syntax (``transfer-syntax=*``).
+        has arrived, in its stored transfer syntax (``transfer-syntax=*``). A
+        reader thread receives the next parts (at most a few ahead) while the
+        caller works on this one; each pixel data value is read from the socket
+        into its own buffer and used as is (see
+        :func:`viewerlib.sources.multipart.iter_multipart_part10`). Closing the
+        iterator early stops the thread after its current read.
 
         Raises
         ------
@@ -699,12 +705,25 @@ class DICOMwebSource(Source):
         accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
         count = 0
         with self._translated_errors("retrieving a series"):
-            response = self.session.get(url, headers={"Accept": accept}, stream=True)
-            with response:
+            # Identity coding: pixel data hardly compresses, and an uncoded body
+            # can be read part by part with exact reads (one copy per part).
+            response = self.session.get(
+                url, headers={"Accept": accept, "Accept-Encoding": "identity"},
+                stream=True)
+            try:
                 response.raise_for_status()
-                for part in iter_multipart_parts(response, self.name):
-                    count += 1
-                    yield pydicom.dcmread(io.BytesIO(part))
+            except requests.HTTPError:
+                response.close()
+                raise
+            # The next parts arrive in a reader thread while this one is parsed.
+            # Two parts ahead are enough to overlap; more would only fetch what
+            # a caller that stops early (first image only) does not want.
+            parts = read_ahead(lambda: iter_multipart_part10(response, self.name),
+                               depth=2, close=response.close)
+            for part in parts:
+                count += 1
+                yield (part.to_dataset() if isinstance(part, SplitBody)
+                       else pydicom.dcmread(io.BytesIO(part)))
         logger.debug("%s: series streamed, %d instances", self.name, count)
 
     def _frame_media_types(self, transfer_syntax_uid: str) -> tuple[Any, ...]:
@@ -855,10 +874,20 @@ class DICOMwebSource(Source):
         report = StoreReport()
         if not datasets:
             return report
+        prepared = [prepare_for_storage(d) for d in datasets]
         try:
-            with self._translated_errors("storing instances"):
-                answer = self.client.store_instances(
-                    [prepare_for_storage(d) for d in datasets])
+            try:
+                with self._translated_errors("storing instances"):
+                    answer = self.client.store_instances(prepared)
+            except SourceAuthenticationError as err:
+                refused = getattr(err.__cause__, "response", None)
+                if not getattr(refused, REFRESHED_NOT_RESENT, False):
+                    raise
+                # A large upload is streamed, so the token refresh could not
+                # re-send it; it has fetched a fresh token: once more (a second
+                # refusal raises).
+                with self._translated_errors("storing instances"):
+                    answer = self.client.store_instances(prepared)
         except SourceResponseError as err:
             if len(datasets) == 1:
                 report.failed.append((str(datasets[0].SOPInstanceUID), str(err)))
@@ -890,7 +919,7 @@ class DICOMwebSource(Source):
             with self._translated_errors("checking health"):
                 self.client.search_for_studies(limit=1)
         except SourceError as err:
-            return SourceHealth("down", None, str(err), self.name)
+            return SourceHealth("down", None, str(err), self.name, answered=False)
         latency_ms = (time.perf_counter() - started) * 1000
         if latency_ms > self.slow_after_s * 1000:
             return SourceHealth("slow", latency_ms,

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from viewerlib.errors import SourceError, SourceNotFoundError, SourceUnreachableError
+from viewerlib.errors import (
+    IncompleteResultsWarning,
+    SourceAuthenticationError,
+    SourceError,
+    SourceNotFoundError,
+    SourceUnreachableError,
+)
 from viewerlib.model import Instance, PatientIdentifier, PersonName, Series, Study
 from viewerlib.sources.base import DateQuery, Source, SourceHealth
 
@@ -19,6 +27,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+THREAD_NAME_PREFIX = "lightbox-federated"
+"""Names of the fan-out threads begin with this (to find them in a thread dump)."""
 _Key = tuple[str, str, str]
 
 
@@ -59,9 +69,14 @@ class FederatedResults(list[T]):
     ----------
     source_health : dict of str to SourceHealth
         Per source: ``'ok'``, ``'slow'`` (answered late, or not within the time
-        limit: its results are missing) or ``'down'``, with latency and message.
+        limit: its results are missing, ``answered`` is ``False`` and the latency
+        is how long it was waited for) or ``'down'``, with latency and message.
     patients : list of LinkedPatient
         For study searches: the patients, linked across identifiers.
+    not_searched : dict of str to str
+        Each source whose answer is missing (down, refused, too slow) and why;
+        empty when ``complete``. Indexing past the end (``results[0]`` on no
+        results) raises an :class:`IndexError` that names them.
     """
 
     def __init__(self, items: Sequence[T] = (),
@@ -73,8 +88,86 @@ class FederatedResults(list[T]):
     @property
     def complete(self) -> bool:
         """``True`` when every source answered in time."""
-        return all(h.state != "down" and h.latency_ms is not None
-                   for h in self.source_health.values())
+        return all(h.answered for h in self.source_health.values())
+
+    @property
+    def incomplete(self) -> bool:
+        """``True`` when some source did not answer: results may be missing."""
+        return not self.complete
+
+    @property
+    def not_searched(self) -> dict[str, str]:
+        """Each source whose answer is missing, with why (down, refused, too slow)."""
+        return {name: _reason(health) for name, health in self.source_health.items()
+                if not health.answered}
+
+    def __getitem__(self, index: Any) -> Any:
+        try:
+            return super().__getitem__(index)
+        except IndexError:
+            note = not_searched_note(self)
+            if not note:
+                raise
+            # ``search(...)[0]`` on nothing found: say that archives were missing.
+            raise IndexError(f"no result {index!r} among the {len(self)} found. "
+                             f"{note}") from None
+
+
+def _reason(health: SourceHealth) -> str:
+    """A source's message without the leading ``"<source name>: "``."""
+    return health.message.removeprefix(f"{health.source_name}: ")
+
+
+def _quoted_list(names: Sequence[str]) -> str:
+    quoted = [f"'{n}'" for n in names]
+    return quoted[0] if len(quoted) == 1 else (
+        f"{', '.join(quoted[:-1])} and {quoted[-1]}")
+
+
+def _each_reason(reasons: dict[str, str]) -> str:
+    """``"'a': why. 'b': why."``: each source's reason as a sentence of its own."""
+    return " ".join(f"'{name}': {why.rstrip('. ')}." for name, why in reasons.items())
+
+
+def not_searched_note(results: Sequence[Any]) -> str:
+    """Say which archives a search could not reach, for a "nothing found" message.
+
+    Parameters
+    ----------
+    results : sequence
+        What a search returned; a plain list (one source) has nothing to say.
+
+    Returns
+    -------
+    str
+        ``""`` when every archive answered; otherwise a sentence naming each
+        archive that could not be searched, then each one's reason and what to
+        do, e.g. ``"Archive 'Main PACS' could not be searched, so what it holds
+        is missing from these results: could not reach ..."``
+
+    Examples
+    --------
+    >>> from viewerlib.sources.base import SourceHealth
+    >>> down = SourceHealth("down", None, "pacs: connection refused", "pacs",
+    ...                     answered=False)
+    >>> note = not_searched_note(FederatedResults([], {"pacs": down}))
+    >>> note.startswith("Archive 'pacs' could not be searched")
+    True
+    >>> note.endswith("missing from these results: connection refused")
+    True
+    >>> not_searched_note([])
+    ''
+    """
+    missing = getattr(results, "not_searched", None)
+    if not missing:
+        return ""
+    names = _quoted_list(list(missing))
+    if len(missing) == 1:
+        (why,) = missing.values()
+        return (f"Archive {names} could not be searched, so what it holds is "
+                f"missing from these results: {why}")
+    return (f"Archives {names} could not be searched, so what they hold is missing "
+            f"from these results. {_each_reason(missing)}")
 
 
 def _identifier_key(identifier: PatientIdentifier, location: str) -> _Key:
@@ -172,6 +265,16 @@ class FederatedSource(Source):
     A search goes to every source at once (one thread each) and waits at most
     ``timeout_s``; a source that has not answered by then is reported ``'slow'``
     and left out, one that fails is ``'down'``; the others' results are returned.
+    A call left behind keeps its thread until the source's own HTTP timeout ends
+    it; while ``max_calls_per_source`` calls to one source are still waiting, new
+    searches skip that source (reported ``'slow'``) instead of adding threads, so
+    the federation never runs more than ``len(sources) * max_calls_per_source``.
+    A search that some sources did not answer warns with
+    :class:`~viewerlib.errors.IncompleteResultsWarning` and its results say which
+    in ``.not_searched``; when none answered it raises instead, as the most
+    specific :class:`~viewerlib.errors.SourceError` that fits every source's
+    failure (:class:`~viewerlib.errors.SourceAuthenticationError` when all
+    refused the credentials), listing each source's reason.
     The same (0020,000D) *Study Instance UID* in two sources is one study with
     two ``locations``. Retrievals go to a source that holds the study (as seen in
     earlier searches), trying the others on failure.
@@ -187,25 +290,37 @@ class FederatedSource(Source):
         ``timeout_s``.
     name : str
         Name of the federation, used in messages.
+    max_calls_per_source : int
+        Calls to one source that may be waiting at once. Default 2.
 
     Raises
     ------
     ValueError
-        If there are no sources or two share a name.
+        If there are no sources, two share a name, or ``max_calls_per_source``
+        is below 1.
     """
 
     def __init__(self, sources: Sequence[Source], timeout_s: float = 10.0,
-                 slow_after_s: float | None = None, name: str = "all archives") -> None:
+                 slow_after_s: float | None = None, name: str = "all archives",
+                 max_calls_per_source: int = 2) -> None:
         names = [s.name for s in sources]
         if not sources:
             raise ValueError("FederatedSource needs at least one source")
         if len(set(names)) != len(names):
             raise ValueError(f"source names must be distinct, got {names}")
+        if max_calls_per_source < 1:
+            raise ValueError(f"max_calls_per_source must be >= 1, got "
+                             f"{max_calls_per_source}")
         self.sources = list(sources)
         self.name = name
         self.timeout_s = timeout_s
         self.slow_after_s = timeout_s / 2 if slow_after_s is None else slow_after_s
+        self.max_calls_per_source = max_calls_per_source
         self._locations: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+        # Per source: the calls not yet returned (a token -> when it started).
+        self._in_flight: dict[str, dict[object, float]] = {}
 
     def source(self, name: str) -> Source:
         """Return the member source called ``name``."""
@@ -217,35 +332,78 @@ class FederatedSource(Source):
 
     # -- fan-out -----------------------------------------------------------------
 
-    def _fan_out(self, call: Callable[[Source], list[T]],
-                 sources: Sequence[Source] | None = None
-                 ) -> tuple[list[T], dict[str, SourceHealth]]:
-        sources = list(sources or self.sources)
-        started = time.perf_counter()
-        finished: dict[str, float] = {}
+    def _executor_for_fan_out(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                # One pool for the federation's lifetime, never more threads than
+                # sources x max_calls_per_source, however many searches time out.
+                self._executor = ThreadPoolExecutor(
+                    max_workers=len(self.sources) * self.max_calls_per_source,
+                    thread_name_prefix=THREAD_NAME_PREFIX)
+            return self._executor
 
-        def timed(source: Source) -> list[T]:
+    def _start_call(self, source: Source, call: Callable[[Source], list[T]],
+                    finished: dict[str, float]) -> Future[list[T]] | float:
+        """Submit ``call`` for ``source``, or return how long it has been busy."""
+        with self._lock:
+            running = self._in_flight.setdefault(source.name, {})
+            if len(running) >= self.max_calls_per_source:
+                return time.perf_counter() - min(running.values())
+            token = object()
+            running[token] = time.perf_counter()
+
+        def timed() -> list[T]:
             try:
                 return call(source)
             finally:
                 finished[source.name] = time.perf_counter()
+                with self._lock:
+                    running.pop(token, None)
 
-        # Not a with-block: leaving it would wait for the slow sources.
-        executor = ThreadPoolExecutor(max_workers=len(sources),
-                                      thread_name_prefix="lightbox-federated")
-        futures: dict[Future[list[T]], Source] = {
-            executor.submit(timed, s): s for s in sources}
+        try:
+            return self._executor_for_fan_out().submit(timed)
+        except RuntimeError:
+            # The federation was closed meanwhile.
+            with self._lock:
+                running.pop(token, None)
+            raise
+
+    def _fan_out(self, call: Callable[[Source], list[T]],
+                 sources: Sequence[Source] | None = None,
+                 raise_if_none_answered: bool = True,
+                 ) -> tuple[list[T], dict[str, SourceHealth]]:
+        sources = list(sources or self.sources)
+        started = time.perf_counter()
+        finished: dict[str, float] = {}
+        health: dict[str, SourceHealth] = {}
+        failures: dict[str, SourceError] = {}
+        futures: dict[Future[list[T]], Source] = {}
+        for source in sources:
+            started_or_busy = self._start_call(source, call, finished)
+            if isinstance(started_or_busy, Future):
+                futures[started_or_busy] = source
+                continue
+            # Earlier calls still wait on this source: do not stack another thread
+            # on it; they end at the latest after its own HTTP timeout.
+            message = (
+                f"still waiting for {self.max_calls_per_source} earlier requests, "
+                f"the oldest for {started_or_busy:.1f} s; left out of this search. "
+                "Search again later; if it stays slow, ask the archive's "
+                "administrator.")
+            health[source.name] = SourceHealth("slow", started_or_busy * 1000,
+                                               message, source.name, answered=False)
+            failures[source.name] = SourceUnreachableError(source.name, message)
         done, _ = wait(futures, timeout=self.timeout_s)
-        executor.shutdown(wait=False, cancel_futures=True)
+        waited_ms = (time.perf_counter() - started) * 1000
 
         results: list[T] = []
-        health: dict[str, SourceHealth] = {}
         for future, source in futures.items():
             if future not in done:
-                health[source.name] = SourceHealth(
-                    "slow", None, f"no answer within {self.timeout_s:g} s; its "
-                    "results are missing. Search again later, or raise timeout_s.",
-                    source.name)
+                message = (f"no answer within {self.timeout_s:g} s; its results are "
+                           "missing. Search again later, or raise timeout_s.")
+                health[source.name] = SourceHealth("slow", waited_ms, message,
+                                                   source.name, answered=False)
+                failures[source.name] = SourceUnreachableError(source.name, message)
                 continue
             latency_ms = (finished.get(source.name, time.perf_counter())
                           - started) * 1000
@@ -254,7 +412,8 @@ class FederatedSource(Source):
                 health[source.name] = SourceHealth("ok", latency_ms, "", source.name)
             elif isinstance(error, SourceError):
                 health[source.name] = SourceHealth("down", None, str(error),
-                                                   source.name)
+                                                   source.name, answered=False)
+                failures[source.name] = error
             elif error is not None:
                 raise error
             else:
@@ -264,18 +423,61 @@ class FederatedSource(Source):
                            else "")
                 health[source.name] = SourceHealth(state, latency_ms, message,
                                                    source.name)
+        health = {s.name: health[s.name] for s in sources}
         for state in ("slow", "down"):
             names = [n for n, h in health.items() if h.state == state]
             if names:
                 logger.warning("%d of %d sources %s: %s", len(names), len(sources),
                                state, ", ".join(names))
-        if health and all(h.state == "down" for h in health.values()):
+        if raise_if_none_answered and health and len(failures) == len(health):
             # An empty answer would read as "no such patient"; say what happened.
-            reasons = "; ".join(h.message for h in health.values())
-            raise SourceUnreachableError(
-                self.name, f"every archive is down, so nothing could be searched: "
-                f"{reasons}")
+            raise self._none_answered(failures, health)
         return results, health
+
+    def _none_answered(self, failures: dict[str, SourceError],
+                       health: dict[str, SourceHealth]) -> SourceError:
+        """The most specific error for a search no source answered."""
+        reasons = _each_reason({name: str(error).removeprefix(name + ": ")
+                                for name, error in failures.items()})
+        errors = list(failures.values())
+        if all(isinstance(e, SourceAuthenticationError) for e in errors):
+            # Each reason says what to do (which setting, or sign in again).
+            error: SourceError = SourceAuthenticationError(
+                self.name, f"{_quoted_list(list(failures))} refused the credentials "
+                f"(or none could be sent), so nothing could be searched. {reasons}")
+        elif all(isinstance(e, SourceUnreachableError) for e in errors):
+            all_down = all(h.state == "down" for h in health.values())
+            summary = ("every archive is down" if all_down
+                       else "no archive answered in time")
+            error = SourceUnreachableError(
+                self.name, f"{summary}, so nothing could be searched. {reasons}")
+        else:
+            # The closest class all the errors share, so callers catching it see
+            # every case; the message keeps each archive's own reason.
+            common = next(c for c in type(errors[0]).__mro__
+                          if all(isinstance(e, c) for e in errors))
+            kind = common if issubclass(common, SourceError) else SourceError
+            error = kind(self.name, "no archive could be searched, each for its "
+                         f"own reason. {reasons}")
+        error.failures = dict(failures)  # type: ignore[attr-defined]
+        return error
+
+    def _warn_if_incomplete(self, results: FederatedResults[Any]) -> None:
+        """Warn (visibly, in a notebook) when some archives were not searched."""
+        if results.complete:
+            return
+        searched = len(results.source_health) - len(results.not_searched)
+        warnings.warn(IncompleteResultsWarning(
+            f"{searched} of {len(results.source_health)} archives answered. "
+            f"{not_searched_note(results)} (The results' .not_searched lists "
+            "each archive left out and why.)"), stacklevel=3)
+
+    def close(self) -> None:
+        """Let the fan-out threads end (calls still running finish first)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
 
     def _holders(self, study_instance_uid: str | None) -> list[Source]:
         names = self._locations.get(study_instance_uid or "", [])
@@ -307,7 +509,18 @@ class FederatedSource(Source):
         Returns
         -------
         FederatedResults of Study
-            With ``.source_health`` and ``.patients``.
+            With ``.source_health``, ``.not_searched`` and ``.patients``.
+
+        Warns
+        -----
+        viewerlib.errors.IncompleteResultsWarning
+            If some sources did not answer (named, with why).
+
+        Raises
+        ------
+        viewerlib.errors.SourceError
+            If no source answered; the subclass all the failures share (e.g.
+            SourceAuthenticationError), the message naming each source's reason.
         """
         def call(source: Source) -> list[Study]:
             return source.search_for_studies(
@@ -324,6 +537,7 @@ class FederatedSource(Source):
         results = FederatedResults(studies, health)
         results.patients = link_patients(results)
         self._remember(results)
+        self._warn_if_incomplete(results)
         return results
 
     def search_for_series(
@@ -342,7 +556,9 @@ class FederatedSource(Source):
         found, health = self._fan_out(call)
         series = _merge(found, "SeriesInstanceUID")
         self._remember(series)
-        return FederatedResults(series[:limit] if limit else series, health)
+        results = FederatedResults(series[:limit] if limit else series, health)
+        self._warn_if_incomplete(results)
+        return results
 
     def search_for_instances(
         self,
@@ -361,7 +577,9 @@ class FederatedSource(Source):
         found, health = self._fan_out(call)
         instances = _merge(found, "SOPInstanceUID")
         instances.sort(key=lambda i: (i.InstanceNumber is None, i.InstanceNumber or 0))
-        return FederatedResults(instances[:limit] if limit else instances, health)
+        results = FederatedResults(instances[:limit] if limit else instances, health)
+        self._warn_if_incomplete(results)
+        return results
 
     # -- retrieving --------------------------------------------------------------
 
@@ -450,11 +668,13 @@ class FederatedSource(Source):
 
     def health_by_source(self) -> dict[str, SourceHealth]:
         """Run every member's :meth:`health` at once, within ``timeout_s``."""
-        found, fan_health = self._fan_out(lambda s: [s.health()])
+        found, fan_health = self._fan_out(lambda s: [s.health()],
+                                          raise_if_none_answered=False)
         by_source = {h.source_name: h for h in found}
         for name, health in fan_health.items():
             by_source.setdefault(name, health)
         return {s.name: by_source[s.name] for s in self.sources}
 
 
-__all__ = ["FederatedResults", "FederatedSource", "LinkedPatient", "link_patients"]
+__all__ = ["FederatedResults", "FederatedSource", "LinkedPatient", "link_patients",
+           "not_searched_note"]

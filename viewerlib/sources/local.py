@@ -24,7 +24,12 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from viewerlib.errors import SourceNotFoundError, SourceResponseError
+from viewerlib.errors import (
+    PartialSeriesError,
+    SourceNotFoundError,
+    SourceResponseError,
+    UnreadableFilesError,
+)
 from viewerlib.model import (
     Instance,
     Series,
@@ -60,6 +65,53 @@ _INDEX_KEYWORDS = (
 )
 # EXIF tags (CIPA DC-008): DateTimeOriginal in the Exif IFD, DateTime in IFD0.
 _EXIF_IFD, _EXIF_DATETIME_ORIGINAL, _EXIF_DATETIME = 0x8769, 0x9003, 0x0132
+_WHAT_TO_DO_CHANGED = ("Put the files back (or copy them again from the disc or "
+                       "share), or call refresh() on the source and search again "
+                       "to use only the files there now.")
+_LISTED_FILES = 5
+"""Files named one by one in a message; the rest are counted."""
+
+
+class _FileUnreadable(Exception):
+    """A file of the index could not be read now; ``reason`` says why."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+def _plain_reason(err: BaseException) -> str:
+    """pydicom's error text without its advice to pass ``force=True``.
+
+    Our API reads every file it can already (with ``force`` where it helps), so
+    that advice names nothing a user of viewerlib can do.
+    """
+    text = str(err)
+    for advice in (" Use force=True to force reading.", "Use force=True to force "
+                   "reading.", " - use force=True to force reading"):
+        text = text.replace(advice, "")
+    return text.strip().rstrip(",;") or type(err).__name__
+
+
+def _why_unreadable(err: BaseException) -> str:
+    """What stops a file that was indexed from being read now, in a user's words."""
+    if isinstance(err, FileNotFoundError):
+        return "deleted or moved since the folder was indexed"
+    if isinstance(err, PermissionError):
+        return ("not readable for this account (permission denied); ask the "
+                "owner of the file to make it readable")
+    if isinstance(err, OSError):
+        return f"could not be opened ({err.strerror or _plain_reason(err)})"
+    return (f"no longer a readable DICOM file ({type(err).__name__}: "
+            f"{_plain_reason(err)}); it changed since the folder was indexed")
+
+
+def _file_listing(files: Sequence[tuple[str, str]]) -> str:
+    """``"/a.dcm (deleted ...); /b.dcm (...)"``, the first few, then a count."""
+    named = "; ".join(f"{path} ({why})" for path, why in files[:_LISTED_FILES])
+    rest = len(files) - _LISTED_FILES
+    return named + (f"; and {rest} more (all in '.missing_files')" if rest > 0
+                    else "")
 
 
 @dataclass
@@ -188,9 +240,9 @@ class FolderSource(Source):
                 return files
             except (InvalidDicomError, OSError, ValueError, KeyError,
                     AttributeError) as err:
-                index.unreadable.append(
-                    (str(dicomdir), f"DICOMDIR could not be read ({err}); indexing "
-                     "every file in the folder instead"))
+                index.unreadable.append((str(dicomdir), (
+                    f"DICOMDIR could not be read ({_plain_reason(err)}); indexing "
+                    "every file in the folder instead")))
         if not self.path.is_dir():
             raise SourceNotFoundError(
                 self.name, f"{self.path} is not a folder or a DICOMDIR. Check the path "
@@ -199,6 +251,9 @@ class FolderSource(Source):
         for root, directories, names in os.walk(self.path):
             directories[:] = sorted(d for d in directories if not d.startswith("."))
             files += [Path(root) / n for n in sorted(names) if not n.startswith(".")]
+        if dicomdir is not None:
+            # Its failure is listed already; it holds no image either way.
+            files = [f for f in files if f != dicomdir]
         return files
 
     def _read_header(self, path: Path, index: _Index) -> None:
@@ -212,20 +267,30 @@ class FolderSource(Source):
         try:
             try:
                 dataset = pydicom.dcmread(path, stop_before_pixels=True)
-            except InvalidDicomError as err:
+            except InvalidDicomError:
+                # pydicom's message advises force=True, which is what follows.
                 kind = _media_kind(path)
                 if kind is not None:
                     self._add_media(path, kind, index)
                     return
                 dataset = pydicom.dcmread(path, stop_before_pixels=True, force=True)
                 if "SOPInstanceUID" not in dataset:
-                    index.unreadable.append((str(path), f"not DICOM ({err}), and "
-                                             "not a JPEG, PNG or MP4 file"))
+                    index.unreadable.append((str(path), (
+                        "not a DICOM file (no 'DICM' marker and no DICOM elements "
+                        "in it), and not a JPEG, PNG or MP4 file either; if it "
+                        "should be DICOM it is damaged: copy it again from where "
+                        "it came from")))
                     return
-        except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError,
+        except OSError as err:
+            index.unreadable.append((str(path), _why_unreadable(err).replace(
+                " since the folder was indexed", " while the folder was indexed")))
+            return
+        except (EOFError, ValueError, TypeError, KeyError, IndexError,
                 NotImplementedError) as err:
-            index.unreadable.append((str(path), f"could not be read as DICOM "
-                                     f"({type(err).__name__}: {err})"))
+            index.unreadable.append((str(path), (
+                f"could not be read as DICOM ({type(err).__name__}: "
+                f"{_plain_reason(err)}); the file is damaged or cut short: copy it "
+                "again from where it came from")))
             return
         sop_class = str(getattr(dataset, "SOPClassUID", ""))
         if sop_class == _MEDIA_STORAGE_DIRECTORY:
@@ -244,8 +309,9 @@ class FolderSource(Source):
                     subset[keyword] = dataset[keyword]
             attributes = dataset_to_dicom_json(subset)
         except (ValueError, TypeError, LookupError) as err:
-            index.unreadable.append((str(path), f"header could not be decoded "
-                                     f"({type(err).__name__}: {err})"))
+            index.unreadable.append((str(path), (
+                f"header could not be decoded ({type(err).__name__}: "
+                f"{_plain_reason(err)})")))
             return
         index.records.append(_Record(path, "dicom", attributes))
 
@@ -431,13 +497,37 @@ class FolderSource(Source):
                 f"reading video files ({record.path.name}) as DICOM is not "
                 "implemented; open the file with a video player")
         try:
-            return pydicom.dcmread(record.path, stop_before_pixels=stop_before_pixels,
-                                   force=True)
-        except (OSError, EOFError, ValueError, InvalidDicomError) as err:
+            dataset = self._read_file(record, stop_before_pixels)
+        except _FileUnreadable as err:
             raise SourceResponseError(
-                self.name, f"{record.path} could not be read ({type(err).__name__}: "
-                f"{err}); the file may have changed since it was indexed. Call "
-                "refresh() and search again.") from err
+                self.name, f"{err.path} is {err.reason}. {_WHAT_TO_DO_CHANGED}"
+            ) from err
+        return dataset
+
+    def _read_file(self, record: _Record, stop_before_pixels: bool = False) -> Dataset:
+        """Read an indexed DICOM file, checking it is still the one indexed.
+
+        Raises
+        ------
+        _FileUnreadable
+            If the file is gone, unreadable, or holds another instance now.
+        """
+        try:
+            dataset = pydicom.dcmread(record.path,
+                                      stop_before_pixels=stop_before_pixels,
+                                      force=True)
+        except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError,
+                InvalidDicomError) as err:
+            raise _FileUnreadable(record.path, _why_unreadable(err)) from err
+        expected = record.value("SOPInstanceUID")
+        found = str(dataset.get("SOPInstanceUID", "") or "")
+        if found != expected:
+            # Overwritten with something else: it is not the instance searched for.
+            held = "another instance" if found else "no DICOM data set"
+            raise _FileUnreadable(record.path, (
+                f"overwritten since the folder was indexed: it holds {held} now, "
+                "not the one indexed there"))
+        return dataset
 
     def _read_image(self, record: _Record) -> Dataset:
         from PIL import Image
@@ -477,11 +567,77 @@ class FolderSource(Source):
         return self._read(self._record(study_instance_uid, series_instance_uid,
                                        sop_instance_uid))
 
+    def _read_series(self, study_instance_uid: str, series_instance_uid: str,
+                     unreadable: list[tuple[_Record, str]]) -> Iterator[Dataset]:
+        """Yield each readable file of a series; note the others in ``unreadable``."""
+        for record in self._series_records(study_instance_uid, series_instance_uid):
+            if record.kind != "dicom":
+                yield self._read(record)
+                continue
+            try:
+                yield self._read_file(record)
+            except _FileUnreadable as err:
+                # One missing file must not cost the readable ones after it.
+                unreadable.append((record, err.reason))
+
+    def _unreadable_message(self, unreadable: list[tuple[_Record, str]],
+                            arrived: int) -> str:
+        total = arrived + len(unreadable)
+        files = [(str(r.path), why) for r, why in unreadable]
+        return (f"{len(unreadable)} of the {total} files of the series could not be "
+                f"read, so {arrived} of {total} instances arrived: "
+                f"{_file_listing(files)}. {_WHAT_TO_DO_CHANGED}")
+
     def iter_series(self, study_instance_uid: str,
                     series_instance_uid: str) -> Iterator[Dataset]:
-        """Yield the files of a series one at a time, by Instance Number."""
-        records = self._series_records(study_instance_uid, series_instance_uid)
-        return (self._read(record) for record in records)
+        """Yield the files of a series one at a time, by Instance Number.
+
+        A file that cannot be read any more (deleted, unreadable, changed since
+        it was indexed) is skipped; the others are all yielded.
+
+        Raises
+        ------
+        viewerlib.errors.UnreadableFilesError
+            After the last readable file, if some could not be read; ``.files``
+            names each by path with the reason.
+        """
+        # Checked now, so that an unknown series fails here, not at the first next().
+        self._series_records(study_instance_uid, series_instance_uid)
+
+        def stream() -> Iterator[Dataset]:
+            unreadable: list[tuple[_Record, str]] = []
+            arrived = 0
+            for dataset in self._read_series(study_instance_uid,
+                                             series_instance_uid, unreadable):
+                arrived += 1
+                yield dataset
+            if unreadable:
+                raise UnreadableFilesError(
+                    self.name, self._unreadable_message(unreadable, arrived),
+                    [(str(r.path), why) for r, why in unreadable],
+                    [r.value("SOPInstanceUID") for r, _ in unreadable])
+
+        return stream()
+
+    def retrieve_series(self, study_instance_uid: str,
+                        series_instance_uid: str) -> list[Dataset]:
+        """Read every file of a series, by Instance Number.
+
+        Raises
+        ------
+        viewerlib.errors.PartialSeriesError
+            If some files could not be read; ``.datasets`` holds every readable
+            instance, ``.missing_files`` each unreadable file's path and reason.
+        """
+        unreadable: list[tuple[_Record, str]] = []
+        datasets = list(self._read_series(study_instance_uid, series_instance_uid,
+                                          unreadable))
+        if unreadable:
+            raise PartialSeriesError(
+                self.name, self._unreadable_message(unreadable, len(datasets)),
+                datasets, [r.value("SOPInstanceUID") for r, _ in unreadable],
+                missing_files=[(str(r.path), why) for r, why in unreadable])
+        return datasets
 
     def retrieve_instance_frames(self, study_instance_uid: str,
                                  series_instance_uid: str, sop_instance_uid: str,
@@ -525,7 +681,8 @@ class FolderSource(Source):
         latency_ms = (time.perf_counter() - started) * 1000
         if not there:
             return SourceHealth("down", None, f"{self.path} is missing or not "
-                                "readable; is the disc or share mounted?", self.name)
+                                "readable; is the disc or share mounted?", self.name,
+                                answered=False)
         return SourceHealth("ok", latency_ms, "", self.name)
 
     # -- uploading ---------------------------------------------------------------

@@ -52,6 +52,18 @@ class Reformat:
     spacing_mm: tuple[float, float]
     orientation_labels: dict[str, str]
 
+    def __init__(self, pixels: np.ndarray, affine: np.ndarray,
+                 spacing_mm: tuple[float, float],
+                 orientation_labels: dict[str, str]) -> None:
+        # Scrolling builds one per frame shown: filling the instance dict
+        # directly costs half of the frozen dataclass's object.__setattr__
+        # calls; assigning an attribute afterwards is still refused.
+        fields = self.__dict__
+        fields["pixels"] = pixels
+        fields["affine"] = affine
+        fields["spacing_mm"] = spacing_mm
+        fields["orientation_labels"] = orientation_labels
+
 
 def direction_label(direction: np.ndarray) -> str:
     """Return the patient direction letters of an LPS vector, biggest first.
@@ -546,6 +558,95 @@ def _nanmean(stack: np.ndarray) -> np.ndarray:
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
+# Row and column directions of the three standard views (LPS), by the LPS axis
+# their plane is fixed on: axial z, coronal y, sagittal x.
+_STANDARD_VIEWS = {
+    2: (np.array([0.0, 1.0, 0.0]), np.array([1.0, 0.0, 0.0])),
+    1: (np.array([0.0, 0.0, -1.0]), np.array([1.0, 0.0, 0.0])),
+    0: (np.array([0.0, 0.0, -1.0]), np.array([0.0, 1.0, 0.0])),
+}
+_AFFINE_MEMO_LIMIT = 4096
+
+
+@dataclass
+class _StandardView:
+    """What a standard view of one volume needs per call, worked out once."""
+
+    geometry: _AlignedGeometry
+    position_at_zero: float  # array index along the fixed axis at location 0
+    position_per_mm: float
+    centre_position: float
+    size: int  # planes along the fixed axis
+    affines: dict[float, np.ndarray]
+    # The array index with the plane number left out, per fixed axis.
+    first: slice
+    second: slice
+
+
+def _standard_view(volume: Volume, lps_axis: int) -> _StandardView | None:
+    rows_dir, cols_dir = _STANDARD_VIEWS[lps_axis]
+    geometry = _aligned_geometry(volume, rows_dir, cols_dir)
+    view = None
+    if geometry is not None:
+        inverse = geometry.inverse[geometry.fixed_axis]
+        centre = _through(volume, lps_axis, None)
+        at_centre = float(inverse[:3] @ centre + inverse[3])
+        per_mm = float(inverse[lps_axis])
+        first, second = geometry.index
+        view = _StandardView(geometry, at_centre - per_mm * float(centre[lps_axis]),
+                             per_mm, at_centre,
+                             volume.voxels.shape[geometry.fixed_axis], {},
+                             first, second)
+    volume.__dict__.setdefault("_standard_views", {})[lps_axis] = (
+        volume.affine, volume.voxels.shape, view)
+    return view
+
+
+def _standard_plane(volume: Volume, lps_axis: int,
+                    location_mm: float | None) -> Reformat | None:
+    """A standard view that falls on a plane of voxels, by slicing alone.
+
+    The hot path of scrolling through a volume: the geometry is memoised on
+    the volume (checked against its affine and shape), so a call costs one
+    strided copy to float32 and a few look-ups. Returns None (the caller takes
+    :func:`oblique`) when the view is oblique to the volume's axes or falls
+    between two planes.
+    """
+    voxels = volume.voxels
+    views = volume.__dict__.get("_standard_views")
+    entry = views.get(lps_axis) if views is not None else None
+    if entry is not None and entry[0] is volume.affine and entry[1] == voxels.shape:
+        view = entry[2]
+    else:
+        view = _standard_view(volume, lps_axis)
+    if view is None:
+        return None
+    if location_mm is None:
+        position = view.centre_position
+    else:
+        position = view.position_at_zero + view.position_per_mm * location_mm
+    nearest = round(position)
+    if not (-1e-3 < position - nearest < 1e-3 and 0 <= nearest < view.size):
+        return None
+    geometry = view.geometry
+    fixed = geometry.fixed_axis
+    if fixed == 0:
+        picked = voxels[nearest, view.first, view.second]
+    elif fixed == 1:
+        picked = voxels[view.first, nearest, view.second]
+    else:
+        picked = voxels[view.first, view.second, nearest]
+    pixels = (picked.T if geometry.transpose else picked).astype(np.float32)
+    affine = view.affines.get(position)
+    if affine is None:
+        affine = geometry.affine.copy()
+        affine[:3, 3] += volume.affine[:3, fixed] * position
+        if len(view.affines) >= _AFFINE_MEMO_LIMIT:
+            view.affines.clear()
+        view.affines[position] = affine
+    return Reformat(pixels, affine.copy(), geometry.spacing_mm, dict(geometry.labels))
+
+
 def _through(volume: Volume, axis: int, location_mm: float | None) -> np.ndarray:
     """Return the centre of the volume moved to `location_mm` on LPS `axis`."""
     memo = volume.__dict__.setdefault("_center_lps", {})
@@ -566,6 +667,10 @@ def axial(
     "L" right), anterior at the top. Keyword arguments are those of
     :func:`oblique` (``slab_thickness_mm``, ``slab_mode``, ``spacing_mm``).
     """
+    if not slab:
+        plane = _standard_plane(volume, 2, location_mm)
+        if plane is not None:
+            return plane
     return oblique(volume, np.array([0.0, 1.0, 0.0]), np.array([1.0, 0.0, 0.0]),
                    _through(volume, 2, location_mm), **slab)  # type: ignore[arg-type]
 
@@ -578,6 +683,10 @@ def coronal(
     Head at the top, patient's right on the image left. Keyword arguments are
     those of :func:`oblique`.
     """
+    if not slab:
+        plane = _standard_plane(volume, 1, location_mm)
+        if plane is not None:
+            return plane
     return oblique(volume, np.array([0.0, 0.0, -1.0]), np.array([1.0, 0.0, 0.0]),
                    _through(volume, 1, location_mm), **slab)  # type: ignore[arg-type]
 
@@ -590,5 +699,9 @@ def sagittal(
     Head at the top, anterior on the image left. Keyword arguments are those
     of :func:`oblique`.
     """
+    if not slab:
+        plane = _standard_plane(volume, 0, location_mm)
+        if plane is not None:
+            return plane
     return oblique(volume, np.array([0.0, 0.0, -1.0]), np.array([0.0, 1.0, 0.0]),
                    _through(volume, 0, location_mm), **slab)  # type: ignore[arg-type]

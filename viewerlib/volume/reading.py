@@ -8,13 +8,16 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 
-from viewerlib.pipeline.decode import decode_frame
+from viewerlib.errors import DecodingError
+from viewerlib.pipeline import codecs
+from viewerlib.pipeline.decode import decode_frame, pixel_data_shortfall
 from viewerlib.pipeline.instance import _read_path
 from viewerlib.pipeline.modality import (
     apply_modality_lut,
@@ -55,6 +58,18 @@ _pool: ProcessPoolExecutor | None = None
 _pool_workers = 0
 
 
+_HEADER_TAGS: list[int] | None = None
+
+
+def _header_tags() -> list[int]:
+    """Return the tags of ``_HEADER_KEYWORDS`` (looked up once)."""
+    global _HEADER_TAGS
+    if _HEADER_TAGS is None:
+        _HEADER_TAGS = [int(pydicom.datadict.tag_for_keyword(k))  # type: ignore[arg-type]
+                        for k in _HEADER_KEYWORDS]
+    return _HEADER_TAGS
+
+
 def compact_header(ds: Dataset) -> Dataset:
     """Return a header holding only the elements a volume needs.
 
@@ -70,9 +85,10 @@ def compact_header(ds: Dataset) -> Dataset:
         A new dataset sharing those elements and ``file_meta``; no pixel data.
     """
     header = Dataset()
-    for keyword in _HEADER_KEYWORDS:
-        if keyword in ds:
-            header.add(ds[keyword])
+    for tag in _header_tags():
+        # By tag: a keyword look-up costs more than the element itself.
+        if ds.get_item(tag) is not None:
+            header.add(ds[tag])
     if hasattr(ds, "file_meta"):
         header.file_meta = ds.file_meta
     return header
@@ -184,16 +200,71 @@ def decode_input(
     list of numpy.ndarray
         One (rows, columns) array per frame index.
     """
+    return decode_input_checked(source, frame_indexes, dtype)[0]
+
+
+@dataclass
+class FillProblems:
+    """What went wrong while filling a volume, by input index.
+
+    Attributes
+    ----------
+    failed : dict of int to str
+        Inputs that could not be read or decoded, and why; their slices are
+        left as they were (the caller blanks and flags them).
+    doubtful : dict of int to str
+        Inputs that decoded, but whose codestream looks damaged (see
+        :func:`~viewerlib.pipeline.codecs.codestream_problem`).
+    """
+
+    failed: dict[int, str] = field(default_factory=dict)
+    doubtful: dict[int, str] = field(default_factory=dict)
+
+
+def failure_reason(err: Exception) -> str:
+    """Return what an input's read or decode failure says, for a warning."""
+    if isinstance(err, (DecodingError, ValueError, OSError)):
+        return str(err)
+    return f"{type(err).__name__}: {err}"
+
+
+def read_for_decoding(source: Source) -> Dataset:
+    """Return the dataset of an input, refusing native pixel data cut short.
+
+    Raises
+    ------
+    DecodingError
+        If the (7FE0,0010) Pixel Data is shorter than the header promises
+        (pydicom reads a file cut inside its pixel data without complaint).
+    ValueError
+        If a path is not a readable DICOM file.
+    """
     ds = source if isinstance(source, Dataset) else _read_path(source)
+    pixel_data = ds.get("PixelData")
+    if pixel_data is not None:
+        shortfall = pixel_data_shortfall(ds, len(pixel_data))
+        if shortfall:
+            raise DecodingError(shortfall)
+    return ds
+
+
+def decode_input_checked(
+    source: Source, frame_indexes: Sequence[int], dtype: str
+) -> tuple[list[np.ndarray], list[str]]:
+    """Like :func:`decode_input`, also returning the decoders' warnings."""
+    ds = read_for_decoding(source)
     frames = []
+    notes: list[str] = []
     for frame_index in frame_indexes:
-        stored = decode_frame(ds, frame_index).pixels
+        decoded = decode_frame(ds, frame_index)
+        notes.extend(decoded.warnings)
+        stored = decoded.pixels
         out = np.empty(stored.shape[:2], dtype=dtype)
         if not modality_into(stored, ds, frame_index, out):
             out = np.empty(stored.shape[:2], dtype=np.int32)
             modality_into(stored, ds, frame_index, out)
         frames.append(out)
-    return frames
+    return frames, notes
 
 
 def default_workers() -> int:
@@ -230,20 +301,60 @@ atexit.register(_shutdown_pool)
 
 
 def _bounded(
-    submit: Callable[[int], Future[list[np.ndarray]]], count: int, in_flight: int
-) -> Iterator[tuple[int, list[np.ndarray]]]:
-    """Yield (job, result) in job order with at most `in_flight` jobs pending.
+    submit: Callable[[int], Future[tuple[list[np.ndarray], list[str]]]],
+    count: int, in_flight: int,
+) -> Iterator[tuple[int, tuple[list[np.ndarray], list[str]] | Exception]]:
+    """Yield (job, result or its exception) in job order, at most `in_flight` pending.
 
     Bounding the queue bounds memory: results wait in the parent only while
-    the jobs before them finish, never for the whole series.
+    the jobs before them finish, never for the whole series. A job's failure
+    is handed back, not raised, so it costs only that job.
     """
-    pending: dict[int, Future[list[np.ndarray]]] = {}
+    pending: dict[int, Future[tuple[list[np.ndarray], list[str]]]] = {}
     next_job = 0
     for job in range(count):
         while next_job < count and len(pending) < in_flight:
             pending[next_job] = submit(next_job)
             next_job += 1
-        yield job, pending.pop(job).result()
+        try:
+            yield job, pending.pop(job).result()
+        except MemoryError:
+            raise
+        except Exception as err:  # noqa: BLE001 - reported per input by the caller
+            yield job, err
+
+
+def parallel_route(transfer_syntax: str, workers: int, file_inputs: int) -> str:
+    """Return how a stack's frames are decoded: "threads", "processes" or "here".
+
+    Parameters
+    ----------
+    transfer_syntax : str
+        The stack's transfer syntax UID ("" if unknown).
+    workers : int
+        Parallel decoders asked for.
+    file_inputs : int
+        Inputs that are paths (datasets in memory never go to processes).
+
+    Returns
+    -------
+    str
+        "threads" when imagecodecs decodes the syntax (it releases the GIL, so
+        threads decode in parallel and write straight into the volume);
+        "processes" for other compressed syntaxes (pydicom's plugins hold the
+        GIL); "here" for one worker, native data (reading it is a copy, which
+        parallel workers would only repeat) or too few files.
+    """
+    if workers <= 1 or not transfer_syntax:
+        return "here"
+    if transfer_syntax in (pydicom.uid.ImplicitVRLittleEndian,
+                           pydicom.uid.ExplicitVRLittleEndian,
+                           pydicom.uid.ExplicitVRBigEndian,
+                           pydicom.uid.DeflatedExplicitVRLittleEndian):
+        return "here"
+    if codecs.handles(transfer_syntax):
+        return "threads"
+    return "processes" if file_inputs >= _MIN_INPUTS_FOR_WORKERS else "here"
 
 
 def fill_voxels(
@@ -252,6 +363,8 @@ def fill_voxels(
     sources: Sequence[Source],
     workers: int,
     encapsulated: bool = True,
+    transfer_syntax: str = "",
+    problems: FillProblems | None = None,
 ) -> tuple[np.ndarray, bool]:
     """Decode every frame into its slice of `voxels`, in parallel if asked.
 
@@ -264,11 +377,19 @@ def fill_voxels(
     sources : sequence of path or pydicom.dataset.Dataset
         The inputs.
     workers : int
-        Decoding processes for file inputs; 1 decodes in this process.
+        Parallel decoders (threads or processes, see :func:`parallel_route`);
+        1 decodes in this thread.
     encapsulated : bool, optional
-        Whether the stack's transfer syntax is compressed. Native pixel data is
-        always read here: copying a slice out of a worker costs as much as
-        reading it, so processes would only add work.
+        Whether the stack's transfer syntax is compressed (used when
+        `transfer_syntax` is not given). Native pixel data is always read
+        here: copying a slice out of a worker costs as much as reading it.
+    transfer_syntax : str, optional
+        The stack's transfer syntax UID; picks the parallel route.
+    problems : FillProblems, optional
+        When given, an input that cannot be read or decoded is recorded in
+        ``problems.failed`` (its slices are left untouched) instead of
+        raising, and decoder warnings go to ``problems.doubtful``: one bad
+        file costs only its own slices.
 
     Returns
     -------
@@ -279,52 +400,84 @@ def fill_voxels(
 
     Raises
     ------
-    ValueError
-        If a frame's shape differs from the stack's.
+    ValueError, DecodingError
+        Without `problems`: if an input cannot be read or decoded, or a
+        frame's shape differs from the stack's.
 
     Notes
     -----
-    pylibjpeg's codecs (libjpeg, OpenJPEG, the RLE decoder) hold the GIL while
-    decoding, so threads do not decode in parallel; separate processes do. A
-    process returns finished slices of the voxel type (pickled), so the parent
-    holds at most ``2 * workers`` slices beyond the volume.
+    Threads write each frame straight into its slice, so nothing beyond the
+    volume is held but the frames being decoded. A process returns finished
+    slices of the voxel type (pickled), so the parent holds at most
+    ``2 * workers`` slices beyond the volume.
     """
     shape = voxels.shape[1:]
     widened = False
     inputs = list(slots.items())
     file_inputs = [i for i, (index, _) in enumerate(inputs)
                    if not isinstance(sources[index], Dataset)]
+    if not transfer_syntax and encapsulated:
+        transfer_syntax = "encapsulated"  # unknown compressed syntax: processes
+    route = parallel_route(transfer_syntax, workers, len(file_inputs))
+
+    def check_shape(index: int, frame_index: int, frame: np.ndarray) -> None:
+        if frame.shape[:2] != shape or frame.ndim != 2:
+            raise ValueError(
+                f"frame_index {frame_index} has shape {frame.shape}, not {shape} "
+                "like the rest of its stack; open it on its own with read_instance()"
+            )
+
+    def failed(index: int, err: Exception) -> None:
+        if problems is None or isinstance(err, MemoryError):
+            raise err
+        logger.debug("Input %d failed: %s", index, err)
+        problems.failed[index] = failure_reason(err)
+
+    def doubtful(index: int, notes: list[str]) -> None:
+        if notes and problems is not None:
+            problems.doubtful[index] = "; ".join(dict.fromkeys(notes))
+
+    if route == "threads":
+        return _fill_with_threads(voxels, inputs, sources, workers, check_shape,
+                                  failed, doubtful)
 
     def store(input_index: int, slot: int, frame_index: int,
               frame: np.ndarray) -> None:
         nonlocal voxels, widened
-        if frame.shape != shape:
-            raise ValueError(
-                f"Input {input_index} frame_index {frame_index} has shape "
-                f"{frame.shape}, not {shape} like the stack"
-            )
+        check_shape(input_index, frame_index, frame)
         if frame.dtype != voxels.dtype and voxels.dtype.kind in "iu":
             logger.debug("Widening voxels from %s to int32", voxels.dtype)
             voxels = voxels.astype(np.int32)
             widened = True
         voxels[slot] = frame
 
-    use_pool = (encapsulated and workers > 1
-                and len(file_inputs) >= _MIN_INPUTS_FOR_WORKERS)
-    if use_pool:
+    if route == "processes":
         pool = _worker_pool(workers)
         dtype = voxels.dtype.str
 
-        def submit(job: int) -> Future[list[np.ndarray]]:
+        def submit(job: int) -> Future[tuple[list[np.ndarray], list[str]]]:
             index, wanted = inputs[file_inputs[job]]
             path = os.fspath(sources[index])  # type: ignore[arg-type]
-            return pool.submit(decode_input, path, [f for _, f in wanted], dtype)
+            return pool.submit(decode_input_checked, path, [f for _, f in wanted],
+                               dtype)
 
-        for job, frames in _bounded(submit, len(file_inputs), 2 * workers):
+        for job, result in _bounded(submit, len(file_inputs), 2 * workers):
             index, wanted = inputs[file_inputs[job]]
+            if isinstance(result, Exception):
+                failed(index, result)
+                continue
+            frames, notes = result
+            try:
+                for frame_index, frame in zip((f for _, f in wanted), frames,
+                                              strict=True):
+                    check_shape(index, frame_index, frame)
+            except ValueError as err:
+                failed(index, err)
+                continue
             for (slot, frame_index), frame in zip(wanted, frames, strict=True):
                 store(index, slot, frame_index, frame)
-            del frames
+            doubtful(index, notes)
+            del frames, result
         done = set(file_inputs)
     else:
         done = set()
@@ -332,19 +485,81 @@ def fill_voxels(
     for position, (index, wanted) in enumerate(inputs):
         if position in done:
             continue
-        source = sources[index]
-        ds = source if isinstance(source, Dataset) else _read_path(source)
-        for slot, frame_index in wanted:
-            stored = decode_frame(ds, frame_index).pixels
-            if stored.shape[:2] != shape or stored.ndim != 2:
-                raise ValueError(
-                    f"Input {index} frame_index {frame_index} has shape "
-                    f"{stored.shape}, not {shape} like the stack"
-                )
-            if not modality_into(stored, ds, frame_index, voxels[slot]):
-                logger.debug("Widening voxels from %s to int32", voxels.dtype)
-                voxels = voxels.astype(np.int32)
-                widened = True
-                modality_into(stored, ds, frame_index, voxels[slot])
+        notes: list[str] = []
+        try:
+            # Frame by frame, straight into the volume: a multi-frame input is
+            # never held decoded. The slices of a failed input are blanked by
+            # the caller, so a frame written before the failure does no harm.
+            ds = read_for_decoding(sources[index])
+            for slot, frame_index in wanted:
+                frame = decode_frame(ds, frame_index)
+                check_shape(index, frame_index, frame.pixels)
+                notes.extend(frame.warnings)
+                if not modality_into(frame.pixels, ds, frame_index, voxels[slot]):
+                    logger.debug("Widening voxels from %s to int32", voxels.dtype)
+                    voxels = voxels.astype(np.int32)
+                    widened = True
+                    modality_into(frame.pixels, ds, frame_index, voxels[slot])
+        except Exception as err:  # noqa: BLE001 - one bad input costs only itself
+            failed(index, err)
+            continue
+        doubtful(index, notes)
         del ds
     return voxels, widened
+
+
+def _fill_with_threads(
+    voxels: np.ndarray,
+    inputs: list[tuple[int, list[tuple[int, int]]]],
+    sources: Sequence[Source],
+    workers: int,
+    check_shape: Callable[[int, int, np.ndarray], None],
+    failed: Callable[[int, Exception], None],
+    doubtful: Callable[[int, list[str]], None],
+) -> tuple[np.ndarray, bool]:
+    """Decode inputs on `workers` threads, each writing into its own slices.
+
+    A frame whose values do not fit the voxel type is kept aside (with its
+    dataset) and written once every thread is done, after widening the whole
+    volume once: no thread ever writes into an array being replaced. An input
+    that fails is reported through `failed` once the threads are done (the
+    caller blanks its slices).
+    """
+    Misfit = tuple[int, int, np.ndarray, Dataset]
+
+    def read_one(item: tuple[int, list[tuple[int, int]]]
+                 ) -> tuple[list[Misfit], list[str], Exception | None]:
+        index, wanted = item
+        notes: list[str] = []
+        misfits: list[Misfit] = []
+        try:
+            ds = read_for_decoding(sources[index])
+            for slot, frame_index in wanted:
+                frame = decode_frame(ds, frame_index)
+                check_shape(index, frame_index, frame.pixels)
+                notes.extend(frame.warnings)
+                if not modality_into(frame.pixels, ds, frame_index, voxels[slot]):
+                    misfits.append((slot, frame_index, frame.pixels, ds))
+        except MemoryError:
+            raise
+        except Exception as err:  # noqa: BLE001 - one bad input costs only itself
+            return [], notes, err
+        return misfits, notes, None
+
+    misfits: list[Misfit] = []
+    with ThreadPoolExecutor(max_workers=workers,
+                            thread_name_prefix="lightbox-decode") as pool:
+        for (index, _), (found, notes, error) in zip(
+                inputs, pool.map(read_one, inputs), strict=True):
+            if error is not None:
+                failed(index, error)
+                continue
+            misfits.extend(found)
+            doubtful(index, notes)
+    if not misfits:
+        return voxels, False
+    logger.debug("Widening voxels from %s to int32", voxels.dtype)
+    voxels = voxels.astype(np.int32)
+    for slot, frame_index, stored, ds in misfits:
+        modality_into(stored, ds, frame_index, voxels[slot])
+    return voxels, True

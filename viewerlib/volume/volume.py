@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,12 @@ from viewerlib.volume.geometry import (
     split_into_stacks,
     stack_spacing,
 )
-from viewerlib.volume.reading import default_workers, fill_voxels, read_header
+from viewerlib.volume.reading import (
+    FillProblems,
+    default_workers,
+    fill_voxels,
+    read_header,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +83,10 @@ class Volume:
         the spacing is not uniform and the affine is only an approximation.
     warnings : list of str
         Problems found and worked around (also logged).
+    missing_slices : list of int
+        Slices whose input could not be read or decoded. They keep their
+        place (so positions, spacing and the affine stay true) and hold the
+        volume's lowest value; ``warnings`` names their files and why.
     """
 
     voxels: np.ndarray
@@ -91,6 +101,7 @@ class Volume:
     frame_of_reference_uid: str
     slice_positions_mm: np.ndarray
     warnings: list[str] = field(default_factory=list)
+    missing_slices: list[int] = field(default_factory=list)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -139,7 +150,31 @@ def _note(volume_warnings: list[str], message: str) -> None:
 
 
 # Prefixes of the notes that change where voxels are: the user must see them.
-_ALERT_PREFIXES = ("Non-uniform", "Gantry tilt", "Some frames have no", "Slices share")
+_ALERT_PREFIXES = ("Non-uniform", "Gantry tilt", "Some frames have no", "Slices share",
+                   "Missing slice", "Damaged pixel data")
+
+
+def _takes_problems(fill: Callable[..., tuple[np.ndarray, bool]]) -> bool:
+    """True when `fill` reports bad inputs instead of raising (``problems=``)."""
+    try:
+        return "problems" in inspect.signature(fill).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _blank_missing(voxels: np.ndarray, missing: list[int]) -> float:
+    """Fill the `missing` slices with the lowest value of the others; return it.
+
+    The lowest value shows black under any window and keeps statistics, the
+    default window and MPR interpolation within the data's own range, where a
+    type minimum (-32768) or NaN would spread into neighbouring voxels.
+    """
+    lost = set(missing)
+    present = [k for k in range(voxels.shape[0]) if k not in lost]
+    low = min((voxels[k].min() for k in present), default=0)
+    for k in missing:
+        voxels[k] = low
+    return float(low)
 
 
 def _build_volume(
@@ -147,8 +182,18 @@ def _build_volume(
     frames: list[tuple[Dataset, int, int]],
     sources: Sequence[Source],
     workers: int,
+    fill: Callable[..., tuple[np.ndarray, bool]] = fill_voxels,
+    lost: list[str] | None = None,
 ) -> Volume | None:
-    """Sort one stack, work out its geometry, and read its voxels."""
+    """Sort one stack, work out its geometry, and read its voxels.
+
+    ``fill`` has the signature of :func:`~viewerlib.volume.reading.fill_voxels`;
+    :mod:`viewerlib.volume.progressive` passes one that places slices already
+    decoded while the series streamed, so both routes share this one geometry.
+    When `fill` takes ``problems`` an input that cannot be decoded costs only
+    its own slices (blanked and flagged); a stack none of whose inputs decodes
+    gives None, with the reasons appended to `lost`.
+    """
     notes: list[str] = []
     first_header = frames[stack[0]][0]
     photometric = str(first_header.get("PhotometricInterpretation", "")).strip()
@@ -255,10 +300,37 @@ def _build_volume(
     for slot, frame_id in enumerate(sorted_ids):
         _, frame_index, input_index = frames[frame_id]
         slots.setdefault(input_index, []).append((slot, frame_index))
-    encapsulated = transfer_syntax_of(first_header).is_encapsulated
-    voxels, widened = fill_voxels(voxels, slots, sources, workers, encapsulated)
+    tsyntax = transfer_syntax_of(first_header)
+    problems = FillProblems()
+    report = {"problems": problems} if _takes_problems(fill) else {}
+    voxels, widened = fill(voxels, slots, sources, workers, tsyntax.is_encapsulated,
+                           transfer_syntax=str(tsyntax), **report)
     if widened:
         reason = "the rescaled values exceed int16"
+    missing = sorted(slot for index in problems.failed for slot, _ in slots[index])
+    failed = "; ".join(f"{_label(sources[index])}: {why}"
+                       for index, why in sorted(problems.failed.items()))
+    if missing and len(missing) == voxels.shape[0]:
+        message = (f"A stack of {len(missing)} slice(s) was left out: none of its "
+                   f"inputs could be decoded ({failed})")
+        logger.warning(message)
+        if lost is not None:
+            lost.append(message)
+        return None
+    if missing:
+        low = _blank_missing(voxels, missing)
+        # A lost slice keeps its place: dropping it would make the spacing
+        # non-uniform and the affine's mean step wrong for every other slice.
+        _note(notes, (
+            f"Missing slice(s) {_slice_list(missing)} of {voxels.shape[0]}: their "
+            f"input(s) could not be decoded, so they are left blank (value {low:g}) "
+            "at their true positions and the other slices keep their true spacing; "
+            f"do not measure across them. {failed}. Copy the file(s) again from "
+            "their source and open the series again"
+        ))
+    for index, why in sorted(problems.doubtful.items()):
+        _note(notes, f"Damaged pixel data in {_label(sources[index])} (slice(s) "
+                     f"{_slice_list(sorted(s for s, _ in slots[index]))}): {why}")
 
     if voxels.dtype.itemsize * 8 > bits_allocated * 1.1 and bits_allocated > 1:
         _note(notes, (
@@ -266,8 +338,11 @@ def _build_volume(
             f"{bits_allocated}-bit stored values: {reason or 'the rescaled range'}"
         ))
 
-    header0 = frames[sorted_ids[0]][0]
-    presets = window_presets(header0, frames[sorted_ids[0]][1])
+    # The header of a slice that decoded: a lost one may describe its data wrongly.
+    blank = set(missing)
+    first_good = next(k for k in range(len(sorted_ids)) if k not in blank)
+    header0, frame0 = frames[sorted_ids[first_good]][:2]
+    presets = window_presets(header0, frame0)
     window = presets[0] if presets else default_window(voxels, header0)
     return Volume(
         voxels=voxels,
@@ -282,7 +357,14 @@ def _build_volume(
         frame_of_reference_uid=str(header0.get("FrameOfReferenceUID", "")),
         slice_positions_mm=positions,
         warnings=notes,
+        missing_slices=missing,
     )
+
+
+def _slice_list(slots: list[int]) -> str:
+    """Return slice indexes for a message, the first ten then a count."""
+    shown = ", ".join(str(k) for k in slots[:10])
+    return shown + (f" and {len(slots) - 10} more" if len(slots) > 10 else "")
 
 
 def _as_inputs(paths_or_datasets: Any) -> list[Any]:
@@ -290,17 +372,38 @@ def _as_inputs(paths_or_datasets: Any) -> list[Any]:
     if isinstance(paths_or_datasets, (str, os.PathLike)):
         path = Path(paths_or_datasets)
         if path.is_dir():
-            return sorted(p for p in path.iterdir() if p.is_file())
+            files = sorted(p for p in path.iterdir() if p.is_file())
+            if not files:
+                raise ValueError(
+                    f"The folder {os.fspath(path)!r} is empty (it holds no files"
+                    f"{', only sub-folders' if any(path.iterdir()) else ''}); "
+                    "pass the folder that holds the series' DICOM files"
+                )
+            return files
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{os.fspath(path)!r} does not exist; check the path (pass a "
+                "folder of DICOM files, a file, or a list of them)"
+            )
         return [path]
     if isinstance(paths_or_datasets, Dataset):
         return [paths_or_datasets]
-    return list(paths_or_datasets)
+    if paths_or_datasets is None:
+        raise TypeError("read_series() takes a folder, a file, or a list of paths "
+                        "or pydicom Datasets, not None")
+    inputs = list(paths_or_datasets)
+    if not inputs:
+        raise ValueError("read_series() was given no inputs: pass a folder, a "
+                         "file, or a non-empty list of paths or pydicom Datasets")
+    return inputs
 
 
 def _label(source: Any) -> str:
+    """Name an input for a message: its path, else its number and UID."""
     if isinstance(source, Dataset):
-        return f"dataset {source.get('SOPInstanceUID', '(no SOP Instance UID)')}"
-    return str(source)
+        return (f"instance {source.get('InstanceNumber', '(no number)')} (SOP "
+                f"Instance UID {source.get('SOPInstanceUID', 'absent')})")
+    return repr(os.fspath(source))
 
 
 def _truncation_problem(source: Any, header: Dataset) -> str | None:
@@ -327,10 +430,10 @@ def read_series(
         Enhanced multi-frame instances contribute every frame, placed by the
         Plane Position Sequence of their functional groups.
     workers : int, optional
-        Processes that decode file inputs in parallel; default the number of
-        CPUs (at most 4). 1 decodes in the calling process. Series of fewer
-        than 8 files, and datasets already in memory, are always decoded in
-        the calling process.
+        Threads or processes that decode compressed inputs in parallel; default
+        the number of CPUs (at most 4). 1 decodes in the calling thread. Native
+        data is always read in the calling thread; processes are not used for
+        fewer than 8 files or for datasets already in memory.
 
     Returns
     -------
@@ -343,23 +446,36 @@ def read_series(
     Raises
     ------
     ValueError
-        If no input has grayscale pixel data, or `workers` is below 1.
+        If no input has grayscale pixel data, every input failed to read or
+        decode (the message names each file and why), a folder is empty, no
+        inputs are given, or `workers` is below 1.
+    FileNotFoundError
+        If a path given does not exist.
 
     Warns
     -----
     UserWarning
         When a volume's geometry needed a work-around (gantry tilt, non-uniform
-        spacing, missing or repeated positions); the same text, and notes on
-        single slices and voxel dtype, are in ``Volume.warnings``.
+        spacing, missing or repeated positions), a slice could not be decoded
+        (left blank in place, see ``Volume.missing_slices``) or its codestream
+        looks damaged; the same text, and notes on single slices and voxel
+        dtype, are in ``Volume.warnings``.
 
     Notes
     -----
+    An input that cannot be read or decoded costs only its own slices: an
+    unreadable header leaves it out, a failed decode leaves its slices blank
+    in place; either way the warning names the file (or the instance number
+    and SOP Instance UID of a dataset), what is wrong and what to do.
+
     Paths are read twice: headers first (without pixel data), then each file
     while its frames are copied into the volume, so the raw bytes of the whole
     series are never held at once; with workers, at most ``2 * workers`` decoded
-    slices wait beside the volume. The codecs hold the GIL, which is why the
-    workers are processes (started once per session), not threads. Colour
-    stacks are left out (logged).
+    slices wait beside the volume. Where imagecodecs decodes the transfer
+    syntax the workers are threads (it releases the GIL) writing straight into
+    the volume; for other compressed syntaxes they are processes (started once
+    per session), since pydicom's plugins hold the GIL. Colour stacks are left
+    out (logged).
     """
     if workers is None:
         workers = default_workers()
@@ -406,18 +522,25 @@ def read_series(
         logger.warning("left out %d unreadable input(s)", len(unreadable))
     stacks = split_into_stacks([(ds, f) for ds, f, _ in frames])
     volumes = []
+    lost: list[str] = []
     for stack in stacks:
-        volume = _build_volume(stack, frames, paths_or_datasets, workers)
+        volume = _build_volume(stack, frames, paths_or_datasets, workers, lost=lost)
         if volume is None:
             continue
         if unreadable:
             volume.warnings.append(message)
-        for message in volume.warnings:
-            if message.startswith(_ALERT_PREFIXES):
-                warnings.warn(message, UserWarning, stacklevel=2)
+        for note in volume.warnings:
+            if note.startswith(_ALERT_PREFIXES):
+                warnings.warn(note, UserWarning, stacklevel=2)
         volumes.append(volume)
     if not volumes:
-        detail = f" ({message})" if unreadable else ""
+        reasons = ([message] if unreadable else []) + lost
+        detail = f" ({'; '.join(reasons)})" if reasons else ""
+        if lost or (unreadable and not frames):
+            raise ValueError(
+                "No volume could be built: every input with pixel data failed to "
+                f"read or decode{detail}. Copy the files again from their source"
+            )
         raise ValueError(
             "None of the inputs has grayscale pixel data to build a volume from; "
             "check that the paths are image instances (not SR, RT structures or "

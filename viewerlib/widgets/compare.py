@@ -191,7 +191,10 @@ class Comparison(ipywidgets.HBox):
             current.window_width,
         )
         for viewer in (current, prior):
-            viewer.layout = ipywidgets.Layout(flex="1 1 0", min_width="0")
+            # Equal halves that may shrink below their content (stack.js styles
+            # the class), set by a class rather than `layout` so that nothing
+            # depends on the viewer's own traits.
+            viewer.add_class("lbx-compare-pane")
         super().__init__([current, prior], layout=ipywidgets.Layout(width="100%"))
         self.current = current
         self.prior = prior

@@ -1,6 +1,5 @@
 // Front end of the report viewer. Every string of the tree comes from a DICOM file
-// and is set with textContent; a PDF is shown from a blob URL in this page's memory,
-// revoked when the view goes away.
+// and is set with textContent, never as HTML.
 
 const REPORT_CSS = `
 .lbx-report { background: #fff; color: #111; font: 13px/1.45 system-ui, sans-serif;
@@ -8,7 +7,6 @@ const REPORT_CSS = `
 .lbx-report ul { margin: 2px 0 2px 18px; padding: 0; list-style: disc; }
 .lbx-report .lbx-name { font-weight: 600; }
 .lbx-report .lbx-head { color: #444; margin-bottom: 6px; white-space: pre; }
-.lbx-report iframe { width: 100%; height: 520px; border: 1px solid #ccc; }
 `;
 
 function render({ model, el }) {
@@ -34,19 +32,7 @@ function render({ model, el }) {
   const tree = model.get("tree");
   if (tree && Object.keys(tree).length) item(tree, element("ul", "lbx-tree", root));
 
-  let url = null;
-  model.on("msg:custom", (message, buffers) => {
-    if (message.type !== "pdf") return;
-    const blob = new Blob([buffers[0]], { type: "application/pdf" });
-    url = URL.createObjectURL(blob);
-    const frame = element("iframe", "lbx-pdf", root);
-    frame.title = "Encapsulated PDF";
-    frame.src = url;
-    root.dataset.pdf = "shown";
-  });
   root.dataset.painted = "true";
-  model.send({ type: "ready" });
-  return () => { if (url) URL.revokeObjectURL(url); };
 }
 
 export default { render };

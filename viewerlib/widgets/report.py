@@ -1,9 +1,9 @@
-"""Reports in the viewer: structured reports as a tree of text, PDFs in a frame.
+"""Reports in the viewer: structured reports as a tree of text.
 
 An SR's content items (PS3.3 C.17.3) become a nested dict of plain strings, which the
-front end shows with ``textContent`` (never as HTML). An Encapsulated PDF (PS3.3
-A.45) travels to the browser as a binary message and is shown in an ``<iframe>`` from
-a blob URL that is revoked when the view closes; it is never saved or downloaded.
+front end shows with ``textContent`` (never as HTML). Encapsulated PDFs (PS3.3 A.45)
+are shown by :class:`viewerlib.widgets.document.DocumentViewer`, which draws their
+pages in the kernel so the PDF never reaches the browser.
 """
 
 from __future__ import annotations
@@ -101,35 +101,38 @@ def report_tree(ds: Dataset, depth: int = 0) -> dict[str, Any]:
 
 
 class ReportViewer(anywidget.AnyWidget):
-    """A structured report as an indented tree, or an encapsulated PDF.
+    """A structured report as an indented tree of text.
 
     Parameters
     ----------
     ds : pydicom.dataset.Dataset
-        An SR (any SR Storage SOP Class) or an Encapsulated PDF instance.
+        An SR (any SR Storage SOP Class).
+
+    Raises
+    ------
+    ValueError
+        If ``ds`` is an Encapsulated PDF: use
+        :class:`~viewerlib.widgets.document.DocumentViewer` (or
+        :func:`viewerlib.open`, which chooses it).
     """
 
     _esm = front_end("report.js")
     tree = traitlets.Dict({}).tag(sync=True)
     overlay = traitlets.Dict({}).tag(sync=True)
+    #: Always False: PDFs are shown by the DocumentViewer (kept for saved states).
     has_pdf = traitlets.Bool(False).tag(sync=True)
 
     def __init__(self, ds: Dataset, **kwargs: Any) -> None:
-        mime = str(ds.get("MIMETypeOfEncapsulatedDocument", ""))
-        self._pdf = bytes(ds.EncapsulatedDocument) if mime == "application/pdf" else b""
+        if str(ds.get("MIMETypeOfEncapsulatedDocument", "")) == "application/pdf":
+            raise ValueError(
+                "this instance is an Encapsulated PDF; show it with "
+                "viewerlib.widgets.document.DocumentViewer(ds) or viewerlib.open"
+            )
         super().__init__(
             tree=report_tree(ds) if "ContentSequence" in ds else {},
             overlay=overlay_texts(ds),
-            has_pdf=bool(self._pdf),
             **kwargs,
         )
-        self.on_msg(self._handle_message)
-
-    def _handle_message(
-        self, _widget: Any, content: dict[str, Any], _buffers: list[bytes]
-    ) -> None:
-        if content.get("type") == "ready" and self._pdf:
-            self.send({"type": "pdf"}, buffers=[self._pdf])
 
     def __repr__(self) -> str:
-        return "ReportViewer(pdf)" if self._pdf else "ReportViewer(sr)"
+        return "ReportViewer(sr)"

@@ -3,18 +3,26 @@
 The kernel owns the pixels. Modality values (HU for CT) travel to the browser as binary
 widget buffers, never base64 inside JSON, and the browser windows them with the VOI
 functions of PS3.3 C.11.2.1.2 and C.11.2.1.3 (LINEAR, LINEAR_EXACT, SIGMOID), so
-dragging the window needs no round trip. The frames stay lossless at every moment:
-``bench/widgets.py`` measures that painting them in the browser keeps up with 60 wheel
-events a second, so a lossy preview while moving would buy nothing. Measurements come
-back as events and are computed in the kernel on the true voxels
-(:mod:`viewerlib.volume.measure`). Nothing is written to browser storage, and the
-notebook's saved widget state holds no image data (the frames are sent as messages,
-not as synced traits).
+dragging the window needs no round trip.
+
+Two tiers of frames reach the browser. Right after the slice on screen, a reduced
+preview of every slice (the mean of each ``preview_reduction`` square of pixels,
+still modality values, about 1/16 of the bytes) arrives, so scrolling anywhere in
+the series shows something at once; then the lossless slices stream out from the one
+on screen, up to ``lossless_slices`` of them (a memory budget for long series). While
+the user scrolls past slices whose lossless frame is not in the browser, the preview
+is painted and marked as such on screen; once the user has been still for
+``lossless_after_ms``, the browser asks for the lossless slices around the one shown
+and repaints with the true pixel grid. Measurements come back as events and are
+computed in the kernel on the true voxels (:mod:`viewerlib.volume.measure`). Nothing
+is written to browser storage, and the notebook's saved widget state holds no image
+data (the frames are sent as messages, not as synced traits).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +43,11 @@ logger = logging.getLogger(__name__)
 _FRONT_END = front_end("stack.js")
 # Slices per message while the rest of the series streams in after the first one.
 _SLICES_PER_MESSAGE = 8
+# Preview slices per message: they are small, so more of them go together.
+_PREVIEWS_PER_MESSAGE = 32
+# Lossless bytes the browser may hold by default; longer series keep a window of
+# slices around the one shown and fall back to previews beyond it.
+_LOSSLESS_BUDGET_BYTES = 512 << 20
 
 # Presets a radiologist expects on a CT (center, width) in HU, with their names.
 CT_WINDOW_PRESETS: tuple[tuple[str, float, float], ...] = (
@@ -167,8 +180,6 @@ class StackViewer(anywidget.AnyWidget):
     """
 
     _esm = _FRONT_END
-    #: The volume shown, when opened from one: voxels as numpy with their geometry.
-    volume: Volume | None = None
     slice_index = traitlets.Int(0).tag(sync=True)
     number_of_slices = traitlets.Int(1).tag(sync=True)
     rows = traitlets.Int(1).tag(sync=True)
@@ -205,6 +216,12 @@ class StackViewer(anywidget.AnyWidget):
     #: Offset to the group, in mm when matched by position, else in slices.
     sync_offset_mm = traitlets.Float(0.0).tag(sync=True)
     sync_offset_slices = traitlets.Float(0.0).tag(sync=True)
+    #: Side of the pixel square averaged into one preview pixel (2 to 16).
+    preview_reduction = traitlets.Int(4).tag(sync=True)
+    #: Most lossless slices the browser holds at once, centred on the one shown.
+    lossless_slices = traitlets.Int(0).tag(sync=True)
+    #: Stillness (ms) after which the browser fetches the lossless slices it lacks.
+    lossless_after_ms = traitlets.Float(200.0).tag(sync=True)
 
     def __init__(
         self,
@@ -244,6 +261,12 @@ class StackViewer(anywidget.AnyWidget):
             "window_function",
             rows[0][3] if rows and window == (rows[0][1], rows[0][2]) else "LINEAR",
         )
+        slice_bytes = max(1, self._voxels[0].nbytes)
+        kwargs.setdefault(
+            "lossless_slices",
+            min(voxels.shape[0], max(3, _LOSSLESS_BUDGET_BYTES // slice_bytes)),
+        )
+        self._previews: np.ndarray | None = None
         super().__init__(
             number_of_slices=voxels.shape[0],
             rows=voxels.shape[1],
@@ -361,6 +384,18 @@ class StackViewer(anywidget.AnyWidget):
                 self.flip_vertical,
             )
 
+    @traitlets.validate("preview_reduction")
+    def _valid_reduction(self, proposal: dict[str, Any]) -> int:
+        return int(min(max(2, proposal["value"]), 16))
+
+    @traitlets.validate("lossless_slices")
+    def _valid_lossless_slices(self, proposal: dict[str, Any]) -> int:
+        return int(min(max(1, proposal["value"]), self.number_of_slices))
+
+    @traitlets.validate("lossless_after_ms")
+    def _valid_lossless_after(self, proposal: dict[str, Any]) -> float:
+        return float(min(max(50.0, proposal["value"]), 5000.0))
+
     @traitlets.validate("slice_index")
     def _valid_slice(self, proposal: dict[str, Any]) -> int:
         return int(min(max(0, proposal["value"]), self.number_of_slices - 1))
@@ -450,6 +485,8 @@ class StackViewer(anywidget.AnyWidget):
     def _handle_message(
         self, _widget: Any, content: dict[str, Any], _buffers: list[bytes]
     ) -> None:
+        if self._loading_handles(content):
+            return
         kind = content.get("type")
         if kind == "ready":
             self._send_series(int(content.get("first", self.slice_index)))
@@ -469,12 +506,15 @@ class StackViewer(anywidget.AnyWidget):
 
     def _send_series(self, first: int) -> None:
         # The slice on screen goes first, alone, so the first image paints at once;
-        # the rest follows in chunks that fan out from it.
+        # then every slice's preview; then the lossless slices within the budget, in
+        # chunks that fan out from the first.
+        first = min(max(0, first), self.number_of_slices - 1)
         self._send_slices(first, first + 1)
-        for start, stop in _chunks_around(
-            first, self.number_of_slices, _SLICES_PER_MESSAGE
-        ):
-            self._send_slices(start, stop)
+        for start in range(0, self.number_of_slices, _PREVIEWS_PER_MESSAGE):
+            self._send_previews(start, start + _PREVIEWS_PER_MESSAGE)
+        low, high = lossless_window(first, self.number_of_slices, self.lossless_slices)
+        for start, stop in _chunks_around(first - low, high - low, _SLICES_PER_MESSAGE):
+            self._send_slices(start + low, stop + low)
 
     def _send_slices(self, start: int, stop: int) -> None:
         start = max(0, start)
@@ -487,6 +527,254 @@ class StackViewer(anywidget.AnyWidget):
             buffers=[memoryview(block).cast("B")],
         )
         logger.debug("sent slices %d-%d (%d bytes)", start, stop, block.nbytes)
+
+    @property
+    def previews(self) -> np.ndarray:
+        """Reduced slices the browser shows while lossless ones are missing.
+
+        Each pixel is the mean of a ``preview_reduction`` square of modality values
+        (edge pixels repeated where the image does not divide evenly), rounded back
+        to the voxels' type, shape (slices, ceil(rows / f), ceil(columns / f)).
+        """
+        if self._previews is None:
+            self._previews = reduce_slices(self._voxels, self.preview_reduction)
+        return self._previews
+
+    def _send_previews(self, start: int, stop: int) -> None:
+        stop = min(self.number_of_slices, stop)
+        if start >= stop:
+            return
+        block = np.ascontiguousarray(self.previews[start:stop])
+        self.send(
+            {
+                "type": "previews",
+                "start": start,
+                "stop": stop,
+                "dtype": block.dtype.name,
+                "rows": block.shape[1],
+                "columns": block.shape[2],
+                "reduction": self.preview_reduction,
+            },
+            buffers=[memoryview(block).cast("B")],
+        )
+        logger.debug("sent previews %d-%d (%d bytes)", start, stop, block.nbytes)
+
+    @traitlets.observe("preview_reduction")
+    def _forget_previews(self, _change: Any) -> None:
+        self._previews = None
+
+    # -- Slices shown as they arrive (viewerlib.open streams the series) ------------
+    # A viewer made before its series has arrived: the browser gets each slice the
+    # moment the kernel has decoded it, and never a slice that has not arrived.
+
+    #: While the series streams in: ``state`` ('loading', 'complete' or 'failed'),
+    #: ``received`` and ``total`` slices, and on failure a ``message`` saying what
+    #: happened and what to do. Empty for a volume that was whole when shown.
+    loading = traitlets.Dict({}).tag(sync=True)
+    #: Bumped when the slices are laid out anew (see :meth:`relayout`); the page
+    #: then draws the viewer afresh from the other traits.
+    layout_generation = traitlets.Int(0).tag(sync=True)
+
+    @property
+    def volume(self) -> Volume | None:
+        """The volume shown: voxels as numpy with their geometry.
+
+        While the series is still arriving this waits until it is whole, and
+        raises the load's error (for example
+        :class:`~viewerlib.errors.PartialSeriesError`, naming the missing
+        instances) if it did not arrive whole; never a half-filled array.
+        """
+        wait = self.__dict__.get("_volume_wait")
+        if wait is not None:
+            return wait()
+        return self.__dict__.get("_volume")
+
+    @volume.setter
+    def volume(self, value: Volume | None) -> None:
+        self.__dict__["_volume"] = value
+
+    def begin_loading(self, wait: Any, window_from_data: bool = False) -> None:
+        """Show only the slices that have arrived, until :meth:`end_loading`.
+
+        Parameters
+        ----------
+        wait : callable
+            Returns the whole volume (waiting for it) or raises; backs
+            :attr:`volume` while loading.
+        window_from_data : bool
+            Set the window from the first slice that arrives (the file has none).
+        """
+        self._arrival_lock = threading.RLock()
+        self._arrived: np.ndarray | None = np.zeros(self.number_of_slices, bool)
+        self._browser_ready = False
+        self._window_from_data = window_from_data
+        self._slices_arrived = threading.Condition(self._arrival_lock)
+        self.__dict__["_volume_wait"] = wait
+        self.loading = {"state": "loading", "received": 0,
+                        "total": self.number_of_slices, "message": ""}
+
+    def receive_slice(self, index: int, values: np.ndarray) -> None:
+        """Take slice `index` (modality values) and send it on if a page shows us.
+
+        Safe to call from a loading thread; the first slice to arrive is put on
+        screen when the one shown has not arrived yet.
+        """
+        with self._arrival_lock:
+            arrived = self._arrived
+            if arrived is None:
+                return
+            target = self._voxels[index]
+            if not np.shares_memory(target, values):
+                if np.issubdtype(self._voxels.dtype, np.integer) and values.size and (
+                        values.min() < -32768 or values.max() > 32767):
+                    # Beyond int16: the browser reads float32 just as well.
+                    self._voxels = self._voxels.astype("<f4")
+                    target = self._voxels[index]
+                target[...] = values
+            first = not arrived.any()
+            arrived[index] = True
+            received = int(arrived.sum())
+            if first and self._window_from_data:
+                # Once: a window the reader sets meanwhile is theirs to keep.
+                self._window_from_data = False
+                _, center, width, _ = _percentile_preset(self._voxels[index])
+                self.window_center, self.window_width = center, width
+            if first and not arrived[self.slice_index]:
+                self.slice_index = index
+            if self._browser_ready:
+                self._send_slices(index, index + 1)
+            self.loading = {**self.loading, "received": received}
+            self._slices_arrived.notify_all()
+
+    def end_loading(self, volume: Volume | None, message: str = "",
+                    moved: bool = False) -> None:
+        """Finish a load: show the whole `volume`, or say why it stopped.
+
+        Parameters
+        ----------
+        volume : Volume or None
+            The whole volume; None when the load failed (the slices that arrived
+            stay on screen, and :attr:`volume` keeps raising the load's error).
+        message : str
+            For a failed load: what happened and what to do, shown in the viewer.
+        moved : bool
+            True when `volume` is laid out otherwise than the slices shown so far
+            (another count or order): the page then draws it afresh.
+        """
+        with self._arrival_lock:
+            if self._arrived is None:
+                return
+            received = int(self._arrived.sum())
+            if volume is None:
+                self.loading = {**self.loading, "state": "failed",
+                                "received": received, "message": message}
+                self._slices_arrived.notify_all()
+                return
+            self.__dict__.pop("_volume_wait", None)
+            self.volume = volume
+            self.relayout(volume, moved=moved)
+            if not np.shares_memory(self._voxels, volume.voxels):
+                self._voxels = _transferable(volume.voxels)
+            self._arrived = None
+            self._previews = None
+            if self._browser_ready and not moved:
+                for start in range(0, self.number_of_slices, _PREVIEWS_PER_MESSAGE):
+                    self._send_previews(start, start + _PREVIEWS_PER_MESSAGE)
+            self.loading = {**self.loading, "state": "complete",
+                            "received": self.number_of_slices,
+                            "total": self.number_of_slices}
+            self._slices_arrived.notify_all()
+
+    def relayout(self, layout: Volume, moved: bool = True) -> None:
+        """Adopt another layout of the series being loaded.
+
+        Parameters
+        ----------
+        layout : Volume
+            Its geometry (affine, spacing, slice positions) and voxels, shown from
+            now on; while loading, only slices given to :meth:`receive_slice`
+            afterwards count as arrived.
+        moved : bool
+            False when only the geometry was refined (the slices keep their
+            places); True when slices changed place or number, so the page draws
+            the viewer afresh.
+        """
+        with self._arrival_lock:
+            self._affine = np.asarray(layout.affine, dtype=float)
+            self._spacing_mm = tuple(float(v) for v in layout.spacing_mm)
+            self._stored_orientation = orientation_labels(self._affine)
+            normal = self._affine[:3, 0] / (np.linalg.norm(self._affine[:3, 0]) or 1.0)
+            positions = (np.asarray(layout.slice_positions_mm, float) @ normal).tolist()
+            if not moved:
+                with self.hold_sync():
+                    self.slice_positions_mm = positions
+                    self.slice_thickness_mm = self._spacing_mm[0]
+                self._update_orientation()
+                return
+            count, rows, columns = layout.voxels.shape
+            self._voxels = _transferable(layout.voxels)
+            if self._arrived is not None:
+                self._arrived = np.zeros(count, bool)
+            self._previews = None
+            self._browser_ready = False  # the page says "ready" once drawn afresh
+            slice_bytes = max(1, self._voxels[0].nbytes)
+            with self.hold_sync():
+                self.number_of_slices = count
+                self.rows, self.columns = rows, columns
+                self.pixel_spacing_mm = [self._spacing_mm[1], self._spacing_mm[2]]
+                self.slice_thickness_mm = self._spacing_mm[0]
+                self.slice_positions_mm = positions
+                self.lossless_slices = min(
+                    count, max(3, _LOSSLESS_BUDGET_BYTES // slice_bytes))
+                self.frame_of_reference_uid = layout.frame_of_reference_uid
+                self.slice_index = min(self.slice_index, count - 1)
+                if self.loading:
+                    self.loading = {**self.loading, "received": 0, "total": count}
+                self.layout_generation += 1
+            self._update_orientation()
+
+    def wait_for_slices(self, count: int = 1, timeout: float | None = None) -> bool:
+        """Wait for `count` slices to arrive (or the load to end); True if they did."""
+        lock = self.__dict__.get("_arrival_lock")
+        if lock is None:
+            return True
+        with self._slices_arrived:
+            return self._slices_arrived.wait_for(
+                lambda: self._arrived is None or int(self._arrived.sum()) >= count
+                or self.loading.get("state") == "failed", timeout)
+
+    def _loading_handles(self, content: dict[str, Any]) -> bool:
+        """Answer ``ready`` and ``need`` with arrived slices only, while loading."""
+        lock = self.__dict__.get("_arrival_lock")
+        if lock is None or content.get("type") not in ("ready", "need"):
+            return False
+        with lock:
+            arrived = self._arrived
+            if arrived is None:
+                return False
+            if content["type"] == "ready":
+                self._browser_ready = True
+                first = int(content.get("first", self.slice_index))
+                start, stop = 0, self.number_of_slices
+                if 0 <= first < stop and arrived[first]:
+                    self._send_slices(first, first + 1)
+            else:
+                first = -1
+                start = max(0, int(content["start"]))
+                stop = min(self.number_of_slices, int(content["stop"]))
+            # Contiguous runs of arrived slices, each one message.
+            index = start
+            while index < stop:
+                if not arrived[index] or index == first:
+                    index += 1
+                    continue
+                end = index
+                while end < stop and arrived[end] and end != first \
+                        and end - index < _SLICES_PER_MESSAGE:
+                    end += 1
+                self._send_slices(index, end)
+                index = end
+        return True
 
     def __repr__(self) -> str:
         shape = "x".join(str(n) for n in self._voxels.shape)
@@ -548,6 +836,8 @@ def _volume_of(
 
 def _transferable(voxels: np.ndarray) -> np.ndarray:
     """Little-endian int16 or float32, the two types the front end reads."""
+    if voxels.dtype == np.dtype("<i2") and voxels.flags.c_contiguous:
+        return voxels  # already so: no pass over the values needed
     if np.issubdtype(voxels.dtype, np.integer):
         low, high = (int(voxels.min()), int(voxels.max())) if voxels.size else (0, 0)
         if low >= -32768 and high <= 32767:
@@ -558,6 +848,61 @@ def _transferable(voxels: np.ndarray) -> np.ndarray:
 def _data_window(voxels: np.ndarray) -> tuple[float, float]:
     low, high = float(np.min(voxels)), float(np.max(voxels))
     return (low + high) / 2.0, max(1.0, high - low)
+
+
+def lossless_window(index: int, count: int, size: int) -> tuple[int, int]:
+    """[start, stop) of the `size` slices centred on `index` within `count` slices.
+
+    The browser keeps the same window, so the kernel and the front end agree on
+    which lossless slices belong in the page.
+
+    Examples
+    --------
+    >>> lossless_window(5, 48, 3)
+    (4, 7)
+    >>> lossless_window(0, 48, 4)
+    (0, 4)
+    >>> lossless_window(47, 48, 100)
+    (0, 48)
+    """
+    size = min(max(1, size), count)
+    start = min(max(0, index - (size - 1) // 2), count - size)
+    return start, start + size
+
+
+def reduce_slices(voxels: np.ndarray, factor: int) -> np.ndarray:
+    """Mean of each `factor` x `factor` square of every slice, in the voxels' type.
+
+    Parameters
+    ----------
+    voxels : numpy.ndarray
+        (slices, rows, columns) modality values, int16 or float32.
+    factor : int
+        Side of the square; rows and columns that do not divide evenly are padded
+        by repeating the last one.
+
+    Returns
+    -------
+    numpy.ndarray
+        (slices, ceil(rows / factor), ceil(columns / factor)), rounded to the
+        nearest integer for integer voxels.
+
+    Examples
+    --------
+    >>> block = np.array([[[0, 2, 10], [4, 6, 10]]], np.int16)
+    >>> reduce_slices(block, 2).tolist()
+    [[[3, 10]]]
+    """
+    slices, rows, columns = voxels.shape
+    pad_rows, pad_columns = -rows % factor, -columns % factor
+    padded = np.pad(voxels, ((0, 0), (0, pad_rows), (0, pad_columns)), mode="edge")
+    blocks = padded.reshape(
+        slices, padded.shape[1] // factor, factor, padded.shape[2] // factor, factor
+    )
+    mean = blocks.mean(axis=(2, 4), dtype=np.float64)
+    if np.issubdtype(voxels.dtype, np.integer):
+        return np.rint(mean).astype(voxels.dtype)
+    return mean.astype(voxels.dtype)
 
 
 def _chunks_around(first: int, count: int, size: int) -> list[tuple[int, int]]:
@@ -579,7 +924,7 @@ def overlay_texts(header: Any) -> dict[str, str]:
         value = header.get(keyword, "") if header is not None else ""
         return str(value) if value is not None else ""
 
-    name = _display_name(text("PatientName"))
+    name = display_person_name(text("PatientName"))
     return {
         "patient": "  ".join(filter(None, (name, text("PatientID"), text("PatientSex"),
                                            _format_date(text("PatientBirthDate"))))),
@@ -600,7 +945,7 @@ def overlay_texts(header: Any) -> dict[str, str]:
     }
 
 
-def _display_name(value: str) -> str:
+def display_person_name(value: str) -> str:
     """A Person Name as "Family, Given Middle", so the parts cannot be confused.
 
     PS3.5 6.2: ``family^given^middle^prefix^suffix``. A value with several component
@@ -608,7 +953,7 @@ def _display_name(value: str) -> str:
 
     Examples
     --------
-    >>> _display_name("Test^Case^Q^Dr")
+    >>> display_person_name("Test^Case^Q^Dr")
     'Test, Dr Case Q'
     """
     if "=" in value:

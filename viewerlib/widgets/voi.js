@@ -34,7 +34,9 @@ function makeLutCache() {
       const levels = new Uint8ClampedArray(1);
       table = new Uint32Array(65536);
       for (let i = 0; i < 65536; i++) {
-        const value = grey(i - 32768);
+        // float32 first, as viewerlib.pipeline.voi returns it, so that rounding
+        // (half to even in both) gives the pipeline's display values exactly.
+        const value = Math.fround(grey(i - 32768));
         levels[0] = invert ? 255 - value : value;
         const g = levels[0];
         table[i] = (0xff000000 | (g << 16) | (g << 8) | g) >>> 0;
@@ -58,7 +60,7 @@ function windowInto(pixels, frame, kind, center, width, invert, lutCache) {
   const grey = voiFunction(kind, center, width);
   for (let i = 0, j = 0; i < frame.length; i++, j += 4) {
     const v = frame[i];
-    let value = Number.isNaN(v) ? 0 : grey(v);
+    let value = Number.isNaN(v) ? 0 : Math.fround(grey(v));
     if (invert && !Number.isNaN(v)) value = 255 - value;
     pixels[j] = pixels[j + 1] = pixels[j + 2] = value;
     pixels[j + 3] = 255;

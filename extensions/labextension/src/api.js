@@ -20,12 +20,20 @@ async function request(path, { query, method = 'GET', body } = {}) {
   return response;
 }
 
+/** An Error from a failed call: the server's own message, and its JSON as `data`. */
+function failure(path, response, data) {
+  const error = new Error(data.message || `${path}: HTTP ${response.status}`);
+  error.data = data;
+  error.fromServer = Boolean(data.message);
+  return error;
+}
+
 /** GET a JSON endpoint; a failed call throws an Error whose text the user can read. */
 export async function getJSON(path, query) {
   const response = await request(path, { query });
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
-    throw new Error(data.message || `${path}: HTTP ${response.status}`);
+    throw failure(path, response, data);
   }
   return data;
 }
@@ -34,7 +42,7 @@ export async function postJSON(path, body) {
   const response = await request(path, { method: 'POST', body });
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
-    throw new Error(data.message || `${path}: HTTP ${response.status}`);
+    throw failure(path, response, data);
   }
   return data;
 }

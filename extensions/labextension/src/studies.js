@@ -34,7 +34,8 @@ export class StudiesPanel extends Widget {
       ['patient_name', "Patient's name"],
       ['patient_id', 'Patient ID'],
       ['modality', 'Modality'],
-      ['study_date', 'Study date (YYYYMMDD or range)']
+      ['study_date', 'Study date (YYYYMMDD or range)'],
+      ['accession_number', 'Accession number']
     ]) {
       const row = element('label', 'lbx-studies-field');
       row.appendChild(element('span', '', label));
@@ -94,19 +95,6 @@ export class StudiesPanel extends Widget {
     }
   }
 
-  describeHealth(archives) {
-    const down = archives.filter(a => a.state === 'down').map(a => a.name);
-    const slow = archives.filter(a => a.state === 'slow').map(a => a.name);
-    const parts = [];
-    if (down.length) {
-      parts.push(`Not reachable now: ${down.join(', ')}; studies held only there are missing.`);
-    }
-    if (slow.length) {
-      parts.push(`Answering slowly: ${slow.join(', ')}.`);
-    }
-    return parts.join(' ');
-  }
-
   async refreshHealth() {
     try {
       const health = await getJSON('api/health');
@@ -114,8 +102,8 @@ export class StudiesPanel extends Widget {
       if (health.message) {
         this.showMessage(health.message, 'error');
       } else {
-        const text = this.describeHealth(health.archives);
-        this.showMessage(text, text ? 'warning' : 'info');
+        // The server words the notice on down or slow archives.
+        this.showMessage(health.notice || '', health.notice ? 'warning' : 'info');
       }
     } catch (err) {
       this.showMessage(`Cannot check the archives: ${err.message}`, 'error');
@@ -139,14 +127,18 @@ export class StudiesPanel extends Widget {
     try {
       const results = await getJSON('api/search', query);
       this.showHealth(results.archives);
-      const warning = this.describeHealth(results.archives);
+      const warning = results.notice || '';
       const count = `${results.studies.length} ${results.studies.length === 1 ? 'study' : 'studies'}`;
       this.showMessage(warning ? `${count}. ${warning}` : count, warning ? 'warning' : 'info');
       for (const study of results.studies) {
         this.resultsNode.appendChild(this.studyItem(study));
       }
     } catch (err) {
-      this.showMessage(`The search failed: ${err.message}`, 'error');
+      // The server's message (e.g. every archive down) says what to do: shown as is.
+      if (err.data && Array.isArray(err.data.archives)) {
+        this.showHealth(err.data.archives);
+      }
+      this.showMessage(err.fromServer ? err.message : `The search failed: ${err.message}`, 'error');
     } finally {
       this.node.dataset.searching = 'false';
     }

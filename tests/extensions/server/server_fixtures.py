@@ -58,8 +58,18 @@ class Reply:
 class LightboxServer:
     """``jupyter server`` with the Lightbox extension on 127.0.0.1, stopped by PID."""
 
-    def __init__(self, folder: Path, environment: dict[str, str]) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        environment: dict[str, str],
+        arguments: tuple[str, ...] = (),
+        config_python: str = "",
+    ) -> None:
         self.folder = folder
+        # Extra command-line options and a jupyter_server_config.py, e.g. the
+        # log_function jupyterhub-singleuser installs.
+        self.arguments = arguments
+        self.config_python = config_python
         self.root = folder / "root"
         self.root.mkdir(parents=True, exist_ok=True)
         self.environment = environment
@@ -81,6 +91,8 @@ class LightboxServer:
                 }
             )
         )
+        if self.config_python:
+            (config / "jupyter_server_config.py").write_text(self.config_python)
         environment = dict(
             os.environ,
             HOME=str(self.folder),
@@ -103,6 +115,7 @@ class LightboxServer:
             f"--port={self.port}",
             f"--ServerApp.root_dir={self.root}",
             f"--IdentityProvider.token={self.token}",
+            *self.arguments,
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             arguments.append("--allow-root")
@@ -123,9 +136,14 @@ class LightboxServer:
         raise RuntimeError(f"jupyter server did not answer in {_STARTUP_S} s")
 
     def request(
-        self, method: str, path: str, body: Any = None, token: str | None = ""
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = "",
+        headers: dict[str, str] | None = None,
     ) -> Reply:
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **(headers or {})}
         if token is not None:
             headers["Authorization"] = f"token {token or self.token}"
         data = json.dumps(body).encode() if body is not None else None
@@ -152,11 +170,14 @@ class LightboxServer:
         return code
 
 
-def write_archives(path: Path, folder: Path, down_port: int | None) -> Path:
+def write_archives(path: Path, folder: Path | None, down_port: int | None) -> Path:
     """An archives file: the phantom folder, and a DICOMweb archive nobody serves."""
-    text = (
-        f'[[archive]]\nname = "Teaching folder"\ntype = "folder"\npath = "{folder}"\n'
-    )
+    text = ""
+    if folder is not None:
+        text += (
+            f'[[archive]]\nname = "Teaching folder"\ntype = "folder"\n'
+            f'path = "{folder}"\n'
+        )
     if down_port is not None:
         text += (
             '\n[[archive]]\nname = "Closed PACS"\ntype = "dicomweb"\n'

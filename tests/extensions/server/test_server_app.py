@@ -39,3 +39,18 @@ def test_unknown_panel_raises() -> None:
 def test_launch_folder_outside_the_root_raises(folder: str) -> None:
     with pytest.raises(TraitError, match="below the server's root"):
         LightboxServerExtension(launch_folder=folder)
+
+
+@pytest.mark.parametrize(
+    "panels, view",
+    [
+        (["studies", "launcher", "app-view"], "app"),
+        (["studies", "launcher"], "notebook"),
+        ([], "notebook"),
+    ],
+    ids=["with-app-view-app", "without-app-view-notebook", "none-notebook"],
+)
+def test_default_view_follows_the_panels_of_the_role(
+    panels: list[str], view: str
+) -> None:
+    assert LightboxServerExtension(panels=panels).default_view == view

@@ -7,21 +7,16 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pydicom
 import pytest
 from server_fixtures import (
     REPOSITORY,
     LightboxServer,
     free_port,
     write_archives,
-    write_phantom_folder,
 )
-
-
-@pytest.fixture(scope="session")
-def phantom_archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    folder = tmp_path_factory.mktemp("phantom-archive")
-    return folder, write_phantom_folder(folder)
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +152,55 @@ def test_open_as_notebook_keeps_the_code_visible(
 
     notebook = json.loads((lightbox_server.root / reply.json()["path"]).read_text())
     assert notebook["metadata"]["lightbox"]["app_view"] is False
+
+
+def test_open_without_a_view_follows_the_role_panels(
+    lightbox_server: LightboxServer, phantom_archive: tuple[Path, list[str]]
+) -> None:
+    # This server's role has no app view (LIGHTBOX_PANELS=studies,launcher).
+    reply = lightbox_server.request(
+        "POST", "/lightbox/api/open", {"study_instance_uid": phantom_archive[1][0]}
+    )
+
+    notebook = json.loads((lightbox_server.root / reply.json()["path"]).read_text())
+    assert notebook["metadata"]["lightbox"]["app_view"] is False
+
+
+def test_a_second_open_shuts_the_first_viewers_kernel_down(
+    lightbox_server: LightboxServer, phantom_archive: tuple[Path, list[str]]
+) -> None:
+    first, second = phantom_archive[1]
+    earlier = lightbox_server.request(
+        "POST", "/lightbox/api/open", {"study_instance_uid": first}
+    ).json()["path"]
+    # What JupyterLab does when the notebook opens: a session with a kernel.
+    session = lightbox_server.request(
+        "POST",
+        "/api/sessions",
+        {"path": earlier, "type": "notebook", "kernel": {"name": "python3"}},
+    )
+    assert session.status == 201
+    kernel_id = session.json()["kernel"]["id"]
+
+    later = lightbox_server.request(
+        "POST", "/lightbox/api/open", {"study_instance_uid": second}
+    ).json()["path"]
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        kernels = [
+            k["id"] for k in lightbox_server.request("GET", "/api/kernels").json()
+        ]
+        sessions = lightbox_server.request("GET", "/api/sessions").json()
+        if kernel_id not in kernels and not sessions:
+            break
+        time.sleep(0.3)
+    assert kernel_id not in kernels
+    assert [s["path"] for s in sessions] == []
+    assert (lightbox_server.root / later).exists()
+    assert (
+        "shut down 1 kernel(s) of replaced viewers" in lightbox_server.log.read_text()
+    )
 
 
 @pytest.mark.parametrize(
@@ -300,3 +344,143 @@ def test_shutdown_stops_kernels_gracefully_and_wipes_launches_and_scratch(
     assert not scratch.exists()
     log = server.log.read_text()
     assert "shut down 1 kernel(s) gracefully" in log
+
+
+def _phantom_study(folder: Path, kind: str) -> Any:
+    """The first data set of the ``kind`` ("current", "prior") phantom study."""
+    return pydicom.dcmread(min(folder.glob(f"{kind}-*.dcm")))
+
+
+def test_search_by_accession_number_finds_that_study_only(
+    lightbox_server: LightboxServer, phantom_archive: tuple[Path, list[str]]
+) -> None:
+    current = _phantom_study(phantom_archive[0], "current")
+    prior = _phantom_study(phantom_archive[0], "prior")
+    assert current.AccessionNumber != prior.AccessionNumber
+
+    reply = lightbox_server.request(
+        "GET", f"/lightbox/api/search?accession_number={current.AccessionNumber}"
+    )
+
+    assert reply.status == 200
+    studies = reply.json()["studies"]
+    assert [s["study_instance_uid"] for s in studies] == [current.StudyInstanceUID]
+    assert studies[0]["accession_number"] == current.AccessionNumber
+
+
+def test_search_shows_person_names_as_family_comma_given(
+    lightbox_server: LightboxServer, phantom_archive: tuple[Path, list[str]]
+) -> None:
+    # PS3.5 6.2: family^given^middle^prefix^suffix; the viewer shows "Family, Given".
+    raw = str(_phantom_study(phantom_archive[0], "current").PatientName)
+    family, given = raw.split("^")[:2]
+
+    reply = lightbox_server.request("GET", "/lightbox/api/search?modality=CT")
+    studies = reply.json()["studies"]
+
+    assert {s["patient_name"] for s in studies} == {f"{family}, {given}"}
+
+
+def test_search_with_one_archive_down_names_it_in_a_notice(
+    lightbox_server: LightboxServer,
+) -> None:
+    body = lightbox_server.request("GET", "/lightbox/api/search?modality=CT").json()
+    health = lightbox_server.request("GET", "/lightbox/api/health").json()
+
+    for notice in (body["notice"], health["notice"]):
+        assert notice.startswith("Not reachable now: Closed PACS;")
+        assert "Teaching folder" not in notice
+        assert "tell the archive's administrator" in notice
+
+
+def test_search_with_every_archive_down_answers_503_saying_which_and_what_to_do(
+    tmp_path: Path,
+) -> None:
+    archives = write_archives(tmp_path / "archives.toml", None, free_port())
+    server = LightboxServer(tmp_path, {"LIGHTBOX_ARCHIVES": str(archives)}).start()
+    try:
+        reply = server.request("GET", "/lightbox/api/search?patient_id=LBX-0001")
+    finally:
+        server.stop()
+
+    assert reply.status == 503
+    assert reply.headers["Content-Type"].startswith("application/json")
+    assert reply.headers["Cache-Control"] == "no-store"
+    body = reply.json()
+    assert body["message"].startswith(
+        "Nothing could be searched: Closed PACS is not reachable now."
+    )
+    assert "search again in a few minutes" in body["message"]
+    assert "Internal Server Error" not in body["message"]
+    assert [(a["name"], a["state"]) for a in body["archives"]] == [
+        ("Closed PACS", "down")
+    ]
+    assert body["studies"] == []
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/lightbox/api/health"),
+        ("GET", "/lightbox/api/search?modality=CT"),
+        ("GET", "/lightbox/api/search?study_date=not-a-date"),
+        ("GET", "/lightbox/api/thumbnail?study_instance_uid={uid}"),
+        ("GET", "/lightbox/api/thumbnail?study_instance_uid=1.2.3.4"),
+        ("GET", "/lightbox/api/config"),
+        ("POST", "/lightbox/api/open"),
+    ],
+    ids=[
+        "health",
+        "search",
+        "search-refused",
+        "thumbnail",
+        "thumbnail-missing",
+        "config",
+        "open-refused",
+    ],
+)
+def test_every_extension_response_with_patient_data_is_never_cached(
+    lightbox_server: LightboxServer,
+    phantom_archive: tuple[Path, list[str]],
+    method: str,
+    path: str,
+) -> None:
+    reply = lightbox_server.request(
+        method,
+        path.format(uid=phantom_archive[1][0]),
+        {} if method == "POST" else None,
+    )
+
+    assert reply.headers["Cache-Control"] == "no-store"
+    assert "Etag" not in reply.headers
+
+
+@pytest.mark.orthanc
+def test_search_refused_by_every_archive_says_sign_in_again_not_down(
+    tmp_path: Path, orthanc_factory
+) -> None:
+    archive = orthanc_factory("guarded", credentials=("viewer", "right-pass")).start()
+    archives = tmp_path / "archives.toml"
+    archives.write_text(
+        '[[archive]]\nname = "Guarded PACS"\ntype = "dicomweb"\n'
+        f'url = "{archive.dicomweb_url}"\nquirks = "orthanc-1.10"\n'
+        'auth = "basic"\nusername = "viewer"\npassword_env = "GUARDED_PASSWORD"\n'
+    )
+    server = LightboxServer(
+        tmp_path,
+        {"LIGHTBOX_ARCHIVES": str(archives), "GUARDED_PASSWORD": "wrong-pass"},
+    ).start()
+    try:
+        reply = server.request("GET", "/lightbox/api/search?modality=CT")
+    finally:
+        server.stop()
+
+    assert reply.status == 503
+    body = reply.json()
+    assert body["message"].startswith(
+        "Nothing could be searched: Guarded PACS refused your credentials."
+    )
+    assert "not reachable" not in body["message"]
+    assert [(a["name"], a["state"]) for a in body["archives"]] == [
+        ("Guarded PACS", "refused")
+    ]

@@ -12,15 +12,17 @@ from pydicom.data import get_testdata_file
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from lightbox_source_testing import make_ct_series, write_datasets  # noqa: E402
+from lightbox_source_testing import (  # noqa: E402
+    CREDENTIALS,
+    JPEG_LS_FILE,
+    SERIES_LENGTH,
+    make_ct_series,
+    write_datasets,
+)
 
 from viewerlib import cache  # noqa: E402
 from viewerlib.sources.dicomweb import ArchiveQuirks, DICOMwebSource  # noqa: E402
 
-CREDENTIALS = ("viewer", "secret")
-SERIES_LENGTH = 12
-# A JPEG-LS file: the archive may send it as stored, never encode into it.
-JPEG_LS_FILE = "emri_small_jpeg_ls_lossless.dcm"
 
 
 @dataclass

@@ -17,6 +17,12 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
+# The basic-auth archive's account, the series length of the CT in both archives,
+# and a JPEG-LS file the archive may send as stored, never encode into.
+CREDENTIALS = ("viewer", "secret")
+SERIES_LENGTH = 12
+JPEG_LS_FILE = "emri_small_jpeg_ls_lossless.dcm"
+
 # Legend: every synthetic patient is obviously fake.
 FAKE_PATIENT = "Test^Case"
 
@@ -246,3 +252,150 @@ class LoopbackProxy:
         self._stop.set()
         self._thread.join(timeout=2)
         self.listener.close()
+
+
+class ManualClock:
+    """A clock the test moves by hand (seconds since the epoch)."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class BearerTokenGateway:
+    """A loopback reverse proxy that lets a request through only with a valid token.
+
+    It plays both parts an OpenID Connect deployment has around an archive: the
+    token endpoint (``POST /token`` issues a random token valid for ``ttl_s`` by
+    ``clock``, answered as in RFC 6749 5.1) and the resource server in front of
+    the archive, which answers 401 with ``WWW-Authenticate: Bearer`` (RFC 6750 3)
+    to a missing, unknown, expired or revoked token and passes every other
+    request on to the archive.
+
+    Attributes
+    ----------
+    issued : list of str
+        Tokens issued, oldest first.
+    seen : list of tuple
+        ``(token, status)`` of every request to the archive side.
+    refuse_everything : bool
+        Refuse even valid tokens (an account that lost access to the archive).
+    """
+
+    def __init__(self, target_port: int, clock: ManualClock, ttl_s: float = 300.0,
+                 ) -> None:
+        import http.client
+        import json
+        import secrets
+
+        self.clock, self.ttl_s = clock, ttl_s
+        self.issued: list[str] = []
+        self.expires: dict[str, float] = {}
+        self.revoked: set[str] = set()
+        self.seen: list[tuple[str, int]] = []
+        self.refuse_everything = False
+        outer = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _reply(self, status: int, headers: dict[str, str],
+                       body: bytes) -> None:
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _issue(self) -> None:
+                token = secrets.token_urlsafe(24)
+                outer.issued.append(token)
+                outer.expires[token] = outer.clock() + outer.ttl_s
+                self._reply(200, {"Content-Type": "application/json",
+                                  "Cache-Control": "no-store"},
+                            json.dumps({"access_token": token, "token_type": "Bearer",
+                                        "expires_in": outer.ttl_s}).encode())
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    body = self._read_chunked()
+                else:
+                    body = self.rfile.read(length) if length else b""
+                if self.command == "POST" and self.path == "/token":
+                    self._issue()
+                    return
+                scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+                valid = (scheme == "Bearer" and token in outer.expires
+                         and token not in outer.revoked
+                         and outer.expires[token] > outer.clock()
+                         and not outer.refuse_everything)
+                if not valid:
+                    outer.seen.append((token, 401))
+                    self._reply(401, {"WWW-Authenticate":
+                                      'Bearer error="invalid_token"'}, b"")
+                    return
+                upstream = http.client.HTTPConnection("127.0.0.1", target_port,
+                                                      timeout=30)
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("authorization", "host",
+                                                "transfer-encoding", "connection")}
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                answer = upstream.getresponse()
+                data = answer.read()
+                upstream.close()
+                outer.seen.append((token, answer.status))
+                self._reply(answer.status, {
+                    k: v for k, v in answer.getheaders()
+                    if k.lower() not in ("content-length", "connection",
+                                         "transfer-encoding")}, data)
+
+            def _read_chunked(self) -> bytes:
+                body = bytearray()
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0], 16)
+                    if size == 0:
+                        self.rfile.readline()
+                        return bytes(body)
+                    body += self.rfile.read(size)
+                    self.rfile.readline()
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def url(self, path: str = "/dicom-web") -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def fetch_token(self) -> object:
+        """Get a token from ``/token`` the way the hub hands one to a kernel."""
+        import requests
+
+        from viewerlib.sources.auth import AccessToken
+
+        answer = requests.post(self.url("/token"), timeout=5).json()
+        return AccessToken(answer["access_token"],
+                           self.clock() + float(answer["expires_in"]))
+
+    def refusals(self) -> int:
+        return sum(1 for _, status in self.seen if status == 401)
+
+    def __enter__(self) -> BearerTokenGateway:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -91,6 +91,26 @@ def test_invalid_entries_name_file_entry_and_key_raises(tmp_path, monkeypatch, e
     assert str(caught.value).startswith(str(path))
 
 
+@pytest.mark.parametrize(("key", "advice"), [
+    ("password", "name that variable with 'password_env' (e.g. password_env = "),
+    ("token", "name that variable with 'token_env' (or 'token_file'"),
+    ("secret", "name that variable with 'password_env' (auth = \"basic\") or "
+               "'token_env' (auth = \"bearer\""),
+])
+def test_secret_in_the_file_names_the_key_to_use_instead_raises(tmp_path, key,
+                                                                advice):
+    path = _write(tmp_path, 'name = "x"\ntype = "dicomweb"\n'
+                  f'url = "http://127.0.0.1/dw"\n{key} = "pw"\n')
+    with pytest.raises(ArchivesConfigError) as caught:
+        load_sources(path)
+    message = str(caught.value)
+    assert f"key '{key}': secrets must not be written in this file" in message
+    assert advice in message
+    # Each suggested key is named once (no "'password_env' or 'password_env'").
+    for suggested in ("'password_env'", "'token_env'", "'token_file'"):
+        assert message.count(suggested) <= 1
+
+
 def test_duplicate_names_raises(tmp_path):
     path = tmp_path / "archives.toml"
     path.write_text('[[archive]]\nname = "x"\ntype = "folder"\npath = "/a"\n'

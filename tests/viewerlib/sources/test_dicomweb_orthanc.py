@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pydicom
 import pytest
-from conftest import CREDENTIALS, JPEG_LS_FILE, SERIES_LENGTH
+from lightbox_source_testing import CREDENTIALS, JPEG_LS_FILE, SERIES_LENGTH
 from lightbox_source_testing import FAKE_PATIENT, LoopbackProxy, make_ct_series
 from PIL import Image
 
@@ -92,6 +92,17 @@ def test_wrong_password_raises(archives):
     with pytest.raises(SourceAuthenticationError, match="b: .*HTTP 401"):
         source.search_for_studies()
     assert source.health().state == "down"
+
+
+def test_wrong_password_while_retrieving_says_retrieving_raises(archives):
+    # The instance count is searched alongside the stream; the refusal reported
+    # is the retrieval's own, whichever of the two requests is refused first.
+    source = archives.source_b(auth=("viewer", "not-the-password"), retries=0)
+    for _ in range(3):
+        with pytest.raises(SourceAuthenticationError,
+                           match="HTTP 401.* while retrieving a series") as caught:
+            source.retrieve_series(*_series_uids(archives))
+        assert "searching" not in str(caught.value)
 
 
 def test_unknown_series_raises(archives):

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 import pydicom
 import pytest
-from conftest import CREDENTIALS
+from lightbox_source_testing import CREDENTIALS
 from lightbox_source_testing import LoopbackProxy, make_ct_series, write_datasets
 
-from viewerlib.errors import SourceNotFoundError
+from viewerlib.errors import IncompleteResultsWarning, SourceNotFoundError
 from viewerlib.sources.dicomweb import ArchiveQuirks, DICOMwebSource
-from viewerlib.sources.federated import FederatedSource
+from viewerlib.sources.federated import THREAD_NAME_PREFIX, FederatedSource
 from viewerlib.sources.local import FolderSource
 
 CT = pydicom.dcmread(pydicom.data.get_testdata_file("CT_small.dcm"),
@@ -56,8 +57,12 @@ def test_stopped_archive_is_down_and_the_other_still_answers(archives, orthanc_f
     before = federation.search_for_studies(study_instance_uid=str(CT.StudyInstanceUID))
     assert sorted(before[0].locations) == ["b", "c"]
     c.stop()
-    after = federation.search_for_studies(study_instance_uid=str(CT.StudyInstanceUID))
+    with pytest.warns(IncompleteResultsWarning, match="Archive 'c' could not be "
+                      "searched.*could not reach"):
+        after = federation.search_for_studies(
+            study_instance_uid=str(CT.StudyInstanceUID))
     assert after[0].locations == ["b"]
+    assert list(after.not_searched) == ["c"] and after.incomplete
     assert after.source_health["c"].state == "down"
     assert "could not reach" in after.source_health["c"].message
     assert after.source_health["b"].state == "ok"
@@ -73,12 +78,16 @@ def test_slow_archive_does_not_hold_up_the_others(archives):
                               quirks=ArchiveQuirks.for_orthanc_1_10())
         federation = FederatedSource([slow, archives.source_b()], timeout_s=1.0)
         started = time.perf_counter()
-        results = federation.search_for_studies(patient_name="Test")
+        with pytest.warns(IncompleteResultsWarning, match="'a-slow'.*no answer "
+                          "within 1 s"):
+            results = federation.search_for_studies(patient_name="Test")
         elapsed = time.perf_counter() - started
     assert elapsed < 2.5
     assert [r.locations for r in results] == [["b"]]
     assert results.source_health["a-slow"].state == "slow"
-    assert results.source_health["a-slow"].latency_ms is None
+    # How long it was waited for: at least the federation's time limit.
+    assert results.source_health["a-slow"].latency_ms >= 1000 - 50
+    assert not results.source_health["a-slow"].answered
     assert results.source_health["b"].state == "ok"
     assert not results.complete
 
@@ -161,3 +170,55 @@ def test_real_corpus_study_in_both_archives_is_merged(archives, extra_data):
         1 for f in files
         if pydicom.dcmread(f, stop_before_pixels=True).SeriesInstanceUID
         == header.SeriesInstanceUID)
+
+
+def _fan_out_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate()
+            if t.name.startswith(THREAD_NAME_PREFIX)]
+
+
+@pytest.mark.orthanc
+def test_stalled_archive_does_not_pile_up_threads_over_repeated_searches(archives):
+    port = int(archives.a.url.rsplit(":", 1)[1])
+    # The proxy passes no byte of any answer on until released: a stalled archive.
+    with LoopbackProxy(port, hold_after_bytes=0, hold_timeout_s=30) as proxy:
+        http_timeout_s = 4.0
+        stalled = DICOMwebSource(proxy.url(), "a-stalled", timeout=http_timeout_s,
+                                 retries=0, quirks=ArchiveQuirks.for_orthanc_1_10())
+        federation = FederatedSource([stalled, archives.source_b()], timeout_s=0.3,
+                                     max_calls_per_source=2)
+        bound = 2 * 2  # sources x max_calls_per_source
+        before = len(_fan_out_threads())
+        states = []
+        for _ in range(8):
+            started = time.perf_counter()
+            with pytest.warns(IncompleteResultsWarning, match="a-stalled"):
+                results = federation.search_for_studies(patient_name="Test")
+            # Never held until the stalled request's own HTTP timeout.
+            assert time.perf_counter() - started < http_timeout_s
+            assert [r.locations for r in results] == [["b"]]
+            health = results.source_health["a-stalled"]
+            assert health.state == "slow" and not health.answered
+            assert health.latency_ms is not None and health.latency_ms >= 300 - 50
+            states.append(health.message.split(",")[0].split(";")[0])
+            assert len(_fan_out_threads()) - before <= bound
+            assert not results.complete and results.source_health["b"].answered
+        # Two searches wait on the archive; the next ones skip it instead of
+        # adding a thread (until a left-behind call ends by the HTTP timeout).
+        assert states[:3] == ["no answer within 0.3 s"] * 2 + [
+            "still waiting for 2 earlier requests"]
+        assert set(states) == {"no answer within 0.3 s",
+                               "still waiting for 2 earlier requests"}
+
+        # The left-behind calls end by the HTTP timeout, freeing the source again.
+        deadline = time.perf_counter() + http_timeout_s + 5
+        while federation._in_flight["a-stalled"] and time.perf_counter() < deadline:
+            time.sleep(0.1)
+        assert not federation._in_flight["a-stalled"]
+        # Asked again once the earlier calls have ended: not written off.
+        proxy.release.set()
+        again = federation.search_for_studies(patient_name="Test")
+        assert not again.source_health["a-stalled"].message.startswith(
+            "still waiting")
+    federation.close()
+    assert len(_fan_out_threads()) - before <= bound

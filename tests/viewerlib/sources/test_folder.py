@@ -10,7 +10,11 @@ import pytest
 from lightbox_source_testing import FAKE_PATIENT, make_ct_series, write_datasets
 from PIL import Image
 
-from viewerlib.errors import SourceNotFoundError
+from viewerlib.errors import (
+    PartialSeriesError,
+    SourceNotFoundError,
+    UnreadableFilesError,
+)
 from viewerlib.sources.local import FolderSource
 
 
@@ -34,6 +38,76 @@ def test_folder_indexes_series_and_lists_broken_files_with_reasons(folder):
     assert "not a JPEG, PNG or MP4" in reasons[str(folder / "notes.txt")]
     # pydicom stops quietly at the cut, so what is missing is the reason given
     assert "without (0020,000D)" in reasons[str(folder / "ct" / "cut.dcm")]
+    # Our API has no force=True to pass: the reasons say what a user can do.
+    assert not any("force" in why.lower() for why in reasons.values())
+    assert "copy it again" in reasons[str(folder / "notes.txt")]
+
+
+def test_broken_dicomdir_reason_offers_nothing_the_api_lacks(tmp_path):
+    write_datasets(make_ct_series(2), tmp_path)
+    (tmp_path / "DICOMDIR").write_bytes(b"\0" * 64)
+    source = FolderSource(tmp_path)
+    assert len(source.search_for_instances(
+        source.search_for_studies()[0].StudyInstanceUID)) == 2
+    [(path, why)] = source.unreadable
+    assert path == str(tmp_path / "DICOMDIR")
+    assert why.startswith("DICOMDIR could not be read (")
+    assert "force" not in why.lower()
+    assert why.endswith("indexing every file in the folder instead")
+
+
+def test_files_gone_after_indexing_cost_only_themselves_and_are_named(tmp_path):
+    paths = write_datasets(make_ct_series(6), tmp_path / "ct")
+    source = FolderSource(tmp_path / "ct")
+    series = source.search_for_series()[0]
+    uids = (series.StudyInstanceUID, series.SeriesInstanceUID)
+    expected = {int(pydicom.dcmread(p).InstanceNumber): p for p in paths}
+    sop_of = {p: str(pydicom.dcmread(p).SOPInstanceUID) for p in paths}
+    expected[2].unlink()                                   # deleted
+    expected[4].write_text("now a text file")              # overwritten with text
+    write_datasets(make_ct_series(1), tmp_path / "other")
+    expected[5].write_bytes((tmp_path / "other" / "slice001.dcm").read_bytes())
+
+    with pytest.raises(PartialSeriesError) as caught:
+        source.retrieve_series(*uids)
+    error = caught.value
+    # Every readable file arrives, also those after the first missing one.
+    assert [int(d.InstanceNumber) for d in error.datasets] == [1, 3, 6]
+    reasons = dict(error.missing_files)
+    assert list(reasons) == [str(expected[n]) for n in (2, 4, 5)]
+    assert reasons[str(expected[2])] == "deleted or moved since the folder was indexed"
+    assert reasons[str(expected[4])].startswith("overwritten since the folder was "
+                                                "indexed: it holds no DICOM data set")
+    assert reasons[str(expected[5])].startswith("overwritten since the folder was "
+                                                "indexed: it holds another instance")
+    assert error.missing_sop_instance_uids == [sop_of[expected[n]] for n in (2, 4, 5)]
+    message = str(error)
+    assert "3 of the 6 files of the series could not be read, so 3 of 6" in message
+    assert all(str(expected[n]) in message for n in (2, 4, 5))
+    assert "refresh()" in message and "Put the files back" in message
+
+    # Streamed, the readable files come first, then the error naming the others.
+    stream = source.iter_series(*uids)
+    arrived = []
+    with pytest.raises(UnreadableFilesError) as streamed:
+        for dataset in stream:
+            arrived.append(int(dataset.InstanceNumber))
+    assert arrived == [1, 3, 6]
+    assert [p for p, _ in streamed.value.files] == [str(expected[n])
+                                                    for n in (2, 4, 5)]
+    assert str(expected[2]) in str(streamed.value)
+
+    # One file read alone says the same.
+    with pytest.raises(Exception, match="deleted or moved") as alone:
+        source.retrieve_instance(*uids, sop_of[expected[2]])
+    assert str(expected[2]) in str(alone.value)
+
+    # After refresh() the index holds what is there now, and the series is whole.
+    source.refresh()
+    now = source.retrieve_series(*uids)
+    assert len(source.search_for_series()) == 2  # the overwriting file's own
+    assert [int(d.InstanceNumber) for d in now] == [1, 3, 6]
+    assert str(expected[4]) in dict(source.unreadable)
 
 
 def test_folder_reads_pixels_only_on_retrieve(folder):

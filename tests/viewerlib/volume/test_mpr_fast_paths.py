@@ -104,3 +104,62 @@ def test_samples_outside_the_volume_are_nan(linear_volume):
     assert np.isnan(reformat.pixels[outside]).all()
     assert not np.isnan(reformat.pixels[~outside]).any()
     assert expected.shape == reformat.pixels.shape
+
+
+@pytest.mark.parametrize(("view", "lps_axis"), [(mpr.axial, 2), (mpr.coronal, 1),
+                                                (mpr.sagittal, 0)])
+def test_standard_views_on_voxel_planes_match_the_general_route(linear_volume, view,
+                                                                lps_axis):
+    # The location of the 3rd plane of voxels along the view's fixed axis.
+    step = {2: 2.5, 1: 0.5, 0: 0.8}[lps_axis]
+    location = 3 * step
+    directions = {2: ([0, 1.0, 0], [1.0, 0, 0]), 1: ([0, 0, -1.0], [1.0, 0, 0]),
+                  0: ([0, 0, -1.0], [0, 1.0, 0])}[lps_axis]
+    centre = mpr._through(linear_volume, lps_axis, location)
+
+    fast = view(linear_volume, location)
+    general = mpr.oblique(linear_volume, np.array(directions[0]),
+                          np.array(directions[1]), centre, order=1)
+
+    # Voxels one to one: value = 40 s + 3 r + c at each sample's index.
+    np.testing.assert_allclose(fast.pixels, _expected(linear_volume, fast), atol=1e-4)
+    np.testing.assert_array_equal(fast.pixels, general.pixels)
+    np.testing.assert_allclose(fast.affine, general.affine, atol=1e-9)
+    assert fast.spacing_mm == general.spacing_mm
+    assert fast.orientation_labels == general.orientation_labels
+
+
+def test_standard_view_between_planes_blends_them(linear_volume):
+    # Halfway between slices 2 and 3 (z = 6.25 mm): the mean of the two planes.
+    reformat = mpr.axial(linear_volume, 6.25)
+    expected = (linear_volume.voxels[2] + linear_volume.voxels[3]) / 2
+    np.testing.assert_allclose(reformat.pixels, expected, atol=1e-4)
+
+
+def test_standard_view_follows_a_new_affine():
+    slices = [build_slice(np.full((4, 5), 1024 + 10 * s, np.uint16), (0, 0, float(s)),
+                          spacing=(1, 1)) for s in range(4)]
+    volume = read_series(slices)[0]
+    assert mpr.axial(volume, 2.0).pixels[0, 0] == 20
+
+    # Moved 1 mm towards the feet: z = 2 mm is now the 4th slice.
+    moved = volume.affine.copy()
+    moved[2, 3] -= 1.0
+    volume.affine = moved
+
+    assert mpr.axial(volume, 2.0).pixels[0, 0] == 30
+    # A change of the affine returned earlier does not reach the memo.
+    reformat = mpr.axial(volume, 2.0)
+    reformat.affine[0, 3] = 1e6
+    assert mpr.axial(volume, 2.0).affine[0, 3] != 1e6
+
+
+def test_a_reformat_stays_frozen(linear_volume):
+    import dataclasses
+
+    reformat = mpr.coronal(linear_volume)
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        reformat.pixels = np.zeros(1)  # type: ignore[misc]
+    assert dataclasses.asdict(reformat).keys() == {
+        "pixels", "affine", "spacing_mm", "orientation_labels"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from volume_builders import axial_series, build_slice
 from pydicom.dataset import Dataset
+from volume_builders import axial_series, build_slice
 
 from viewerlib import read_series
 
@@ -130,10 +130,13 @@ def test_no_image_inputs_raises():
         read_series([ds])
 
 
-def test_worker_processes_give_the_same_volume(tmp_path):
-    # RLE-compressed files take the worker path (native data never does).
+@pytest.mark.parametrize("route", ["threads", "processes"])
+def test_parallel_workers_give_the_same_volume(tmp_path, monkeypatch, route):
+    # RLE-compressed files take a parallel route (native data never does):
+    # threads when imagecodecs decodes the syntax, else worker processes.
     from pydicom.uid import RLELossless
 
+    from viewerlib.pipeline import codecs
     from viewerlib.volume import reading
 
     paths = []
@@ -141,14 +144,44 @@ def test_worker_processes_give_the_same_volume(tmp_path):
         ds.compress(RLELossless)
         ds.save_as(tmp_path / f"{index}.dcm", enforce_file_format=True)
         paths.append(tmp_path / f"{index}.dcm")
-
     in_process = read_series(paths, workers=1)[0]
-    pooled = read_series(paths, workers=2)[0]
 
-    assert reading._pool is not None  # the pool really ran
-    np.testing.assert_array_equal(pooled.voxels, in_process.voxels)
-    np.testing.assert_array_equal(pooled.affine, in_process.affine)
-    assert pooled.voxels[:, 0, 0].tolist() == [100 * z - 1024 for z in range(10)]
+    if route == "processes":
+        monkeypatch.setattr(codecs, "imagecodecs", None)
+    threaded = []
+    real = reading._fill_with_threads
+    monkeypatch.setattr(reading, "_fill_with_threads",
+                        lambda *a: threaded.append(1) or real(*a))
+    parallel = read_series(paths, workers=2)[0]
+
+    if route == "threads":
+        assert threaded  # the threads really ran
+    else:
+        assert not threaded and reading._pool is not None
+    np.testing.assert_array_equal(parallel.voxels, in_process.voxels)
+    np.testing.assert_array_equal(parallel.affine, in_process.affine)
+    assert parallel.voxels[:, 0, 0].tolist() == [100 * z - 1024 for z in range(10)]
+
+
+def test_threads_widen_the_volume_when_a_slice_does_not_fit(tmp_path):
+    # Rescale Slope 16 takes 4095 past int16 (PS3.3 C.11.1.1.2: 16 * 4095 - 1024
+    # = 64496): the slice is kept aside and the whole volume widened once.
+    from pydicom.uid import RLELossless
+
+    paths = []
+    for index, ds in enumerate(axial_series([float(z) for z in range(10)])):
+        if index == 7:
+            ds.RescaleSlope = 16
+            ds.PixelData = np.full((ds.Rows, ds.Columns), 4095, "<i2").tobytes()
+        ds.compress(RLELossless)
+        ds.save_as(tmp_path / f"{index}.dcm", enforce_file_format=True)
+        paths.append(tmp_path / f"{index}.dcm")
+
+    volume = read_series(paths, workers=2)[0]
+
+    assert volume.voxels.dtype == np.int32
+    assert int(volume.voxels[7, 0, 0]) == 16 * 4095 - 1024
+    assert volume.voxels[:, 0, 0].tolist()[:3] == [-1024, -924, -824]
 
 
 def test_headers_after_the_first_keep_only_what_the_volume_uses():

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import traitlets
 
-from viewerlib.widgets.stack import StackViewer, _chunks_around, orientation_labels
+from viewerlib.widgets.stack import (
+    StackViewer,
+    _chunks_around,
+    lossless_window,
+    orientation_labels,
+    reduce_slices,
+)
 
 
 def _viewer(voxels: np.ndarray, **options: object) -> StackViewer:
@@ -87,26 +93,95 @@ def test_series_streams_from_the_shown_slice_outwards() -> None:
     assert chunks[0] == (6, 9) and chunks[1] == (2, 5)
 
 
-def test_frames_go_as_binary_buffers_not_in_the_json(monkeypatch) -> None:
-    voxels = np.arange(3 * 4 * 5, dtype=np.int16).reshape(3, 4, 5)
-    viewer = _viewer(voxels)
+def _sent_on_ready(viewer: StackViewer, first: int, monkeypatch) -> list:
     sent: list[tuple[dict, list]] = []
     monkeypatch.setattr(
         viewer, "send", lambda content, buffers=None: sent.append((content, buffers))
     )
-    viewer._handle_message(viewer, {"type": "ready", "first": 1}, [])
+    viewer._handle_message(viewer, {"type": "ready", "first": first}, [])
+    return sent
+
+
+def test_frames_go_as_binary_buffers_not_in_the_json(monkeypatch) -> None:
+    voxels = np.arange(3 * 4 * 5, dtype=np.int16).reshape(3, 4, 5)
+    viewer = _viewer(voxels)
+    sent = _sent_on_ready(viewer, 1, monkeypatch)
     first_content, first_buffers = sent[0]
     assert first_content == {"type": "slices", "start": 1, "stop": 2, "dtype": "int16"}
     assert bytes(first_buffers[0]) == voxels[1].tobytes()
-    received = {c["start"]: bytes(b[0]) for c, b in sent}
+    assert all(isinstance(b[0], memoryview) for _, b in sent)
+    received = {c["start"]: bytes(b[0]) for c, b in sent if c["type"] == "slices"}
     assert b"".join(received[k] for k in sorted(received)) == voxels.tobytes()
 
 
-def test_saved_widget_state_holds_no_image_data() -> None:
+def test_previews_follow_the_first_slice_and_cover_the_series(monkeypatch) -> None:
+    voxels = np.zeros((40, 8, 8), np.int16)
+    voxels[:, :4, :4] = 100  # one 4 x 4 block per slice at 100 HU
+    viewer = _viewer(voxels, preview_reduction=4)
+    sent = _sent_on_ready(viewer, 20, monkeypatch)
+    assert [c["type"] for c, _ in sent[:3]] == ["slices", "previews", "previews"]
+    previews = [(c, b) for c, b in sent if c["type"] == "previews"]
+    assert [(c["start"], c["stop"]) for c, _ in previews] == [(0, 32), (32, 40)]
+    content, buffers = previews[0]
+    assert (content["rows"], content["columns"], content["reduction"]) == (2, 2, 4)
+    block = np.frombuffer(bytes(buffers[0]), np.int16).reshape(32, 2, 2)
+    # The mean of each 4 x 4 square: 100 where the square is all 100, else 0.
+    assert block[0].tolist() == [[100, 0], [0, 0]]
+
+
+def test_reduce_slices_pads_by_repeating_the_edge() -> None:
+    # Rows 0-2 of one column: the 2 x 2 squares are (1, 3) and (5, 5 repeated).
+    voxels = np.array([[[1], [3], [5]]], np.int16)
+    assert reduce_slices(voxels, 2).tolist() == [[[2], [5]]]
+    floats = np.array([[[0.5, 1.0]]], np.float32)
+    assert reduce_slices(floats, 2).dtype == np.float32
+    assert reduce_slices(floats, 2).tolist() == [[[0.75]]]
+
+
+def test_only_the_lossless_window_streams_at_first(monkeypatch) -> None:
+    voxels = np.arange(12 * 2 * 2, dtype=np.int16).reshape(12, 2, 2)
+    viewer = _viewer(voxels, lossless_slices=3)
+    sent = _sent_on_ready(viewer, 5, monkeypatch)
+    lossless = sorted(
+        i
+        for c, _ in sent
+        if c["type"] == "slices"
+        for i in range(c["start"], c["stop"])
+    )
+    assert lossless == [4, 5, 6]
+    sent.clear()
+    viewer._handle_message(viewer, {"type": "need", "start": 9, "stop": 11}, [])
+    ((content, buffers),) = sent
+    assert (content["start"], content["stop"]) == (9, 11)
+    assert bytes(buffers[0]) == voxels[9:11].tobytes()
+
+
+def test_lossless_budget_defaults_to_the_whole_of_a_short_series() -> None:
+    viewer = _viewer(np.zeros((48, 16, 16), np.int16))
+    assert viewer.lossless_slices == 48
+    viewer.lossless_slices = 0
+    assert viewer.lossless_slices == 1
+    viewer.preview_reduction = 99
+    assert viewer.preview_reduction == 16
+
+
+@pytest.mark.parametrize(
+    "index,size,expected",
+    [(5, 3, (4, 7)), (0, 4, (0, 4)), (11, 4, (8, 12)), (6, 50, (0, 12))],
+    ids=["centred", "at-start", "at-end", "whole-series"],
+)
+def test_lossless_window_stays_inside_the_series(index, size, expected) -> None:
+    assert lossless_window(index, 12, size) == expected
+
+
+def test_saved_widget_state_holds_no_image_data(monkeypatch) -> None:
     viewer = _viewer(np.full((2, 64, 64), 1234, np.int16))
+    # Also after the page said "ready" and got its lossless slices and previews:
+    # they went as messages, not into synced traits.
+    _sent_on_ready(viewer, 0, monkeypatch)
     state = viewer.get_state()
     assert all(not isinstance(v, (bytes, memoryview)) for v in state.values())
-    # The front-end source is in the state; 8 KiB of pixels must not be.
+    # The front-end source is in the state; 16 KiB of pixels must not be.
     state.pop("_esm")
     assert len(repr(state)) < 2000
 

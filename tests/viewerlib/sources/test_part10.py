@@ -1,0 +1,128 @@
+"""Finding the pixel data value of a Part-10 file while it arrives (PS3.5 7.1)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pydicom
+import pytest
+from lightbox_source_testing import make_ct_series
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
+
+from viewerlib.sources.part10 import (
+    PixelDataPlace,
+    dataset_from_pieces,
+    find_pixel_data,
+)
+
+# Element header lengths, PS3.5 7.1.2 and 7.1.3: tag 4 + VR 2 + reserved 2 +
+# length 4 for OB/OW in explicit VR; tag 4 + length 4 in implicit VR.
+EXPLICIT_LONG_HEADER, IMPLICIT_HEADER = 12, 8
+
+
+def _file(dataset: Dataset) -> bytes:
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _walk(data: bytes) -> tuple[PixelDataPlace | None, int]:
+    """Feed ``data`` as the walk asks; return the place and the most bytes asked."""
+    buffer = bytearray()
+    walk = find_pixel_data(buffer)
+    asked = 0
+    try:
+        need = next(walk)
+        while True:
+            assert need > len(buffer), "asked for bytes it already had"
+            asked = max(asked, need)
+            if need > len(data):
+                return None, asked
+            buffer += data[len(buffer):need]
+            need = walk.send(None)
+    except StopIteration as done:
+        return done.value, asked
+
+
+def _with_nested_sequence(dataset: Dataset, undefined: bool) -> Dataset:
+    inner = Dataset()
+    inner.CodeValue, inner.CodeMeaning = "T-A0100", "Brain"
+    item = Dataset()
+    item.CodeValue = "1"
+    item.ConceptNameCodeSequence = Sequence([inner])
+    dataset.AnatomicRegionSequence = Sequence([item])
+    dataset["AnatomicRegionSequence"].is_undefined_length = undefined
+    item["ConceptNameCodeSequence"].is_undefined_length = undefined
+    return dataset
+
+
+@pytest.mark.parametrize("undefined", [False, True], ids=["defined", "undefined"])
+def test_explicit_vr_file_splits_before_the_pixel_value(undefined):
+    dataset = _with_nested_sequence(make_ct_series(1)[0], undefined)
+    data = _file(dataset)
+    place, asked = _walk(data)
+    # Pixel Data is the last element: its value is the file's last bytes.
+    value_offset = len(data) - len(dataset.PixelData)
+    assert place == PixelDataPlace(value_offset - EXPLICIT_LONG_HEADER, value_offset,
+                                   len(dataset.PixelData), "OW")
+    assert asked == value_offset  # never a byte of the value itself
+    rebuilt = dataset_from_pieces(data[:value_offset], place, data[value_offset:])
+    whole = pydicom.dcmread(io.BytesIO(data))
+    assert rebuilt == whole and rebuilt.file_meta == whole.file_meta
+    assert rebuilt.original_encoding == whole.original_encoding == (False, True)
+
+
+def test_implicit_vr_file_splits_and_pixel_data_is_ow():
+    dataset = make_ct_series(1)[0]
+    dataset.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    data = _file(dataset)
+    place, _ = _walk(data)
+    value_offset = len(data) - len(dataset.PixelData)
+    assert place is not None and place.value_offset == value_offset
+    assert place.element_offset == value_offset - IMPLICIT_HEADER
+    assert place.vr == ""
+    rebuilt = dataset_from_pieces(data[:value_offset], place, data[value_offset:])
+    assert rebuilt["PixelData"].VR == "OW"
+    assert rebuilt.PixelData == dataset.PixelData
+    assert rebuilt.original_encoding == (True, True)
+    assert rebuilt == pydicom.dcmread(io.BytesIO(data))
+
+
+def test_elements_after_the_pixel_data_go_in_the_tail():
+    dataset = make_ct_series(1)[0]
+    dataset.DataSetTrailingPadding = b"\0" * 6
+    data = _file(dataset)
+    place, _ = _walk(data)
+    assert place is not None
+    end = place.value_offset + place.value_length
+    assert len(data) - end == EXPLICIT_LONG_HEADER + 6
+    rebuilt = dataset_from_pieces(data[:place.value_offset], place,
+                                  data[place.value_offset:end], data[end:])
+    assert rebuilt == pydicom.dcmread(io.BytesIO(data))
+
+
+@pytest.mark.parametrize("name", ["JPEG2000.dcm", "MR_small_bigendian.dcm"],
+                         ids=["encapsulated", "big-endian"])
+def test_files_not_split_return_none(name):
+    place, _ = _walk(Path(get_testdata_file(name)).read_bytes())
+    assert place is None
+
+
+def test_file_without_pixel_data_asks_past_its_end():
+    dataset = make_ct_series(1)[0]
+    del dataset.PixelData
+    data = _file(dataset)
+    place, asked = _walk(data)
+    assert place is None and asked > len(data)
+
+
+def test_big_endian_written_here_is_not_split():
+    dataset = make_ct_series(1)[0]
+    dataset.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, little_endian=False, implicit_vr=False)
+    assert _walk(buffer.getvalue())[0] is None

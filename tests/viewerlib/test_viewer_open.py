@@ -1,0 +1,397 @@
+"""viewerlib.open against a real Orthanc: the first image before the series is whole.
+
+The archive holds a synthetic Test^Case CT whose Instance Numbers run in a different
+order from the slice positions, so that the display order can only come from the
+positions along the slice normal. A loopback proxy in front of the archive holds the
+series answer back after a few instances (a slowed archive) or cuts it (an archive
+that dies mid-series).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "sources"))
+
+from lightbox_source_testing import (  # noqa: E402
+    FAKE_PATIENT,
+    LoopbackProxy,
+    make_ct_series,
+    write_datasets,
+)
+
+import viewerlib  # noqa: E402
+from viewerlib import cache  # noqa: E402
+from viewerlib.errors import (  # noqa: E402
+    PartialSeriesError,
+    SourceNotFoundError,
+    SourceUnreachableError,
+)
+from viewerlib.samples.phantom import ct_head_phantom  # noqa: E402
+from viewerlib.sources.dicomweb import ArchiveQuirks, DICOMwebSource  # noqa: E402
+from viewerlib.sources.local import FolderSource  # noqa: E402
+from viewerlib.volume.progressive import plan_volume  # noqa: E402
+from viewerlib.volume.volume import read_series  # noqa: E402
+from viewerlib.widgets.stack import StackViewer  # noqa: E402
+
+pytestmark = pytest.mark.orthanc
+
+SLICES = 12
+ROWS = 256  # 128 KiB of pixel data per instance
+INSTANCE_BYTES = ROWS * ROWS * 2
+# Slice position (z, mm) of Instance Number n: a shuffle, so order is by position.
+POSITIONS = {
+    n: z
+    for n, z in zip(
+        range(1, SLICES + 1), [5, 11, 0, 7, 2, 9, 1, 10, 3, 8, 4, 6], strict=True
+    )
+}
+
+
+def _series() -> list:
+    datasets = make_ct_series(SLICES, rows=ROWS)
+    for ds in datasets:
+        z = 2.5 * POSITIONS[int(ds.InstanceNumber)]
+        ds.ImagePositionPatient = [-64.0, -64.0, z]
+    return datasets
+
+
+@pytest.fixture(scope="module")
+def archive(orthanc_factory, tmp_path_factory):
+    server = orthanc_factory("openfirst").start()
+    datasets = _series()
+    paths = write_datasets(datasets, tmp_path_factory.mktemp("open-series"))
+    report = server.load_files(paths)
+    assert report.stored == SLICES, report
+    return server, datasets, paths
+
+
+@pytest.fixture(autouse=True)
+def _empty_caches():
+    cache.purge()
+    yield
+    cache.purge()
+
+
+def _uids(datasets) -> tuple[str, str]:
+    return str(datasets[0].StudyInstanceUID), str(datasets[0].SeriesInstanceUID)
+
+
+def _expected_slice(number: int) -> np.ndarray:
+    # make_ct_series writes uint16 arange + 10 * n; with (0028,0101) Bits Stored 12
+    # only the low 12 bits are the stored value (PS3.5 8.1.1); then PS3.3
+    # C.11.1.1.2: HU = SV * 1 - 1024.
+    written = (np.arange(ROWS * ROWS) + 10 * number) % 2**16
+    stored = (written & 0x0FFF).reshape(ROWS, ROWS)
+    return (stored - 1024).astype(np.int16)
+
+
+def _number_at(position_mm: float) -> int:
+    """The Instance Number whose slice lies `position_mm` along the normal (z)."""
+    (number,) = [n for n, z in POSITIONS.items() if abs(2.5 * z - position_mm) < 1e-6]
+    return number
+
+
+def _numbers_by_position() -> list[int]:
+    return sorted(POSITIONS, key=POSITIONS.get)
+
+
+def _port(server) -> int:
+    return int(server.url.rsplit(":", 1)[1])
+
+
+def test_first_image_shows_while_the_series_is_still_held_back(archive, caplog):
+    caplog.set_level(logging.INFO, logger="viewerlib.volume.progressive")
+    server, datasets, paths = archive
+    study, series = _uids(datasets)
+    # The proxy passes the small QIDO and metadata answers, then ~2.5 instances of
+    # the series stream, and holds the rest until the test lets it go.
+    with LoopbackProxy(
+        _port(server), hold_after_bytes=int(2.5 * INSTANCE_BYTES), hold_timeout_s=30
+    ) as proxy:
+        source = DICOMwebSource(
+            proxy.url(), "slow-archive", quirks=ArchiveQuirks.for_orthanc_1_10()
+        )
+        viewer = viewerlib.open(study, source)
+        assert viewer.wait_for_slices(1, timeout=20)
+        assert proxy.held.wait(20) and not proxy.hold_timed_out.is_set()
+        loading = dict(viewer.loading)
+        assert loading["state"] == "loading"
+        assert 1 <= loading["received"] < SLICES
+        # The image on screen is the instance at the position the viewer gives it
+        # (its index may change while the layout settles; its place may not).
+        shown = viewer.slice_index
+        number = _number_at(viewer.slice_positions_mm[shown])
+        np.testing.assert_array_equal(viewer.voxels[shown], _expected_slice(number))
+        proxy.release.set()
+        assert viewer.volume.voxels.shape == (SLICES, ROWS, ROWS)  # waits
+    assert viewer.loading["state"] == "complete"
+    assert viewer.loading["received"] == SLICES
+    # The shuffled series was laid out from its metadata.
+    assert "an instance out of order; laying the series out from its metadata" in (
+        caplog.text
+    )
+
+
+def test_streamed_volume_equals_read_series_of_the_same_files(archive):
+    server, datasets, paths = archive
+    study, series = _uids(datasets)
+    source = DICOMwebSource(
+        server.dicomweb_url, "archive", quirks=ArchiveQuirks.for_orthanc_1_10()
+    )
+    viewer = viewerlib.open(study, source)
+    volume = viewer.volume
+    (reference,) = read_series(paths)
+
+    # Ordered by position along the normal (z), not by Instance Number.
+    for slot, number in enumerate(_numbers_by_position()):
+        np.testing.assert_array_equal(volume.voxels[slot], _expected_slice(number))
+    assert np.diff(volume.slice_positions_mm[:, 2]).tolist() == [2.5] * (SLICES - 1)
+    # ... and exactly what read_series builds from the files.
+    assert volume.voxels.dtype == reference.voxels.dtype
+    np.testing.assert_array_equal(volume.voxels, reference.voxels)
+    np.testing.assert_array_equal(volume.affine, reference.affine)
+    np.testing.assert_array_equal(
+        volume.slice_positions_mm, reference.slice_positions_mm
+    )
+    assert volume.spacing_mm == reference.spacing_mm == (2.5, 0.5, 0.5)
+    assert [d.SOPInstanceUID for d in volume.datasets] == [
+        d.SOPInstanceUID for d in reference.datasets
+    ]
+    assert (volume.modality, volume.frame_of_reference_uid) == (
+        reference.modality,
+        reference.frame_of_reference_uid,
+    )
+    assert volume.window_presets == reference.window_presets
+    assert volume.default_window == reference.default_window
+    assert volume.warnings == reference.warnings
+    # Identity from the series metadata, whichever instance comes first in space.
+    family, given = FAKE_PATIENT.split("^")
+    assert viewer.overlay["patient"].startswith(f"{family}, {given}")
+    # The viewer shows the volume's own voxels, in the browser's int16.
+    np.testing.assert_array_equal(viewer.voxels, volume.voxels)
+    assert viewer.number_of_slices == SLICES
+
+
+def test_archive_dying_mid_series_keeps_the_slices_and_says_what_to_do(archive):
+    server, datasets, paths = archive
+    study, series = _uids(datasets)
+    with LoopbackProxy(
+        _port(server), cut_after_bytes=int(3.5 * INSTANCE_BYTES)
+    ) as proxy:
+        source = DICOMwebSource(
+            proxy.url(),
+            "dying-archive",
+            retries=0,
+            quirks=ArchiveQuirks.for_orthanc_1_10(),
+        )
+        viewer = viewerlib.open(study, source)
+        with pytest.raises(
+            PartialSeriesError, match="dying-archive: only [1-3] of 12 instances"
+        ) as caught:
+            viewer.volume  # noqa: B018 (reading it is the test)
+    error = caught.value
+    arrived = {str(d.SOPInstanceUID) for d in error.datasets}
+    assert len(arrived) + len(error.missing_sop_instance_uids) == SLICES
+    assert viewer.loading["state"] == "failed"
+    message = viewer.loading["message"]
+    assert message.startswith(
+        f"Loading stopped after {len(arrived)} of {SLICES} images"
+    )
+    assert "cut short" in message and "Run the cell again to retry" in message
+    # The slices that arrived stay, each at its place along the normal.
+    numbers = {int(d.InstanceNumber) for d in error.datasets}
+    for slot, number in enumerate(_numbers_by_position()):
+        if number in numbers:
+            np.testing.assert_array_equal(viewer.voxels[slot], _expected_slice(number))
+        else:
+            assert not viewer.voxels[slot].any()
+
+
+def test_folder_source_and_volumes_open_as_before(tmp_path):
+    phantom = ct_head_phantom("current", rows=32, columns=32, number_of_slices=6)
+    paths = write_datasets(phantom.datasets, tmp_path / "cd")
+    folder = FolderSource(tmp_path / "cd", name="cd")
+    viewer = viewerlib.open(str(phantom.datasets[0].StudyInstanceUID), folder)
+    assert viewer.loading == {}
+    (reference,) = read_series(paths)
+    np.testing.assert_array_equal(viewer.volume.voxels, reference.voxels)
+    again = viewerlib.open(reference)
+    assert again.volume is reference and again.loading == {}
+
+
+def test_plan_orders_slices_by_position_before_any_pixel_data():
+    datasets = _series()
+    metadata = []
+    for ds in datasets:
+        header = ds.copy()
+        del header.PixelData
+        metadata.append(header)
+    plan, uids = plan_volume(metadata[::-1])
+    assert uids == [str(d.SOPInstanceUID) for d in datasets[::-1]]
+    order = [int(metadata[::-1][i].InstanceNumber) for i, _ in plan.source_frames]
+    assert order == _numbers_by_position()
+    assert plan.voxels.shape == (SLICES, ROWS, ROWS) and not plan.voxels.any()
+
+
+def test_plan_of_a_series_without_images_raises():
+    report = make_ct_series(1)[0]
+    del report.PixelData, report.Rows, report.Columns
+    report.Modality = "SR"
+    with pytest.raises(LookupError, match=r"describes no grayscale image \(only SR\)"):
+        plan_volume([report])
+
+
+@pytest.mark.parametrize("direction", [1.0, -1.0], ids=["feet-first", "head-first"])
+def test_series_streamed_in_order_is_placed_without_metadata(
+    orthanc_factory, tmp_path, caplog, direction
+):
+    # Positions one step apart in Instance Number order: each arrival lands where
+    # the one before predicts (for a stack that descends along the normal, once the
+    # second slice has turned the layout round); no metadata request is needed.
+    server = orthanc_factory(f"inorder{int(direction)}").start()
+    datasets = make_ct_series(8, rows=64)
+    for ds in datasets:
+        ds.ImagePositionPatient = [0.0, 0.0, direction * 3.0 * int(ds.InstanceNumber)]
+    paths = write_datasets(datasets, tmp_path / "series")
+    assert server.load_files(paths).stored == 8
+    source = DICOMwebSource(
+        server.dicomweb_url, "in-order", quirks=ArchiveQuirks.for_orthanc_1_10()
+    )
+    with caplog.at_level(logging.INFO, logger="viewerlib.volume.progressive"):
+        viewer = viewerlib.open(_uids(datasets)[0], source)
+        volume = viewer.volume
+    (reference,) = read_series(paths)
+    np.testing.assert_array_equal(volume.voxels, reference.voxels)
+    np.testing.assert_array_equal(viewer.voxels, reference.voxels)
+    assert "from its metadata" not in caplog.text
+    assert "laid out again" not in caplog.text
+    assert viewer.slice_positions_mm == pytest.approx(
+        sorted(direction * 3.0 * n for n in range(1, 9))
+    )
+
+
+def test_unknown_series_raises_the_archive_error_at_once(archive):
+    server, datasets, _ = archive
+    source = DICOMwebSource(
+        server.dicomweb_url, "archive", quirks=ArchiveQuirks.for_orthanc_1_10()
+    )
+    missing = "1.2.826.0.1.3680043.8.498.1"
+    with pytest.raises(SourceNotFoundError, match="archive: .*HTTP 404"):
+        viewerlib.open(str(datasets[0].StudyInstanceUID), source, series=missing)
+
+
+def test_stopped_archive_raises_unreachable_with_what_to_do():
+    with LoopbackProxy(1) as proxy:  # nothing listens behind it: refused at once
+        url = proxy.url()
+    source = DICOMwebSource(url, "stopped", retries=0, timeout=5)
+    with pytest.raises(SourceUnreachableError, match="stopped: could not reach"):
+        viewerlib.open("1.2.3", source, series="1.2.3.4")
+
+
+def test_loading_viewer_sends_only_the_slices_that_arrived():
+    (volume,) = read_series(
+        ct_head_phantom("current", rows=16, columns=16, number_of_slices=6).datasets
+    )
+    plan = dataclasses.replace(volume, voxels=np.zeros_like(volume.voxels))
+    viewer = StackViewer.from_volume(plan)
+    sent: list[tuple[str, int, int]] = []
+    # The comm is recorded here; the browser test drives the real one.
+    viewer.send = lambda content, buffers=None: sent.append(
+        (content["type"], content.get("start", -1), content.get("stop", -1))
+    )
+    viewer.begin_loading(lambda: volume)
+
+    viewer.receive_slice(4, volume.voxels[4])
+    assert sent == [] and viewer.slice_index == 4  # no page yet; shown first
+    viewer._handle_message(viewer, {"type": "ready", "first": 2}, [])
+    assert sent == [("slices", 4, 5)]
+    viewer._handle_message(viewer, {"type": "need", "start": 0, "stop": 6}, [])
+    assert sent[1:] == [("slices", 4, 5)]  # never the black slices
+    viewer.receive_slice(1, volume.voxels[1])
+    assert sent[2:] == [("slices", 1, 2)]
+    assert viewer.loading == {"state": "loading", "received": 2, "total": 6,
+                              "message": ""}
+
+    viewer.end_loading(volume, moved=True)
+    assert viewer.volume is volume and viewer.loading["state"] == "complete"
+    np.testing.assert_array_equal(viewer.voxels, volume.voxels)
+    viewer._handle_message(viewer, {"type": "need", "start": 0, "stop": 2}, [])
+    assert sent[-1] == ("slices", 0, 2)  # whole now: every slice may go
+
+
+def test_one_corrupt_instance_streamed_costs_only_its_slice(orthanc_factory):
+    """A slice that cannot be decoded is blanked and named, the others are shown."""
+    import warnings
+
+    from pydicom.encaps import encapsulate, generate_frames
+    from pydicom.uid import RLELossless
+
+    study = ct_head_phantom("prior", rows=32, columns=32, number_of_slices=10)
+    bad = 4  # an inner slice (the phantom is written foot to head)
+    expected = []
+    for ds in study.datasets:
+        # PS3.3 C.11.1.1.2: HU = slope * stored value + intercept.
+        stored = np.frombuffer(ds.PixelData, "<u2").reshape(32, 32)
+        expected.append(float(ds.RescaleSlope) * stored + float(ds.RescaleIntercept))
+        ds.compress(RLELossless)
+    victim = study.datasets[bad]
+    fragment = next(generate_frames(victim.PixelData, number_of_frames=1))
+    victim.PixelData = encapsulate([fragment[: len(fragment) // 3]])
+    server = orthanc_factory("corrupt-slice").start()
+    assert server.load_datasets(study.datasets).stored == 10
+    source = DICOMwebSource(
+        server.dicomweb_url, "archive", quirks=ArchiveQuirks.for_orthanc_1_10()
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        viewer = viewerlib.open(study.study_instance_uid, source)
+        volume = viewer.volume
+    assert volume.voxels.shape[0] == 10 and volume.missing_slices == [bad]
+    for k in range(10):
+        if k != bad:
+            np.testing.assert_array_equal(volume.voxels[k], expected[k])
+    note = next(w for w in volume.warnings if w.startswith("Missing slice"))
+    assert str(victim.SOPInstanceUID) in note and "RLE Lossless" in note
+    assert note in [str(w.message) for w in caught]
+    assert viewer.loading["state"] == "complete"
+
+
+def test_nothing_found_while_an_archive_is_down_names_that_archive(tmp_path):
+    from lightbox_hub.embedded.ports import free_port
+
+    from viewerlib.errors import IncompleteResultsWarning
+    from viewerlib.sources.federated import FederatedSource
+
+    (tmp_path / "empty").mkdir()
+    down = DICOMwebSource(f"http://127.0.0.1:{free_port()}/dicom-web", "Closed PACS")
+    everywhere = FederatedSource([FolderSource(tmp_path / "empty", "Teaching"), down])
+    with pytest.warns(IncompleteResultsWarning), pytest.raises(LookupError) as nothing:
+        viewerlib.open("1.2.826.0.1.3680043.8.498.1", everywhere)
+    message = str(nothing.value)
+    assert "no archive holds a series of this study" in message
+    assert "'Closed PACS' could not be searched" in message
+
+
+def test_a_folder_whose_files_went_missing_opens_what_is_left(tmp_path):
+    study = ct_head_phantom("prior", rows=16, columns=16, number_of_slices=6)
+    folder = tmp_path / "cd"
+    folder.mkdir()
+    paths = []
+    for ds in study.datasets:
+        path = folder / f"{ds.InstanceNumber:02d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    source = FolderSource(folder)
+    source.search_for_studies()  # indexed, then the CD loses a file
+    paths[-1].unlink()
+    with pytest.warns(UserWarning, match=r"06\.dcm"):
+        viewer = viewerlib.open(study.study_instance_uid, source)
+    assert viewer.volume.voxels.shape[0] == 5
+    assert any("06.dcm" in note for note in viewer.volume.warnings)

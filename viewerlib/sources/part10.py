@@ -1,0 +1,219 @@
+"""Where the pixel data of a DICOM Part-10 file begins, found while it arrives.
+
+A series streamed as ``multipart/related`` (PS3.18 8.7.4) carries one Part-10 file
+per part. Reading the (7FE0,0010) *Pixel Data* value with its own exact read puts
+it in memory once, straight from the socket, instead of once in the part and again
+when pydicom cuts it out. This module walks the element headers (PS3.5 7.1) far
+enough to say where that value is; pydicom still parses everything else.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Generator
+from dataclasses import dataclass
+
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filereader import read_dataset
+from pydicom.tag import BaseTag
+
+PIXEL_DATA_TAG = 0x7FE00010
+_PREAMBLE_AND_PREFIX = 132  # PS3.10 7.1: 128-byte preamble, then "DICM"
+_UNDEFINED = 0xFFFFFFFF
+_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+# PS3.5 7.1.2: explicit VRs with a 2-byte reserved field and a 4-byte length.
+_LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
+_IMPLICIT_LE = "1.2.840.10008.1.2"
+_BIG_ENDIAN, _DEFLATED = "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"
+_UINT16, _UINT32 = struct.Struct("<H"), struct.Struct("<I")
+
+
+@dataclass(frozen=True)
+class PixelDataPlace:
+    """Where the top-level (7FE0,0010) *Pixel Data* element of a file lies.
+
+    Attributes
+    ----------
+    element_offset : int
+        Byte offset of the element's tag in the file.
+    value_offset : int
+        Byte offset of its value.
+    value_length : int
+        Length of its value (defined; encapsulated pixel data of undefined
+        length is not split off).
+    vr : str
+        ``'OB'`` or ``'OW'`` as written, or ``''`` for implicit VR.
+    """
+
+    element_offset: int
+    value_offset: int
+    value_length: int
+    vr: str
+
+
+def find_pixel_data(buffer: bytearray
+                    ) -> Generator[int, None, PixelDataPlace | None]:
+    """Walk the element headers of a Part-10 file as ``buffer`` grows.
+
+    A generator: each value it yields is the length ``buffer`` must reach before
+    the walk can go on (extend ``buffer`` in place, then resume it); it returns
+    where the top-level pixel data value is, or ``None`` when the file has none
+    of defined length or is not one this walk reads (no ``DICM`` prefix, big
+    endian, deflated). It never asks for bytes past the start of that value.
+
+    Examples
+    --------
+    >>> data = bytearray(b"no DICM prefix".ljust(140))
+    >>> walk = find_pixel_data(data)
+    >>> try:
+    ...     next(walk)
+    ... except StopIteration as done:
+    ...     print(done.value)
+    None
+    """
+    if len(buffer) < _PREAMBLE_AND_PREFIX:
+        yield _PREAMBLE_AND_PREFIX
+    if bytes(buffer[128:132]) != b"DICM":
+        return None
+    position = _PREAMBLE_AND_PREFIX
+    transfer_syntax = ""
+
+    # Group 0002 is always explicit VR little endian (PS3.10 7.1).
+    while True:
+        if len(buffer) < position + 8:
+            yield position + 8
+        tag = (_UINT16.unpack_from(buffer, position)[0] << 16
+               | _UINT16.unpack_from(buffer, position + 2)[0])
+        if tag >> 16 != 0x0002:
+            break
+        vr = bytes(buffer[position + 4:position + 6])
+        if vr in _LONG_VRS:
+            if len(buffer) < position + 12:
+                yield position + 12
+            length = _UINT32.unpack_from(buffer, position + 8)[0]
+            start = position + 12
+        else:
+            length = _UINT16.unpack_from(buffer, position + 6)[0]
+            start = position + 8
+        if length == _UNDEFINED:
+            return None
+        if tag == 0x00020010:
+            if len(buffer) < start + length:
+                yield start + length
+            transfer_syntax = bytes(buffer[start:start + length]).decode(
+                "ascii", "replace").strip("\0 ")
+        position = start + length
+
+    if transfer_syntax in (_BIG_ENDIAN, _DEFLATED) or not transfer_syntax:
+        return None
+    explicit = transfer_syntax != _IMPLICIT_LE
+    place = yield from _walk(buffer, position, explicit, depth=0)
+    return place if isinstance(place, PixelDataPlace) else None
+
+
+def _walk(buffer: bytearray, position: int, explicit: bool, depth: int
+          ) -> Generator[int, None, PixelDataPlace | int | None]:
+    """Walk elements from ``position``.
+
+    At depth 0, return where the pixel data is (or ``None``); inside an item,
+    return the offset of the delimiter that ends it.
+    """
+    while True:
+        if len(buffer) < position + 8:
+            yield position + 8
+        tag = (_UINT16.unpack_from(buffer, position)[0] << 16
+               | _UINT16.unpack_from(buffer, position + 2)[0])
+        if tag in (_ITEM_END, _SEQUENCE_END):
+            if depth == 0:
+                raise ValueError("a delimitation item outside any sequence")
+            return position
+        vr = b""
+        if explicit:
+            vr = bytes(buffer[position + 4:position + 6])
+            if vr in _LONG_VRS:
+                if len(buffer) < position + 12:
+                    yield position + 12
+                length = _UINT32.unpack_from(buffer, position + 8)[0]
+                start = position + 12
+            else:
+                length = _UINT16.unpack_from(buffer, position + 6)[0]
+                start = position + 8
+        else:
+            length = _UINT32.unpack_from(buffer, position + 4)[0]
+            start = position + 8
+        if depth == 0 and tag == PIXEL_DATA_TAG:
+            if length == _UNDEFINED:
+                return None
+            return PixelDataPlace(position, start, length, vr.decode("ascii"))
+        if length != _UNDEFINED:
+            position = start + length
+            continue
+        # Undefined length: a sequence (or UN holding one), PS3.5 7.5.
+        position = yield from _skip_items(buffer, start, explicit, depth)
+
+
+def _skip_items(buffer: bytearray, position: int, explicit: bool, depth: int
+                ) -> Generator[int, None, int]:
+    """Skip the items of an undefined-length sequence; return the offset after it."""
+    while True:
+        if len(buffer) < position + 8:
+            yield position + 8
+        tag = (_UINT16.unpack_from(buffer, position)[0] << 16
+               | _UINT16.unpack_from(buffer, position + 2)[0])
+        length = _UINT32.unpack_from(buffer, position + 4)[0]
+        position += 8
+        if tag == _SEQUENCE_END:
+            return position
+        if tag != _ITEM:
+            raise ValueError(f"expected an item tag (FFFE,E000) in a sequence, "
+                             f"found ({tag >> 16:04X},{tag & 0xFFFF:04X})")
+        if length != _UNDEFINED:
+            position += length
+            continue
+        end = yield from _walk(buffer, position, explicit, depth + 1)
+        assert isinstance(end, int)
+        position = end + 8  # past the item delimitation item
+
+
+def _not_file_meta(tag: BaseTag, vr: str | None, length: int) -> bool:
+    return tag.group != 0x0002
+
+
+def dataset_from_pieces(head: bytes, place: PixelDataPlace, value: bytes,
+                        tail: bytes = b"") -> Dataset:
+    """Build the data set of a file read as head, pixel data value and tail.
+
+    Parameters
+    ----------
+    head : bytes
+        The file up to (at least) the start of the pixel data element.
+    place : PixelDataPlace
+        From :func:`find_pixel_data`.
+    value : bytes
+        The pixel data value; used as is, not copied.
+    tail : bytes
+        What follows the value (usually nothing).
+
+    Returns
+    -------
+    pydicom.dataset.Dataset
+        With the elements, ``file_meta`` and original encoding
+        :func:`pydicom.dcmread` gives (a plain ``Dataset``, not a
+        ``FileDataset``: there is no file, and it is cheaper to build).
+    """
+    stream = io.BytesIO(head)
+    stream.seek(_PREAMBLE_AND_PREFIX)
+    meta = read_dataset(stream, is_implicit_VR=False, is_little_endian=True,
+                        stop_when=_not_file_meta)
+    main = head[stream.tell():place.element_offset]
+    implicit = meta.get("TransferSyntaxUID") == _IMPLICIT_LE
+    dataset = read_dataset(io.BytesIO(main + tail if tail else main),
+                           is_implicit_VR=implicit, is_little_endian=True)
+    dataset.file_meta = FileMetaDataset(meta)
+    # Implicit VR Little Endian pixel data is OW (PS3.5 A.1 c).
+    dataset.add_new(PIXEL_DATA_TAG, place.vr or "OW", value)
+    return dataset
+
+
+__all__ = ["PixelDataPlace", "dataset_from_pieces", "find_pixel_data"]

@@ -1,0 +1,220 @@
+"""Choose the viewer for an object by its SOP Class: images, documents, overlays, media.
+
+:func:`viewerlib.open` calls :func:`show_object` first; it answers for series and
+datasets that are not an image stack and leaves the rest to the stack viewer:
+
+=========================  ===========================================================
+object                     viewer
+=========================  ===========================================================
+image series               :class:`~.overlays.AnnotatedStackViewer`
+SEG, RTSTRUCT              the referenced images with the segments / ROIs as layers
+GSPS                       the referenced images with the presentation state applied
+KOS                        the referenced images with the key images marked and listed
+Encapsulated PDF           :class:`~.document.DocumentViewer`
+SR                         :class:`~.report.ReportViewer`
+photographs, video         :class:`~.media.MediaViewer`
+JPEG, PNG, MP4 file        :class:`~.media.MediaViewer`
+=========================  ===========================================================
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from viewerlib.objects.references import referenced_series_uids
+from viewerlib.objects.sop import NON_IMAGE_MODALITIES, ObjectKind, object_kind
+from viewerlib.widgets.document import DocumentViewer
+from viewerlib.widgets.media import MediaViewer
+from viewerlib.widgets.overlays import AnnotatedStackViewer
+from viewerlib.widgets.report import ReportViewer
+
+if TYPE_CHECKING:
+    from viewerlib.model import Series, Study
+    from viewerlib.sources.base import Source
+    from viewerlib.volume.volume import Volume
+
+logger = logging.getLogger(__name__)
+
+ObjectViewer = AnnotatedStackViewer | DocumentViewer | ReportViewer | MediaViewer
+
+# Modalities of photographs and video (PS3.3 C.7.3.1.1.1): colour, not a stack.
+_MEDIA_MODALITIES = frozenset({"XC", "ES", "GM", "OP"})
+# Files shown by their suffix; every other file is read as DICOM.
+_MEDIA_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".mp4", ".m4v", ".mov"})
+_OVERLAY_KINDS = (ObjectKind.SEGMENTATION, ObjectKind.RT_STRUCTURE_SET,
+                  ObjectKind.PRESENTATION_STATE, ObjectKind.KEY_OBJECT_SELECTION)
+
+
+def show_object(
+    study: Study | str | Dataset | os.PathLike[str],
+    source: Source | None = None,
+    series: Series | str | None = None,
+    **viewer_options: Any,
+) -> ObjectViewer | None:
+    """The viewer for a non-image object, or None when it is an image series.
+
+    Parameters
+    ----------
+    study : Study, str, pydicom.dataset.Dataset or os.PathLike
+        A study or its (0020,000D) *Study Instance UID* (then ``series`` says
+        which object), one instance already read, or a file (DICOM, JPEG, PNG or
+        MP4).
+    source : Source, optional
+        Where the referenced images of a SEG, RTSTRUCT, GSPS or KOS are retrieved
+        from; the configured archives when not given.
+    series : Series or str, optional
+        The series to show.
+    **viewer_options
+        Passed to the stack viewer when images are shown.
+
+    Returns
+    -------
+    viewer or None
+        None when the caller should open ``series`` as an image stack.
+    """
+    if isinstance(study, os.PathLike):
+        return _show_file(Path(study), source, **viewer_options)
+    if isinstance(study, Dataset):
+        return show_datasets([study], source, **viewer_options)
+    if series is None:
+        return None
+    study_instance_uid = study if isinstance(study, str) else study.StudyInstanceUID
+    modality = getattr(series, "Modality", None)
+    source = source if source is not None else _connect()
+    series_instance_uid = (
+        series if isinstance(series, str) else series.SeriesInstanceUID
+    )
+    if modality is None:
+        found = source.search_for_series(study_instance_uid=str(study_instance_uid),
+                                         series_instance_uid=str(series_instance_uid))
+        modality = found[0].Modality if found else ""
+    if modality not in NON_IMAGE_MODALITIES | _MEDIA_MODALITIES:
+        return None
+    datasets = source.retrieve_series(str(study_instance_uid), str(series_instance_uid))
+    return show_datasets(datasets, source, **viewer_options)
+
+
+def show_datasets(datasets: list[Dataset], source: Source | None = None,
+                  **viewer_options: Any) -> ObjectViewer:
+    """The viewer for the instances of one series, by the SOP Class of the first.
+
+    Raises
+    ------
+    ValueError
+        If ``datasets`` is empty.
+    LookupError
+        If the images a SEG, RTSTRUCT, GSPS or KOS refers to are not found.
+    """
+    if not datasets:
+        raise ValueError("the series holds no instance to show")
+    first = datasets[0]
+    kind = object_kind(first)
+    logger.info("showing a %s", kind.value)
+    if kind is ObjectKind.ENCAPSULATED_PDF:
+        return DocumentViewer(first)
+    if kind is ObjectKind.STRUCTURED_REPORT:
+        return ReportViewer(first)
+    if kind in (ObjectKind.PHOTOGRAPH, ObjectKind.VIDEO):
+        return MediaViewer.from_datasets(datasets)
+    if kind in _OVERLAY_KINDS:
+        volume = _referenced_volume(first, source)
+        viewer = AnnotatedStackViewer.from_volume(volume, **viewer_options)
+        for ds in datasets:
+            apply_object(viewer, ds)
+        return viewer
+    return AnnotatedStackViewer.from_volume(_largest_volume(datasets), **viewer_options)
+
+
+def apply_object(viewer: AnnotatedStackViewer, ds: Dataset) -> None:
+    """Draw a SEG or RTSTRUCT, apply a GSPS or mark a KOS on ``viewer``.
+
+    Raises
+    ------
+    ValueError
+        If ``ds`` is none of these.
+    """
+    kind = object_kind(ds)
+    if kind is ObjectKind.SEGMENTATION:
+        viewer.add_segmentation(ds)
+    elif kind is ObjectKind.RT_STRUCTURE_SET:
+        viewer.add_structure_set(ds)
+    elif kind is ObjectKind.PRESENTATION_STATE:
+        viewer.apply_presentation_state(ds)
+    elif kind is ObjectKind.KEY_OBJECT_SELECTION:
+        viewer.mark_key_images(ds)
+    else:
+        raise ValueError(
+            f"a {kind.value} cannot be drawn over images; only SEG, RTSTRUCT, GSPS "
+            "and KOS can"
+        )
+
+
+def _connect() -> Source:
+    from viewerlib.sources.config import connect
+
+    return connect()
+
+
+def _largest_volume(datasets: list[Dataset]) -> Volume:
+    from viewerlib.volume.volume import read_series
+
+    volumes = read_series(datasets)
+    if not volumes:
+        raise LookupError("the series holds no displayable images")
+    return max(volumes, key=lambda v: v.voxels.shape[0])
+
+
+def _referenced_volume(ds: Dataset, source: Source | None) -> Volume:
+    """The images an overlay object refers to, retrieved from ``source``."""
+    study_instance_uid = str(ds.get("StudyInstanceUID", ""))
+    candidates = referenced_series_uids(ds)
+    if not candidates:
+        raise LookupError(
+            "the object names no referenced series ((0008,1115) Referenced Series "
+            "Sequence or its RTSTRUCT / KOS equivalent); open the image series and "
+            "call add_segmentation, add_structure_set, apply_presentation_state or "
+            "mark_key_images on its viewer"
+        )
+    source = source if source is not None else _connect()
+    from viewerlib import events
+
+    errors = []
+    for series_instance_uid in candidates:
+        try:
+            datasets = source.retrieve_series(study_instance_uid, series_instance_uid)
+        except LookupError as err:
+            errors.append(f"{type(err).__name__}: {err}")
+            continue
+        events.series_opened(study_instance_uid, series_instance_uid)
+        return _largest_volume(datasets)
+    raise LookupError(
+        "none of the series the object refers to is in the archives: "
+        + "; ".join(errors)
+    )
+
+
+def _show_file(path: Path, source: Source | None, **viewer_options: Any
+               ) -> ObjectViewer:
+    if path.suffix.lower() in _MEDIA_SUFFIXES:
+        return MediaViewer.from_file(path)
+    # Anything else is read as DICOM; files without a preamble are common.
+    try:
+        ds = pydicom.dcmread(path, force=True)
+    except (OSError, ValueError, InvalidDicomError) as err:
+        raise ValueError(
+            f"{path.name} is neither DICOM nor a photo or video file ("
+            + ", ".join(sorted(_MEDIA_SUFFIXES)) + ")"
+        ) from err
+    if "SOPClassUID" not in ds:
+        raise ValueError(
+            f"{path.name} has no (0008,0016) SOP Class UID: it is not a DICOM "
+            "instance this viewer can show"
+        )
+    return show_datasets([ds], source, **viewer_options)
