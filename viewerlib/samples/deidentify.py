@@ -19,7 +19,7 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 
 from viewerlib.samples._dataset import stable_uid
-from viewerlib.samples.phantom import PhantomStudy, teaching_studies
+from viewerlib.samples.phantom import PhantomStudy, teaching_studies, write_studies
 
 # Far enough back that no copy carries a date of the clinical study.
 DATE_SHIFT_DAYS = 1461
@@ -148,12 +148,4 @@ def write_deidentified_teaching_set(folder: Path) -> list[Path]:
 
     One sub-folder per study, one file per instance; returns the paths.
     """
-    paths = []
-    for study in deidentified_studies():
-        study_folder = Path(folder) / study.study_instance_uid
-        study_folder.mkdir(parents=True, exist_ok=True)
-        for ds in study.datasets:
-            path = study_folder / f"{ds.SOPInstanceUID}.dcm"
-            ds.save_as(path, enforce_file_format=True)
-            paths.append(path)
-    return paths
+    return write_studies(deidentified_studies(), folder)

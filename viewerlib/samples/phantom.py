@@ -8,7 +8,7 @@ months earlier, does not show.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,8 +172,13 @@ def teaching_studies() -> Iterator[PhantomStudy]:
 
 def write_teaching_set(folder: Path) -> list[Path]:
     """Write every teaching phantom as DICOM files under ``folder``; return the paths."""
+    return write_studies(teaching_studies(), folder)
+
+
+def write_studies(studies: Iterable[PhantomStudy], folder: Path) -> list[Path]:
+    """Write ``studies`` under ``folder``, a sub-folder per study; return the paths."""
     paths = []
-    for study in teaching_studies():
+    for study in studies:
         study_folder = Path(folder) / study.study_instance_uid
         study_folder.mkdir(parents=True, exist_ok=True)
         for ds in study.datasets:
