@@ -9,7 +9,12 @@ import numpy as np
 
 from viewerlib.pipeline.modality import apply_modality_lut
 from viewerlib.pipeline.presentation import apply_presentation_lut
-from viewerlib.pipeline.voi import WindowPreset, apply_voi_lut, apply_windowing
+from viewerlib.pipeline.voi import (
+    VOILUTPreset,
+    WindowPreset,
+    apply_voi_lut,
+    apply_windowing,
+)
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -39,7 +44,7 @@ def supports_display_lut(stored: np.ndarray) -> bool:
 def grayscale_display_lut(
     ds: Dataset,
     frame_index: int,
-    window: WindowPreset | None,
+    window: WindowPreset | VOILUTPreset | None,
     dtype: np.dtype,
 ) -> np.ndarray:
     """Return the whole grayscale pipeline of a frame as one uint8 table.
@@ -52,8 +57,9 @@ def grayscale_display_lut(
         :func:`~viewerlib.pipeline.presentation.apply_presentation_lut` use.
     frame_index : int
         Index of the frame, starting at 0 (its rescale may differ per frame).
-    window : WindowPreset or None
-        The window; None applies item 0 of (0028,3010) *VOI LUT Sequence*.
+    window : WindowPreset, VOILUTPreset or None
+        The window, or the item of (0028,3010) *VOI LUT Sequence* to apply;
+        None applies item 0.
     dtype : numpy.dtype
         dtype of the stored values, 8 or 16 bits.
 
@@ -96,12 +102,35 @@ def grayscale_display_lut(
     stored = patterns.view(dtype)
 
     values = apply_modality_lut(stored, ds, frame_index)
-    if window is None:
-        shown = apply_voi_lut(values, ds)
-    else:
-        shown = apply_windowing(values, window.center, window.width, window.function)
+    shown = apply_voi(values, ds, window)
     shown = apply_presentation_lut(shown, ds)
     return np.clip(np.rint(shown), 0, 255).astype(np.uint8)
+
+
+def apply_voi(
+    values: np.ndarray, ds: Dataset, preset: WindowPreset | VOILUTPreset | None
+) -> np.ndarray:
+    """Apply a window or a VOI LUT item to modality values (PS3.3 C.11.2).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Modality values.
+    ds : pydicom.dataset.Dataset
+        Uses what :func:`~viewerlib.pipeline.voi.apply_voi_lut` uses.
+    preset : WindowPreset, VOILUTPreset or None
+        What to apply; None is item 0 of (0028,3010) *VOI LUT Sequence*.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 values in [0, 255], before the Presentation LUT.
+    """
+    if preset is None:
+        return apply_voi_lut(values, ds)
+    if isinstance(preset, VOILUTPreset):
+        return apply_voi_lut(values, ds, preset.lut_index)
+    return apply_windowing(values, preset.center, preset.width, preset.function)
 
 
 def apply_display_lut(stored: np.ndarray, table: np.ndarray) -> np.ndarray:

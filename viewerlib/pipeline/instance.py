@@ -13,7 +13,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from viewerlib.errors import DecodingError
+from viewerlib.errors import DecodingError, ViewerlibError
 from viewerlib.pipeline.color import to_display_rgb
 from viewerlib.pipeline.decode import (
     DecodedFrame,
@@ -23,16 +23,18 @@ from viewerlib.pipeline.decode import (
 )
 from viewerlib.pipeline.display import (
     apply_display_lut,
+    apply_voi,
     grayscale_display_lut,
     supports_display_lut,
 )
 from viewerlib.pipeline.modality import apply_modality_lut, rescale_parameters
 from viewerlib.pipeline.presentation import apply_presentation_lut
 from viewerlib.pipeline.voi import (
+    VOILUTPreset,
+    VOIPreset,
     WindowPreset,
-    apply_voi_lut,
-    apply_windowing,
     default_window,
+    voi_presets,
     window_presets,
 )
 
@@ -41,9 +43,19 @@ logger = logging.getLogger(__name__)
 _GRAYSCALE = ("MONOCHROME1", "MONOCHROME2")
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
-Window = tuple[float, float] | WindowPreset
+Window = tuple[float, float] | WindowPreset | VOILUTPreset
 # Display tables kept per instance (one per window and rescale, 64 KB each).
 _MAX_CACHED_TABLES = 8
+
+
+class NotAnImageError(ViewerlibError, ValueError):
+    """The input holds no image to display; the message says what it is.
+
+    Raised for files that are not DICOM (the message names the format found:
+    JPEG, PNG, PDF, ZIP, empty) and for DICOM objects without pixel data (the
+    message names the SOP class: SR, RT Plan, waveform, ...). A ValueError, so
+    code that caught ValueError still does.
+    """
 
 
 def _positive_pair(value: Any) -> tuple[float, float] | None:
@@ -189,6 +201,16 @@ class Instance:
         """Return the file's windows of a frame, see :func:`window_presets`."""
         return window_presets(self.dataset, frame_index)
 
+    def voi_presets(self, frame_index: int = 0) -> list[VOIPreset]:
+        """Return the file's windows, then its VOI LUTs, for a frame.
+
+        Each entry has an ``explanation``; pass one to :meth:`display_frame`
+        as `window`. See :func:`~viewerlib.pipeline.voi.voi_presets`.
+        """
+        if not self.is_grayscale:
+            return []
+        return voi_presets(self.dataset, frame_index)
+
     def modality_frame(self, frame_index: int = 0) -> np.ndarray:
         """Return one frame in modality units (HU, ...) as float32.
 
@@ -245,11 +267,14 @@ class Instance:
         ----------
         frame_index : int, optional
             Index of the frame, starting at 0.
-        window : tuple of float or WindowPreset, optional
+        window : tuple of float, WindowPreset or VOILUTPreset, optional
             (center, width) in modality units, applied with the LINEAR function;
             a :class:`~viewerlib.pipeline.voi.WindowPreset` also gives the
-            function. Ignored for colour images. Default: the file's first window,
-            else its first VOI LUT, else the data range without padding.
+            function; a :class:`~viewerlib.pipeline.voi.VOILUTPreset` applies
+            that item of (0028,3010) *VOI LUT Sequence* (see
+            :meth:`voi_presets`). Ignored for colour images. Default: the
+            file's first window, else its first VOI LUT, else the data range
+            without padding.
 
         Returns
         -------
@@ -293,7 +318,7 @@ class Instance:
             :func:`~viewerlib.pipeline.decode.decode_frame`).
         frame_index : int, optional
             Index of the frame, starting at 0.
-        window : tuple of float or WindowPreset, optional
+        window : tuple of float, WindowPreset or VOILUTPreset, optional
             As for :meth:`display_frame`.
 
         Returns
@@ -328,20 +353,25 @@ class Instance:
             return apply_display_lut(stored, table)
 
         values = apply_modality_lut(stored, self.dataset, frame_index)
-        if preset is None:
-            shown = apply_voi_lut(values, self.dataset)
-        else:
-            shown = apply_windowing(values, preset.center, preset.width,
-                                    preset.function)
+        shown = apply_voi(values, self.dataset, preset)
         shown = apply_presentation_lut(shown, self.dataset)
         return np.clip(np.rint(shown), 0, 255).astype(np.uint8)
 
     def _window_for(
         self, stored: np.ndarray, frame_index: int, window: Window | None
-    ) -> WindowPreset | None:
-        """Return the window to apply; None means the VOI LUT Sequence."""
+    ) -> VOIPreset:
+        """Return the window or VOI LUT item to apply."""
         if window is not None:
             if isinstance(window, WindowPreset):
+                return window
+            if isinstance(window, VOILUTPreset):
+                count = len(self.dataset.get("VOILUTSequence") or [])
+                if not 0 <= window.lut_index < count:
+                    raise ValueError(
+                        f"VOI LUT lut_index {window.lut_index} is not an item of "
+                        f"(0028,3010) 'VOI LUT Sequence', which has {count}; use "
+                        "one of voi_presets()"
+                    )
                 return window
             try:
                 pair = [float(v) for v in window]
@@ -352,11 +382,9 @@ class Instance:
                     f"{window!r}"
                 ) from err
             return WindowPreset(center, width)
-        presets = self.window_presets(frame_index)
+        presets = self.voi_presets(frame_index)
         if presets:
             return presets[0]
-        if self.dataset.get("VOILUTSequence"):
-            return None
         values = apply_modality_lut(stored, self.dataset, frame_index)
         return default_window(values, self.dataset, frame_index)
 
@@ -391,7 +419,7 @@ def _read_path(path: str | os.PathLike[str]) -> Dataset:
     """Read a file, accepting files without preamble and File Meta."""
     reason = _not_dicom_reason(path)
     if reason:
-        raise ValueError(f"{os.fspath(path)!r} is not a DICOM file: {reason}")
+        raise NotAnImageError(f"{os.fspath(path)!r} is not a DICOM file: {reason}")
     try:
         return pydicom.dcmread(path)
     except InvalidDicomError:
@@ -399,15 +427,24 @@ def _read_path(path: str | os.PathLike[str]) -> Dataset:
     try:
         ds = pydicom.dcmread(path, force=True)
     except Exception as err:
-        raise ValueError(
+        raise NotAnImageError(
             f"{os.fspath(path)!r} is not a readable DICOM file: {err}"
         ) from err
     if "SOPClassUID" not in ds and not any(k in ds for k in _PIXEL_KEYWORDS):
-        raise ValueError(
+        raise NotAnImageError(
             f"{os.fspath(path)!r} is not a DICOM file: it has no preamble, no File "
             "Meta and neither (0008,0016) 'SOP Class UID' nor pixel data"
         )
     return ds
+
+
+def _syntax_label(ds: Dataset) -> str:
+    """Name the transfer syntax of `ds` for a message: its name and UID."""
+    meta = getattr(ds, "file_meta", None)
+    tsyntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    if not tsyntax:
+        return "transfer syntax unknown: no (0002,0010) Transfer Syntax UID"
+    return f"transfer syntax '{tsyntax.name}' ({tsyntax})"
 
 
 def read_instance(path_or_dataset: str | os.PathLike[str] | Dataset) -> Instance:
@@ -428,9 +465,12 @@ def read_instance(path_or_dataset: str | os.PathLike[str] | Dataset) -> Instance
     ------
     TypeError
         If `path_or_dataset` is neither a path nor a dataset.
-    ValueError
-        If the file is not DICOM, or the instance has no pixel data (SR, RT
-        Structure Set, waveform, ...); the message names the SOP class.
+    NotAnImageError
+        If the file is not DICOM (the message names what it is), or the
+        instance has no pixel data (SR, RT Structure Set, waveform, ...; the
+        message names the SOP class). A subclass of ValueError.
+    DecodingError
+        If the pixel data is cut short; the message names the transfer syntax.
 
     Examples
     --------
@@ -464,19 +504,20 @@ def read_instance(path_or_dataset: str | os.PathLike[str] | Dataset) -> Instance
              else repr(os.fspath(path_or_dataset)))
     if not any(k in ds for k in _PIXEL_KEYWORDS) and ("Rows" in ds
                                                       or "SOPClassUID" not in ds):
-        raise ValueError(
-            f"{where} holds no (7FE0,0010) Pixel Data although "
+        raise DecodingError(
+            f"{where} ({_syntax_label(ds)}) holds no (7FE0,0010) Pixel Data "
+            "although "
             + ("it describes an image ((0028,0010) Rows)" if "Rows" in ds else
                "it ends before even its (0008,0016) SOP Class UID")
             + ": the file is probably cut short; copy it again from its source")
     if "PixelData" in ds:
         shortfall = pixel_data_shortfall(ds, len(ds.PixelData))
         if shortfall:
-            raise DecodingError(f"{where}: {shortfall}")
+            raise DecodingError(f"{where} ({_syntax_label(ds)}): {shortfall}")
     if not any(k in ds for k in _PIXEL_KEYWORDS):
         sop_class = ds.get("SOPClassUID")
         name = getattr(sop_class, "name", sop_class) or "unknown SOP class"
-        raise ValueError(
+        raise NotAnImageError(
             f"The instance ({name}) has no (7FE0,0010) 'Pixel Data', so it cannot "
             "be displayed as an image; open it with a viewer for its kind of object"
         )

@@ -47,6 +47,25 @@ class WindowPreset:
     function: VOILUTFunction = VOILUTFunction.LINEAR
 
 
+@dataclass(frozen=True)
+class VOILUTPreset:
+    """One item of (0028,3010) *VOI LUT Sequence*, offered beside the windows.
+
+    Attributes
+    ----------
+    lut_index : int
+        Index of the item in the sequence, starting at 0.
+    explanation : str
+        (0028,3003) *LUT Explanation*, or "VOI LUT <n>" (n from 1) when absent.
+    """
+
+    lut_index: int
+    explanation: str = ""
+
+
+VOIPreset = WindowPreset | VOILUTPreset
+
+
 def _as_function(function: VOILUTFunction | str) -> VOILUTFunction:
     """Return `function` as a VOILUTFunction, with a helpful error."""
     try:
@@ -129,7 +148,11 @@ def apply_windowing(
         return np.asarray(out, dtype=np.float32)
 
     # PS3.3 C.11.2.1.3.1: SIGMOID, y = span / (1 + exp(-4 (x - c) / w)) + y_min.
-    out = span / (1.0 + np.exp(-4.0 * (x - c) / w)) + y_min
+    # Far from the centre the exponent would overflow float64 (a narrow window
+    # over the 65,536 entries of a display table); beyond +-700 the result is
+    # y_min or y_max to the last bit anyway.
+    exponent = np.clip(-4.0 * (x - c) / w, -700.0, 700.0)
+    out = span / (1.0 + np.exp(exponent)) + y_min
     return np.asarray(out, dtype=np.float32)
 
 
@@ -285,6 +308,127 @@ def window_presets(ds: Dataset, frame_index: int = 0) -> list[WindowPreset]:
     return _presets_from(ds)
 
 
+def voi_lut_presets(ds: Dataset) -> list[VOILUTPreset]:
+    """Return one preset per usable item of the VOI LUT Sequence.
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset
+        Uses (0028,3010) *VOI LUT Sequence*: each item's (0028,3002) *LUT
+        Descriptor*, (0028,3006) *LUT Data* and (0028,3003) *LUT Explanation*.
+
+    Returns
+    -------
+    list of VOILUTPreset
+        In sequence order; items without a descriptor or data are left out
+        (and logged).
+
+    Examples
+    --------
+    >>> from pydicom.dataset import Dataset
+    >>> item = Dataset()
+    >>> item.LUTDescriptor, item.LUTData = [2, 0, 8], [0, 255]
+    >>> item.LUTExplanation = "NORMAL"
+    >>> ds = Dataset()
+    >>> ds.VOILUTSequence = [item]
+    >>> voi_lut_presets(ds)
+    [VOILUTPreset(lut_index=0, explanation='NORMAL')]
+    """
+    presets = []
+    for index, item in enumerate(ds.get("VOILUTSequence") or []):
+        if "LUTDescriptor" not in item or "LUTData" not in item:
+            logger.warning("Skipping VOI LUT %d: no (0028,3002) LUT Descriptor or "
+                           "(0028,3006) LUT Data", index)
+            continue
+        explanation = str(item.get("LUTExplanation", "") or "").strip()
+        presets.append(VOILUTPreset(index, explanation or f"VOI LUT {index + 1}"))
+    return presets
+
+
+def voi_presets(ds: Dataset, frame_index: int = 0) -> list[VOIPreset]:
+    """Return every VOI transformation the file offers for a frame.
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset
+        Uses the elements of :func:`window_presets` and
+        :func:`voi_lut_presets`.
+    frame_index : int, optional
+        Index of the frame, starting at 0.
+
+    Returns
+    -------
+    list of WindowPreset or VOILUTPreset
+        The windows first, then the VOI LUTs, each with its explanation.
+
+    Notes
+    -----
+    PS3.3 C.11.2: a file may give both windows and VOI LUTs; either may be
+    applied, never both at once. The first entry is the default display.
+
+    Examples
+    --------
+    >>> from pydicom.dataset import Dataset
+    >>> item = Dataset()
+    >>> item.LUTDescriptor, item.LUTData = [2, 0, 8], [0, 255]
+    >>> ds = Dataset()
+    >>> ds.WindowCenter, ds.WindowWidth = 40, 400
+    >>> ds.VOILUTSequence = [item]
+    >>> [type(p).__name__ for p in voi_presets(ds)]
+    ['WindowPreset', 'VOILUTPreset']
+    """
+    presets: list[VOIPreset] = list(window_presets(ds, frame_index))
+    presets.extend(voi_lut_presets(ds))
+    return presets
+
+
+def padding_values(ds: Dataset) -> tuple[int, int] | None:
+    """Return the (lowest, highest) stored value that is padding, or None.
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset
+        Uses (0028,0120) *Pixel Padding Value*, (0028,0121) *Pixel Padding
+        Range Limit*, (0028,0103) *Pixel Representation* and (0028,0101)
+        *Bits Stored*.
+
+    Returns
+    -------
+    tuple of int or None
+        Stored values; None when the dataset declares no padding.
+
+    Notes
+    -----
+    PS3.3 C.7.5.1.1.2: the values are stored pixel values, with the VR (US
+    or SS) that Pixel Representation gives the pixels. Files that write a
+    signed padding value as US (-2000 as 63536) are read by their bit
+    pattern within Bits Stored, as the pixels are (PS3.5 8.1.1).
+
+    Examples
+    --------
+    >>> from pydicom.dataset import Dataset
+    >>> ds = Dataset()
+    >>> ds.PixelRepresentation, ds.BitsStored = 1, 16
+    >>> ds.add_new(0x00280120, "US", 63536)  # -2000 written unsigned
+    >>> padding_values(ds)
+    (-2000, -2000)
+    """
+    pad = ds.get("PixelPaddingValue")
+    if pad is None:
+        return None
+    limit = ds.get("PixelPaddingRangeLimit", pad)
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    bits = int(ds.get("BitsStored", 0) or ds.get("BitsAllocated", 16) or 16)
+    values = []
+    for value in (int(pad), int(limit)):
+        if signed and value >= 1 << (bits - 1):
+            # Two's complement within Bits Stored: the pixels' own sign.
+            value = (value & ((1 << bits) - 1)) - (1 << bits)
+        values.append(value)
+    low, high = sorted(values)
+    return low, high
+
+
 def padding_mask(stored: np.ndarray, ds: Dataset) -> np.ndarray | None:
     """Return True where stored values are padding, or None without padding.
 
@@ -304,24 +448,23 @@ def padding_mask(stored: np.ndarray, ds: Dataset) -> np.ndarray | None:
     Notes
     -----
     PS3.3 C.7.5.1.1.2: both values are stored pixel values; with a range limit
-    every value between the two (inclusive) is padding.
+    every value between the two (inclusive) is padding. See
+    :func:`padding_values` for signed values.
     """
-    pad = ds.get("PixelPaddingValue")
-    if pad is None:
+    padding = padding_values(ds)
+    if padding is None:
         return None
-    pad = int(pad)
-    limit = ds.get("PixelPaddingRangeLimit")
-    if limit is None:
-        return stored == pad
-    low, high = sorted((pad, int(limit)))
+    low, high = padding
+    if low == high:
+        return stored == low
     return (stored >= low) & (stored <= high)
 
 
 def _padding_in_modality_units(ds: Dataset, frame_index: int) -> tuple[float, float]:
     """Return the padding range converted to modality values."""
-    pad = int(ds.PixelPaddingValue)
-    limit = int(ds.get("PixelPaddingRangeLimit", pad))
-    ends = apply_modality_lut(np.array([pad, limit], np.int64), ds, frame_index)
+    padding = padding_values(ds)
+    assert padding is not None
+    ends = apply_modality_lut(np.array(padding, np.int64), ds, frame_index)
     return float(ends.min()), float(ends.max())
 
 

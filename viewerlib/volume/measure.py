@@ -35,11 +35,18 @@ def index_to_lps(volume: Volume, point: Point) -> np.ndarray:
     ------
     ValueError
         If `point` does not have 3 values.
+
+    Notes
+    -----
+    Slices are placed at their own (0020,0032) *Image Position (Patient)*
+    (PS3.3 C.7.6.2.1.1), so a volume with uneven gaps (or a file missing from
+    the series) measures right although its affine steps by the mean gap; see
+    :meth:`~viewerlib.volume.volume.Volume.index_to_lps`.
     """
     values = np.asarray(point, dtype=np.float64)
     if values.shape != (3,):
         raise ValueError(f"A point is (slice, row, column), got {list(point)}")
-    return (volume.affine @ np.append(values, 1.0))[:3]
+    return volume.index_to_lps(values)
 
 
 def distance_mm(volume: Volume, start: Point, end: Point) -> float:
@@ -48,7 +55,8 @@ def distance_mm(volume: Volume, start: Point, end: Point) -> float:
     Parameters
     ----------
     volume : Volume
-        Gives the affine (so tilted and anisotropic volumes measure right).
+        Gives the affine and the true slice positions (so tilted, anisotropic
+        and unevenly spaced volumes measure right).
     start, end : sequence of 3 float
         (slice, row, column) indexes.
 
@@ -56,6 +64,15 @@ def distance_mm(volume: Volume, start: Point, end: Point) -> float:
     -------
     float
         Euclidean distance in patient space.
+
+    Examples
+    --------
+    >>> from viewerlib.samples.phantom import ct_head_phantom
+    >>> from viewerlib import read_series
+    >>> study = ct_head_phantom(rows=8, columns=8, number_of_slices=3)
+    >>> volume = read_series(study.datasets)[0]
+    >>> distance_mm(volume, (0, 0, 0), (2, 0, 0)) == 2 * volume.spacing_mm[0]
+    True
     """
     vector = index_to_lps(volume, end) - index_to_lps(volume, start)
     return float(np.linalg.norm(vector))
@@ -105,7 +122,8 @@ class RegionStatistics:
         Area on the slice (pixel count x pixel area) for a 2-D region; for a
         3-D mask, the area summed over its slices.
     volume_mm3 : float
-        Voxel count x voxel volume (area x slice spacing).
+        Area on each slice x the thickness that slice stands for: the slice
+        spacing, or with uneven gaps half the gap to each neighbour.
     """
 
     mean: float
@@ -120,6 +138,34 @@ class RegionStatistics:
 def _pixel_area_mm2(volume: Volume) -> float:
     """Return the area of one pixel, from the affine's in-plane columns."""
     return float(np.linalg.norm(np.cross(volume.affine[:3, 1], volume.affine[:3, 2])))
+
+
+def slice_thickness_mm(volume: Volume) -> np.ndarray:
+    """Return the thickness along the normal that each slice stands for, in mm.
+
+    Parameters
+    ----------
+    volume : Volume
+        Gives the slice spacing and the true slice positions.
+
+    Returns
+    -------
+    numpy.ndarray
+        (slices,) float64: the slice spacing when the affine is exact, else
+        half the distance to each neighbouring plane (the whole distance to
+        the only neighbour at either end).
+    """
+    slices = volume.voxels.shape[0]
+    if volume.affine_is_exact or slices < 2:
+        return np.full(slices, float(volume.spacing_mm[0]))
+    # The plane normal, row direction x column direction (PS3.3 C.7.6.2.1.1).
+    normal = np.cross(volume.affine[:3, 2], volume.affine[:3, 1])
+    normal = normal / np.linalg.norm(normal)
+    gaps = np.abs(np.diff(np.asarray(volume.slice_positions_mm, float) @ normal))
+    thickness = np.empty(slices)
+    thickness[0], thickness[-1] = gaps[0], gaps[-1]
+    thickness[1:-1] = (gaps[:-1] + gaps[1:]) / 2
+    return thickness
 
 
 def region_statistics(
@@ -158,8 +204,11 @@ def region_statistics(
                 f"{volume.voxels.shape[1:]} of the volume"
             )
         values = volume.voxels[slice_index][mask]
+        per_slice = np.zeros(volume.voxels.shape[0])
+        per_slice[slice_index] = values.size
     elif mask.shape == volume.voxels.shape:
         values = volume.voxels[mask]
+        per_slice = mask.sum(axis=(1, 2)).astype(np.float64)
     else:
         raise ValueError(
             f"mask shape {mask.shape} matches neither a slice "
@@ -178,7 +227,7 @@ def region_statistics(
         maximum=float(values.max()),
         count=int(values.size),
         area_mm2=area,
-        volume_mm3=area * float(volume.spacing_mm[0]),
+        volume_mm3=float(per_slice @ slice_thickness_mm(volume)) * pixel_area,
     )
 
 

@@ -178,9 +178,18 @@ def oblique(
     ------
     ValueError
         If the directions are parallel or zero, or the thickness is negative.
+
+    Notes
+    -----
+    Samples are placed by the true slice positions: when the gaps between
+    slices are uneven (see
+    :attr:`~viewerlib.volume.volume.Volume.affine_is_exact`) each point is
+    found between its two neighbouring slice planes, not by the affine's mean
+    step, and interpolated there.
     """
     mode = SlabMode(slab_mode)
-    if slab_thickness_mm == 0 and spacing_mm is None and order in (0, 1):
+    exact = volume.affine_is_exact
+    if exact and slab_thickness_mm == 0 and spacing_mm is None and order in (0, 1):
         plane = _aligned_plane(volume, row_direction, column_direction, center_mm,
                                order)
         if plane is not None:
@@ -226,9 +235,11 @@ def oblique(
     for offset in offsets:
         start = (inverse @ np.append(origin + normal * offset, 1.0))[:3]
         # Cheapest exact route first: slicing, then line blending, then splines.
-        plane = _lattice_plane(volume.voxels, start, index_row_step,
-                               index_column_step, n_rows, n_cols)
-        if plane is None and order == 1:
+        plane = None
+        if exact:
+            plane = _lattice_plane(volume.voxels, start, index_row_step,
+                                   index_column_step, n_rows, n_cols)
+        if plane is None and order == 1 and exact:
             plane = _single_oblique_plane(volume.voxels, start, index_row_step,
                                           index_column_step, n_rows, n_cols)
         if plane is not None:
@@ -242,8 +253,11 @@ def oblique(
             + cols_dir[:, None, None] * (c_index * column_step)
             + normal[:, None, None] * offset
         )
-        homogeneous = np.concatenate([points, np.ones((1, n_rows, n_cols))])
-        index = np.tensordot(inverse, homogeneous, axes=1)[:3]
+        if exact:
+            homogeneous = np.concatenate([points, np.ones((1, n_rows, n_cols))])
+            index = np.tensordot(inverse, homogeneous, axes=1)[:3]
+        else:
+            index = _true_index(volume, points)
         sampled = ndimage.map_coordinates(
             volume.voxels, index, output=np.float32, order=order,
             mode="constant", cval=np.nan, prefilter=False,
@@ -265,6 +279,21 @@ def oblique(
         (row_step, column_step),
         edge_labels(rows_dir, cols_dir),
     )
+
+
+def _true_index(volume: Volume, points: np.ndarray) -> np.ndarray:
+    """(3, rows, columns) LPS points to array indexes by the true slice positions.
+
+    A slice index within 1e-3 of the first or last slice is put on it, as the
+    slicing routes do for the affine, so that a plane through an end slice is
+    not lost to rounding.
+    """
+    index = np.moveaxis(volume.lps_to_index(np.moveaxis(points, 0, -1)), -1, 0)
+    last = volume.voxels.shape[0] - 1
+    slice_index = index[0]
+    slice_index[np.abs(slice_index) < 1e-3] = 0.0
+    slice_index[np.abs(slice_index - last) < 1e-3] = float(last)
+    return index
 
 
 @dataclass(frozen=True)
@@ -585,7 +614,9 @@ class _StandardView:
 
 def _standard_view(volume: Volume, lps_axis: int) -> _StandardView | None:
     rows_dir, cols_dir = _STANDARD_VIEWS[lps_axis]
-    geometry = _aligned_geometry(volume, rows_dir, cols_dir)
+    # Uneven slice gaps: planes are not evenly spaced voxels, so no slicing.
+    geometry = (_aligned_geometry(volume, rows_dir, cols_dir)
+                if volume.affine_is_exact else None)
     view = None
     if geometry is not None:
         inverse = geometry.inverse[geometry.fixed_axis]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pydicom
 import pydicom.errors
 from pydicom.dataset import Dataset
@@ -40,6 +41,11 @@ logger = logging.getLogger(__name__)
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _INTEGER_DTYPES = (np.uint8, np.int8, np.uint16, np.int16, np.int32)
+# A slice more than this fraction of a gap (or 0.01 mm) away from where the
+# affine puts it makes the affine inexact: the same tolerance as the uniform
+# spacing check of viewerlib.volume.geometry.
+_EXACT_RELATIVE_TOLERANCE = 0.01
+_EXACT_ABSOLUTE_TOLERANCE_MM = 0.01
 
 Source = str | os.PathLike[str] | Dataset
 
@@ -57,6 +63,9 @@ class Volume:
         4 x 4 float64 matrix mapping (slice, row, column, 1) indexes to patient
         LPS coordinates in mm (PS3.3 C.7.6.2.1.1). With a gantry tilt the slice
         column is the true step between slice positions, so the matrix shears.
+        With uneven slice gaps it steps by the mean gap and places only the
+        first and last slice exactly; :meth:`index_to_lps` and
+        :meth:`lps_to_index` follow the true positions in every case.
     spacing_mm : tuple of float
         (slice, row, column) spacing in mm; the slice spacing is the median
         distance between slice planes along the normal, from positions.
@@ -80,7 +89,8 @@ class Volume:
         (0020,0052) *Frame of Reference UID* ("" when absent).
     slice_positions_mm : numpy.ndarray
         (slices, 3) Image Position (Patient) of every slice; exact even when
-        the spacing is not uniform and the affine is only an approximation.
+        the spacing is not uniform and the affine is only an approximation
+        (see :attr:`affine_is_exact`).
     warnings : list of str
         Problems found and worked around (also logged).
     missing_slices : list of int
@@ -108,6 +118,84 @@ class Volume:
         """(slices, rows, columns)."""
         return tuple(self.voxels.shape)  # type: ignore[return-value]
 
+    @property
+    def affine_is_exact(self) -> bool:
+        """True when the affine puts every slice at its true position.
+
+        False when the gaps between slices are uneven (a file missing from the
+        series, a variable-pitch acquisition): the affine then steps by the
+        mean gap, and only :attr:`slice_positions_mm` (which
+        :meth:`index_to_lps` and :meth:`lps_to_index` use) is true. A gantry
+        tilt alone keeps the affine exact: it shears. The positions are
+        compared with the affine in the affine's own index units, relative to
+        the first slice, so an affine moved afterwards (a registration) still
+        moves the whole volume.
+        """
+        return _true_planes(self) is None
+
+    def index_to_lps(self, index: npt.ArrayLike) -> np.ndarray:
+        """Return the LPS positions in mm of (slice, row, column) indexes.
+
+        Parameters
+        ----------
+        index : array_like
+            (..., 3) indexes; fractions are allowed.
+
+        Returns
+        -------
+        numpy.ndarray
+            (..., 3) float64 positions. A fractional slice index lies on the
+            straight line between the true positions of its two neighbours
+            (PS3.3 C.7.6.2.1.1 places each slice by its own Image Position).
+
+        Raises
+        ------
+        ValueError
+            If the last axis of `index` does not have 3 values.
+        """
+        values = _last_axis_3(index, "(slice, row, column)")
+        planes = _true_planes(self)
+        if planes is not None:
+            # Between two slices, on the straight line joining their origins.
+            slices = np.arange(len(planes.slice_at), dtype=np.float64)
+            at = _piecewise_linear(values[..., 0], slices, planes.slice_at)
+            shift = _piecewise_linear(values[..., 0], slices, planes.shifts)
+            values = np.concatenate([at[..., np.newaxis], values[..., 1:] + shift],
+                                    -1)
+        return values @ self.affine[:3, :3].T + self.affine[:3, 3]
+
+    def lps_to_index(self, points: npt.ArrayLike) -> np.ndarray:
+        """Return the (slice, row, column) indexes of LPS positions in mm.
+
+        Parameters
+        ----------
+        points : array_like
+            (..., 3) patient positions.
+
+        Returns
+        -------
+        numpy.ndarray
+            (..., 3) float64 indexes, the inverse of :meth:`index_to_lps`.
+            Positions beyond the first or last slice give indexes below 0 or
+            above ``slices - 1`` (outside the volume).
+
+        Raises
+        ------
+        ValueError
+            If the last axis of `points` does not have 3 values.
+        """
+        values = _last_axis_3(points, "(x, y, z)")
+        inverse = np.linalg.inv(self.affine)
+        index = values @ inverse[:3, :3].T + inverse[:3, 3]
+        planes = _true_planes(self)
+        if planes is None:
+            return index
+        slices = np.arange(len(planes.slice_at), dtype=np.float64)
+        slice_index = _piecewise_linear(index[..., 0], planes.slice_at, slices)
+        shift = _piecewise_linear(slice_index, slices, planes.shifts)
+        return np.concatenate([slice_index[..., np.newaxis], index[..., 1:] - shift],
+                              -1)
+
     def __repr__(self) -> str:
         """Return a short summary (cheap: no voxel statistics)."""
         return (
@@ -115,6 +203,87 @@ class Volume:
             f"dtype={self.voxels.dtype}, spacing_mm={self.spacing_mm}, "
             f"warnings={len(self.warnings)})"
         )
+
+
+@dataclass(frozen=True)
+class _TruePlanes:
+    """Where the slices of a volume really are, when its affine is not exact.
+
+    Each slice origin in the affine's own index space: slice k lies at
+    ``slice_at[k]`` along the affine's slice axis (k itself for even gaps),
+    moved in its plane by ``shifts[k]`` (row, column) index units (zero unless
+    the origins are not on one line).
+    """
+
+    slice_at: np.ndarray  # (slices,) increasing
+    shifts: np.ndarray  # (slices, 2)
+
+
+def _true_planes(volume: Volume) -> _TruePlanes | None:
+    """Return the true slice planes, or None when the affine places them right.
+
+    None too when the positions cannot place slices (no geometry, repeated
+    positions, a single slice): the affine is then all there is. Memoised on
+    the volume against its affine and positions (by identity).
+    """
+    affine, positions = volume.affine, volume.slice_positions_mm
+    memo = volume.__dict__.get("_true_planes")
+    if memo is not None and memo[0] is affine and memo[1] is positions:
+        known: _TruePlanes | None = memo[2]
+        return known
+    planes = _work_out_true_planes(np.asarray(affine, np.float64),
+                                   np.asarray(positions, np.float64),
+                                   volume.voxels.shape[0])
+    volume.__dict__["_true_planes"] = (affine, positions, planes)
+    return planes
+
+
+def _work_out_true_planes(
+    affine: np.ndarray, positions: np.ndarray, slices: int
+) -> _TruePlanes | None:
+    if slices < 2 or positions.shape != (slices, 3):
+        return None
+    linear = affine[:3, :3]
+    if abs(float(np.linalg.det(linear))) < 1e-12:
+        return None
+    # Each slice's origin (PS3.3 C.7.6.2.1.1 Image Position) in index units of
+    # the affine, relative to the first slice: (k, 0, 0) when the gaps are even.
+    placed = np.linalg.solve(linear, (positions - positions[0]).T).T
+    slice_at = placed[:, 0]
+    if np.any(np.diff(slice_at) <= 0):
+        return None
+    predicted = positions[0] + np.arange(slices)[:, np.newaxis] * affine[:3, 0]
+    gaps = np.diff(slice_at) * float(np.linalg.norm(affine[:3, 0]))
+    tolerance = max(_EXACT_RELATIVE_TOLERANCE * float(np.median(gaps)),
+                    _EXACT_ABSOLUTE_TOLERANCE_MM)
+    if float(np.abs(positions - predicted).max()) <= tolerance:
+        return None
+    return _TruePlanes(slice_at=slice_at, shifts=placed[:, 1:])
+
+
+def _piecewise_linear(x: np.ndarray, known_x: np.ndarray,
+                      known_y: np.ndarray) -> np.ndarray:
+    """Interpolate (and extrapolate) straight between known points.
+
+    `known_x` increases; `known_y` is (n,) or (n, m). Beyond either end the
+    first or last segment is extended, so positions outside the volume keep
+    indexes outside it.
+    """
+    lower = np.clip(np.searchsorted(known_x, x, side="right") - 1, 0,
+                    len(known_x) - 2)
+    fraction = (x - known_x[lower]) / (known_x[lower + 1] - known_x[lower])
+    if known_y.ndim > 1:
+        fraction = fraction[..., np.newaxis]
+    step = known_y[lower + 1] - known_y[lower]
+    return np.asarray(known_y[lower] + fraction * step)
+
+
+def _last_axis_3(values: npt.ArrayLike, what: str) -> np.ndarray:
+    """Return `values` as float64 with a last axis of 3, else raise."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim == 0 or array.shape[-1] != 3:
+        raise ValueError(f"A point is {what}, got an array of shape {array.shape}")
+    return array
 
 
 def _choose_dtype(frames: Sequence[tuple[Dataset, int]]) -> tuple[np.dtype, str]:
@@ -263,8 +432,11 @@ def _build_volume(
             if not spacing.is_uniform:
                 _note(notes, (
                     f"Non-uniform slice spacing: gaps from {spacing.gaps_mm.min():.3f}"
-                    f" to {spacing.gaps_mm.max():.3f} mm; the affine uses the mean "
-                    "step, slice_positions_mm holds each slice's true position"
+                    f" to {spacing.gaps_mm.max():.3f} mm (a file missing from the "
+                    "series, or a variable pitch). Measurements and MPR use each "
+                    "slice's true position (slice_positions_mm); the MPR and 3-D "
+                    "viewers resample onto a uniform grid (resample_uniform); the "
+                    "affine's mean step is only an approximation"
                 ))
             if spacing.is_tilted:
                 _note(notes, (

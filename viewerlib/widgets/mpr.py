@@ -19,7 +19,9 @@ import anywidget
 import numpy as np
 import traitlets
 
+from viewerlib.pipeline.presentation import should_invert
 from viewerlib.volume.mpr import SlabMode
+from viewerlib.volume.resample import on_uniform_grid
 from viewerlib.widgets._frontend import front_end
 from viewerlib.widgets.stack import (
     CT_WINDOW_PRESETS,
@@ -53,6 +55,12 @@ class MPRViewer(anywidget.AnyWidget):
     Click or drag in a plane to move the crosshair there; the wheel moves the plane
     along its normal; Shift-drag (or the right button) changes the window. The
     oblique angle turns the coronal and sagittal planes about the axial normal.
+
+    The browser reslices through the affine, so a volume with uneven slice gaps
+    is first resampled onto a uniform grid
+    (:func:`~viewerlib.volume.resample.on_uniform_grid`; ``self.volume.warnings``
+    says so). MONOCHROME1 (and an INVERSE Presentation LUT Shape) sets
+    ``invert``: white is low, applied after the window (PS3.3 C.11.6).
     """
 
     _esm = front_end("mpr.js")
@@ -77,9 +85,14 @@ class MPRViewer(anywidget.AnyWidget):
     dtype = traitlets.Unicode("int16").tag(sync=True)
 
     def __init__(self, volume: Volume, **kwargs: Any) -> None:
+        volume = on_uniform_grid(volume)
         self.volume = volume
         self._voxels = _transferable(volume.voxels)
         header = volume.datasets[0] if volume.datasets else None
+        # PS3.3 C.7.6.3.1.2: MONOCHROME1 shows the lowest value white.
+        kwargs.setdefault(
+            "invert", should_invert(header) if header is not None else False
+        )
         presets = [
             [p.explanation or "File", p.center, p.width, p.function.value]
             for p in volume.window_presets

@@ -19,6 +19,7 @@ import numpy as np
 import traitlets
 from skimage.measure import block_reduce
 
+from viewerlib.volume.resample import on_uniform_grid
 from viewerlib.widgets._frontend import front_end
 from viewerlib.widgets.stack import overlay_texts
 
@@ -70,7 +71,11 @@ class VolumeViewer(anywidget.AnyWidget):
     -----
     The axes are those of the voxel indexes (column, row, slice), which for an
     axial acquisition are patient left, posterior and head; the first view looks
-    from the front, head up. Oblique acquisitions are drawn in index space.
+    from the front, head up. Oblique acquisitions are drawn in index space. The
+    box is shape x spacing, so a gantry tilt (a sheared affine) or uneven slice
+    gaps are first resampled onto an orthogonal, uniform grid
+    (:func:`~viewerlib.volume.resample.on_uniform_grid`; ``self.volume.warnings``
+    says so).
     """
 
     _esm = front_end("volume3d.js")
@@ -90,6 +95,7 @@ class VolumeViewer(anywidget.AnyWidget):
         max_side: int = 128,
         **kwargs: Any,
     ) -> None:
+        volume = on_uniform_grid(volume, orthogonal=True)
         self.volume = volume
         reduced = downsample(volume.voxels, max_side)
         if volume.modality == "CT":

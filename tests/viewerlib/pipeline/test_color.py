@@ -106,24 +106,59 @@ def test_segmented_palette_is_expanded():
     np.testing.assert_array_equal(shown[0, :, 0], expected)
 
 
+def _sc_rgb() -> np.ndarray:
+    """SC_rgb.dcm: bands of known colours, the original the others encode."""
+    original = pydicom.dcmread(get_testdata_file("SC_rgb.dcm", download=False))
+    return np.frombuffer(original.PixelData, np.uint8).reshape(100, 100, 3)
+
+
+def _shown(name: str) -> np.ndarray:
+    ds = pydicom.dcmread(get_testdata_file(name, download=False))
+    return read_instance(ds).display_frame()
+
+
 @pytest.mark.parametrize(
     "name",
-    ["SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_dcmtk_+eb+cy+np.dcm", "SC_rgb_rle.dcm",
-     "SC_rgb_jpeg_gdcm.dcm", "SC_ybr_full_uncompressed.dcm"],
+    # RLE (PS3.5 G) and JPEG Lossless SV1 (ITU T.81 process 14, predictor 1,
+    # RGB components, no colour transform) are both lossless.
+    ["SC_rgb_rle.dcm", "SC_rgb_jpeg_gdcm.dcm"],
 )
-def test_bundled_colour_files_show_the_original_rgb(name):
-    # These are encodings of SC_rgb.dcm (bands of known colours).
-    original = pydicom.dcmread(get_testdata_file("SC_rgb.dcm", download=False))
-    expected = np.frombuffer(original.PixelData, np.uint8).reshape(100, 100, 3)
-    ds = pydicom.dcmread(get_testdata_file(name, download=False))
+def test_lossless_colour_files_show_the_original_rgb_exactly(name):
+    np.testing.assert_array_equal(_shown(name), _sc_rgb())
+
+
+@pytest.mark.parametrize(
+    "name", ["SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_dcmtk_+eb+cy+np.dcm"])
+def test_lossy_jpeg_colour_files_show_the_original_within_the_jpeg_error(name):
+    # JPEG baseline (process 1) quantises its DCT coefficients: away from the
+    # band edges (every 10 rows), where chroma subsampling blurs colours, each
+    # pixel keeps its colour within a few levels (6 measured on these files).
+    interior = (np.arange(100) % 10 >= 2) & (np.arange(100) % 10 <= 7)
+    error = np.abs(_shown(name).astype(int) - _sc_rgb())[interior]
+    assert error.max() <= 8
+
+
+def test_uncompressed_ybr_full_is_converted_by_the_ps3_3_equations():
+    # SC_ybr_full_uncompressed.dcm holds the YCbCr samples decoded from the
+    # lossy SC_rgb_jpeg_dcmtk.dcm (e.g. black is Y 0, Cb 127, Cr 128), so its
+    # distance from SC_rgb.dcm is the JPEG's error, not the colour conversion:
+    # both files display identically, and the conversion itself matches the
+    # inverse of the PS3.3 C.7.6.3.1.2 YBR_FULL equations within rounding.
+    ds = pydicom.dcmread(get_testdata_file("SC_ybr_full_uncompressed.dcm",
+                                           download=False))
+    ybr = np.frombuffer(ds.PixelData, np.uint8).reshape(100, 100, 3).astype(float)
+    y, cb, cr = ybr[..., 0], ybr[..., 1] - 128, ybr[..., 2] - 128
+    # Inverse of Y = .299 R + .587 G + .114 B, Cb = (B - Y) / 1.772,
+    # Cr = (R - Y) / 1.402, worked by hand.
+    rgb = np.stack([y + 1.402 * cr,
+                    y - 0.344136 * cb - 0.714136 * cr,
+                    y + 1.772 * cb], -1)
+    expected = np.clip(np.rint(rgb), 0, 255)
 
     shown = read_instance(ds).display_frame()
 
-    # Away from the band edges (every 10 rows), where chroma subsampling
-    # blurs colours, each pixel is its original colour within a few levels.
-    interior = (np.arange(100) % 10 >= 2) & (np.arange(100) % 10 <= 7)
-    error = np.abs(shown.astype(int) - expected)[interior]
-    assert error.max() <= 8
+    assert np.abs(shown.astype(int) - expected).max() <= 1
+    np.testing.assert_array_equal(shown, _shown("SC_rgb_jpeg_dcmtk.dcm"))
 
 
 def _expand(words):

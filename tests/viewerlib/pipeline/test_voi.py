@@ -11,9 +11,15 @@ from pydicom.dataset import Dataset
 
 from viewerlib.pipeline.voi import (
     VOILUTFunction,
+    VOILUTPreset,
+    WindowPreset,
     apply_voi_lut,
     apply_windowing,
     default_window,
+    padding_mask,
+    padding_values,
+    voi_lut_presets,
+    voi_presets,
     window_presets,
 )
 
@@ -153,3 +159,53 @@ def test_default_window_prefers_the_files_window():
     ds = build_image(np.zeros((1, 1)), WindowCenter=50, WindowWidth=350)
     window = default_window(np.array([0.0, 4000.0]), ds)
     assert (window.center, window.width) == (50.0, 350.0)
+
+
+def test_sigmoid_far_from_the_centre_saturates_without_overflow():
+    # -4 (x - c) / w = +-1310.72 would overflow exp(): the ends are 0 and 255.
+    out = apply_windowing(np.array([-32768.0, 32767.0]), 0, 100, "SIGMOID")
+    assert out.tolist() == [0.0, 255.0]
+
+
+def test_voi_presets_list_windows_then_every_voi_lut():
+    ds = build_image(np.zeros((1, 1)), WindowCenter=40, WindowWidth=400,
+                     VOILUTFunction="SIGMOID")
+    named, unnamed, broken = Dataset(), Dataset(), Dataset()
+    named.LUTDescriptor, named.LUTData = [2, 0, 8], [0, 255]
+    named.LUTExplanation = "LUNG"
+    unnamed.LUTDescriptor, unnamed.LUTData = [2, 0, 8], [255, 0]
+    broken.LUTExplanation = "NO DATA"
+    ds.VOILUTSequence = [named, broken, unnamed]
+
+    # The item without LUT Descriptor and LUT Data cannot be applied: left out,
+    # but the others keep their index in the sequence.
+    assert voi_lut_presets(ds) == [VOILUTPreset(0, "LUNG"),
+                                   VOILUTPreset(2, "VOI LUT 3")]
+    assert voi_presets(ds) == [
+        WindowPreset(40.0, 400.0, "", VOILUTFunction.SIGMOID),
+        VOILUTPreset(0, "LUNG"), VOILUTPreset(2, "VOI LUT 3")]
+
+
+@pytest.mark.parametrize(("signed", "bits_stored", "vr", "written", "expected"), [
+    (True, 16, "SS", -2000, (-2000, -2000)),
+    (True, 16, "US", 0xF830, (-2000, -2000)),
+    (True, 12, "US", 0x830, (-2000, -2000)),
+    (True, 12, "SS", -2048, (-2048, -2048)),
+    (False, 16, "US", 0xF830, (0xF830, 0xF830)),  # unsigned: as written
+], ids=["ss", "us-16", "us-12", "ss-12-lowest", "unsigned"])
+def test_padding_values_take_the_sign_of_the_pixels(signed, bits_stored, vr,
+                                                    written, expected):
+    # PS3.3 C.7.5.1.1.2: the padding is a stored value, so it has the pixels'
+    # own Pixel Representation whatever VR the writer chose.
+    ds = build_image(np.zeros((1, 1)), bits_stored=bits_stored, signed=signed)
+    ds.add_new(0x00280120, vr, written)
+    assert padding_values(ds) == expected
+
+
+def test_signed_padding_range_masks_every_value_between():
+    ds = build_image(np.zeros((1, 1)), signed=True)
+    ds.add_new(0x00280120, "US", 0x8000)  # -32768
+    ds.add_new(0x00280121, "SS", -2000)  # (0028,0121) Pixel Padding Range Limit
+    stored = np.array([-32768, -3000, -2000, -1999, 0], np.int16)
+
+    assert padding_mask(stored, ds).tolist() == [True, True, True, False, False]

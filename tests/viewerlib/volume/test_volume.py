@@ -25,6 +25,69 @@ def test_slices_stored_out_of_order_are_sorted_along_the_normal():
     assert "PixelData" not in volume.datasets[0]
 
 
+# Stacks whose Instance Numbers contradict their positions. For each: Image
+# Orientation (Patient), and the slice normal row x column worked by hand
+# (PS3.3 C.7.6.2.1.1), along which the slices must be sorted.
+_ORIENTED_STACKS = {
+    # Row +y (posterior), column -z (feet): (0, 1, 0) x (0, 0, -1) = (-1, 0, 0).
+    "sagittal": ((0, 1, 0, 0, 0, -1), (-1, 0, 0)),
+    # Row +x (left), column -z: normal (0, 1, 0), towards posterior.
+    "coronal": ((1, 0, 0, 0, 0, -1), (0, 1, 0)),
+    # Row (0.6, 0.8, 0), column -z: normal (-0.8, 0.6, 0).
+    "oblique": ((0.6, 0.8, 0, 0, 0, -1), (-0.8, 0.6, 0)),
+    # Feet first: row -x (patient right), column +y: normal (0, 0, -1), so
+    # slices run from head to feet.
+    "feet-first": ((-1, 0, 0, 0, 1, 0), (0, 0, -1)),
+    "axial": ((1, 0, 0, 0, 1, 0), (0, 0, 1)),
+}
+
+
+@pytest.mark.parametrize("name", list(_ORIENTED_STACKS))
+def test_slices_are_sorted_along_the_normal_whatever_the_orientation(name):
+    orientation, normal = _ORIENTED_STACKS[name]
+    origin = np.array([5.0, -7.0, 11.0])
+    # Input i lies at distance t[i] mm along the normal; Instance Numbers
+    # 1..4 follow the input order, which is not the order of the positions.
+    along = [6.0, 0.0, 9.0, 3.0]
+    slices = []
+    for number, t in enumerate(along, start=1):
+        position = origin + t * np.array(normal, float)
+        stored = np.full((3, 4), 1024 + int(10 * t))
+        slices.append(build_slice(stored, position, orientation,
+                                  InstanceNumber=number))
+
+    volume = read_series(slices)[0]
+
+    # Sorted by distance along the normal: 0, 3, 6, 9 mm, i.e. inputs 1, 3, 0, 2
+    # (Instance Numbers 2, 4, 1, 3).
+    assert volume.source_order == [1, 3, 0, 2]
+    assert volume.voxels[:, 0, 0].tolist() == [0, 30, 60, 90]
+    np.testing.assert_allclose(volume.affine[:3, 0], 3.0 * np.array(normal, float),
+                               atol=1e-9)
+    np.testing.assert_allclose(volume.affine[:3, 3], origin)
+    assert volume.spacing_mm[0] == pytest.approx(3.0)
+    assert not any(w.startswith(("Non-uniform", "Gantry")) for w in volume.warnings)
+
+
+def test_a_series_is_split_by_orientation_alone():
+    # One series, one size, one Image Type and echo: only the orientation
+    # differs (axial, then coronal through the same block).
+    axial = [build_slice(np.full((3, 3), 1024 + 1), (0, 0, z)) for z in (0, 2, 4)]
+    coronal = [build_slice(np.full((3, 3), 1024 + 2), (0, y, 4), (1, 0, 0, 0, 0, -1))
+               for y in (3, 1)]
+    for ds in coronal:
+        ds.ImageType = axial[0].ImageType
+
+    volumes = read_series([coronal[0], *axial, coronal[1]])
+
+    assert len(volumes) == 2
+    by_value = {int(v.voxels[0, 0, 0]): v for v in volumes}
+    # Axial inputs 1, 2, 3 by z; coronal inputs 4 (y = 1) then 0 (y = 3).
+    assert by_value[1].source_order == [1, 2, 3]
+    assert by_value[2].source_order == [4, 0]
+    np.testing.assert_allclose(by_value[2].affine[:3, 0], [0, 2, 0])
+
+
 def test_affine_maps_indexes_to_patient_positions():
     volume = read_series(axial_series([0.0, 2.0, 4.0]))[0]
 
