@@ -1,8 +1,10 @@
 """In-memory caches for metadata and pixel data; nothing is ever written to disk.
 
 Patient data stays in the kernel's memory only: no temporary files, no on-disk
-HTTP cache. :func:`purge` empties every cache and says what it removed; it runs at
-interpreter exit as well.
+HTTP cache. Besides the caches, sources keep indexes in memory (a folder's names
+and IDs, the archives where a federation saw each study); they register them with
+:func:`register_index`. :func:`purge` empties every cache and every registered
+index and says what it removed; it runs at interpreter exit as well.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import atexit
 import logging
 import sys
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +72,8 @@ class CacheReceipt:
     Attributes
     ----------
     kinds : list of str
-        Names of the caches emptied, e.g. ``["metadata", "pixel"]``.
+        Names of the caches and kinds of index emptied, e.g. ``["metadata",
+        "pixel", "folder-index", "study-locations"]``.
     items : int
         Number of entries removed, over all caches.
     bytes : int
@@ -185,6 +189,51 @@ _caches: dict[str, LRUCache] = {
     kind: LRUCache(kind, budget) for kind, budget in _DEFAULT_BUDGETS.items()}
 
 
+class InMemoryIndex(Protocol):
+    """An index a source keeps in memory that :func:`purge` must empty."""
+
+    def clear_index(self) -> tuple[int, int]:
+        """Forget everything indexed; return ``(items, estimated bytes)`` removed."""
+        ...
+
+
+# Kind -> the live indexes of that kind, held weakly: a source that is gone
+# needs no purging, and registering must not keep it alive.
+_indexes: dict[str, weakref.WeakSet[Any]] = {}
+_indexes_lock = threading.Lock()
+
+
+def register_index(kind: str, index: InMemoryIndex | None = None) -> None:
+    """Have :func:`purge` empty ``index`` and count it under ``kind``.
+
+    Parameters
+    ----------
+    kind : str
+        Shown in receipts, e.g. ``"folder-index"``; never patient data.
+    index : InMemoryIndex, optional
+        Held weakly. Without it, only the kind is declared, so that receipts
+        list it (with 0 items) before any index of that kind exists.
+
+    Examples
+    --------
+    >>> class Names:
+    ...     def __init__(self):
+    ...         self.names = {"1.2.3": "Test^Case"}
+    ...     def clear_index(self):
+    ...         removed = (len(self.names), estimate_size(self.names))
+    ...         self.names.clear()
+    ...         return removed
+    >>> names = Names()
+    >>> register_index("doc-names", names)
+    >>> purge().per_kind["doc-names"][0], names.names
+    (1, {})
+    """
+    with _indexes_lock:
+        members = _indexes.setdefault(kind, weakref.WeakSet())
+        if index is not None:
+            members.add(index)
+
+
 def get_cache(kind: str) -> LRUCache:
     """Return the shared cache named ``kind`` (``"metadata"`` or ``"pixel"``).
 
@@ -205,12 +254,13 @@ def set_budget(kind: str, budget_bytes: int) -> None:
 
 
 def purge() -> CacheReceipt:
-    """Empty every cache of metadata and pixel data held by :mod:`viewerlib`.
+    """Empty every cache and every registered in-memory index of :mod:`viewerlib`.
 
     Returns
     -------
     CacheReceipt
-        The kinds emptied and how many entries and (estimated) bytes went.
+        The kinds emptied (caches, then indexes such as ``"folder-index"``) and
+        how many entries and (estimated) bytes went.
 
     Examples
     --------
@@ -222,6 +272,18 @@ def purge() -> CacheReceipt:
     receipt = CacheReceipt()
     for kind, cache in _caches.items():
         items, size = cache.clear()
+        receipt.kinds.append(kind)
+        receipt.items += items
+        receipt.bytes += size
+        receipt.per_kind[kind] = (items, size)
+    with _indexes_lock:
+        registered = {kind: list(members) for kind, members in _indexes.items()}
+    for kind, indexes in registered.items():
+        items = size = 0
+        for index in indexes:
+            removed_items, removed_bytes = index.clear_index()
+            items += removed_items
+            size += removed_bytes
         receipt.kinds.append(kind)
         receipt.items += items
         receipt.bytes += size

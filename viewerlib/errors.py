@@ -47,15 +47,24 @@ class PartialSeriesError(SourceError):
         For a folder: ``(path, reason)`` of every file of the series that could
         not be read (deleted, unreadable or changed since it was indexed); empty
         for an archive.
+    missing_count : int or None
+        How many instances are missing. It can be known when their UIDs are not
+        (the archive counted the series, then stopped before it could list it),
+        so ``missing_sop_instance_uids`` may be empty while this is not;
+        ``None`` when not even the count could be learned.
     """
 
     def __init__(self, source_name: str, message: str, datasets: list,
                  missing_sop_instance_uids: list[str],
-                 missing_files: list[tuple[str, str]] | None = None) -> None:
+                 missing_files: list[tuple[str, str]] | None = None,
+                 missing_count: int | None = -1) -> None:
         super().__init__(source_name, message)
         self.datasets = datasets
         self.missing_sop_instance_uids = missing_sop_instance_uids
         self.missing_files = list(missing_files or [])
+        # -1 (not given): as many as are named.
+        self.missing_count = (len(missing_sop_instance_uids) if missing_count == -1
+                              else missing_count)
 
 
 class UnreadableFilesError(SourceResponseError):

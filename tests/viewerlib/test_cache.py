@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -53,9 +54,10 @@ def test_purge_empties_every_cache_and_returns_a_receipt():
     get_cache("pixel").put("p1", b"x" * 20, size_bytes=20)
     get_cache("pixel").put("p2", b"x" * 30, size_bytes=30)
     receipt = purge()
-    assert sorted(receipt.kinds) == ["metadata", "pixel"]
+    assert receipt.kinds[:2] == ["metadata", "pixel"]
     assert (receipt.items, receipt.bytes) == (3, 60)
-    assert receipt.per_kind == {"metadata": (1, 10), "pixel": (2, 50)}
+    assert (receipt.per_kind["metadata"], receipt.per_kind["pixel"]) == (
+        (1, 10), (2, 50))
     assert len(get_cache("pixel")) == 0 and purge().items == 0
 
 
@@ -76,8 +78,8 @@ def test_estimate_size_counts_datasets_and_arrays():
 
 def test_caching_from_a_folder_source_writes_nothing(tmp_path):
     """Reading and caching pixel data opens no file for writing."""
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent / "sources"))
-    from lightbox_source_testing import make_ct_series, write_datasets
+    testing = _sources_testing()
+    make_ct_series, write_datasets = testing.make_ct_series, testing.write_datasets
 
     from viewerlib.sources.local import FolderSource
 
@@ -104,4 +106,61 @@ def test_caching_from_a_folder_source_writes_nothing(tmp_path):
     finally:
         watching.clear()
     assert writes == []
-    assert purge().items == 2
+    receipt = purge()
+    assert receipt.per_kind["pixel"][0] == 2
+    assert receipt.per_kind["folder-index"][0] == 2  # the folder's two files
+
+
+def _sources_testing():
+    sys.path.insert(0, str(Path(__file__).parent / "sources"))
+    import lightbox_source_testing
+
+    return lightbox_source_testing
+
+
+def test_purge_forgets_folder_indexes_and_study_locations(tmp_path):
+    """Names and IDs held in memory by sources go too, counted in the receipt."""
+    from viewerlib.sources.federated import FederatedSource
+    from viewerlib.sources.local import FolderSource
+
+    testing = _sources_testing()
+    testing.write_datasets(testing.make_ct_series(3, patient_id="TEST-PURGE"),
+                           tmp_path / "cd1")
+    testing.write_datasets(testing.make_ct_series(2, patient_id="TEST-PURGE-2"),
+                           tmp_path / "cd2")
+    (tmp_path / "cd2" / "notes.txt").write_text("not an image")
+    first, second = FolderSource(tmp_path / "cd1"), FolderSource(tmp_path / "cd2")
+    federation = FederatedSource([first, second])
+    studies = federation.search_for_studies()
+    assert len(studies) == 2 and federation._locations
+    purge()  # empty before the counted purge, so the counts are this test's
+    federation.search_for_studies(patient_id="TEST-PURGE")
+
+    receipt = purge()
+
+    # 3 + 2 files indexed and one unreadable (with its reason): 6 entries; one
+    # study location remembered from the last search.
+    assert receipt.per_kind["folder-index"][0] == 6
+    assert receipt.per_kind["study-locations"][0] == 1
+    assert all(receipt.per_kind[kind][1] > 0
+               for kind in ("folder-index", "study-locations"))
+    assert {"folder-index", "study-locations"} <= set(receipt.kinds)
+    assert receipt.items == sum(items for items, _ in receipt.per_kind.values())
+    assert first._index is None and second._index is None
+    assert federation._locations == {}
+    again = purge()
+    assert again.per_kind["folder-index"] == again.per_kind["study-locations"] == (
+        0, 0)
+
+    # The sources still work: the folders are read again when next searched.
+    assert [s.PatientID for s in federation.search_for_studies(
+        patient_id="TEST-PURGE-2")] == ["TEST-PURGE-2"]
+    assert purge().per_kind["folder-index"][0] == 6
+
+
+def test_purge_lists_index_kinds_when_no_source_exists():
+    import viewerlib.sources  # noqa: F401 - registers the kinds
+
+    receipt = purge()
+    assert {"metadata", "pixel", "folder-index", "study-locations"} <= set(
+        receipt.kinds)

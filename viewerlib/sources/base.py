@@ -21,7 +21,7 @@ from viewerlib.errors import (
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-    from viewerlib.model import Instance, Series, Study
+    from viewerlib.model import Instance, PersonName, Series, Study
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +174,38 @@ def wildcard_matches(value: str, pattern: str | None) -> bool:
     return re.fullmatch(regex, value, flags=re.IGNORECASE | re.DOTALL) is not None
 
 
+def person_name_matches(name: PersonName | None, pattern: str | None) -> bool:
+    """Match a Person Name against a wildcard pattern, group by group.
+
+    The pattern matches when it matches any one of the three component groups
+    (alphabetic, ideographic, phonetic; PS3.5 6.2.1.1) or the whole value
+    written with ``=`` between the groups, as :func:`wildcard_matches` does
+    (case-insensitive).
+
+    Parameters
+    ----------
+    name : PersonName or None
+        A decoded (0010,0010) *Patient's Name*; ``None`` for an empty value.
+    pattern : str or None
+        ``*`` and ``?`` are wildcards; ``None`` or ``""`` matches every name.
+
+    Examples
+    --------
+    >>> from viewerlib.model import PersonName
+    >>> name = PersonName("Yamada^Tarou", "山田^太郎", "やまだ^たろう")
+    >>> person_name_matches(name, "山田*"), person_name_matches(name, "*^たろう")
+    (True, True)
+    >>> person_name_matches(name, "Tarou*")
+    False
+    """
+    if not pattern:
+        return True
+    groups = list(name) if name is not None else []
+    whole = "=".join(groups).rstrip("=")
+    return any(wildcard_matches(value, pattern)
+               for value in (*[g for g in groups if g], whole))
+
+
 class Source(ABC):
     """One place studies come from: an archive, a folder, or several of them.
 
@@ -309,18 +341,27 @@ class Source(ABC):
         Raises
         ------
         viewerlib.errors.PartialSeriesError
-            If some listed instances did not arrive (the transfer broke, or the
-            source left them out); ``.datasets`` holds those that did.
+            If some instances did not arrive (the transfer broke, or the source
+            left them out); ``.datasets`` holds those that did, and
+            ``.missing_sop_instance_uids`` / ``.missing_count`` say what is
+            missing as far as the source could still be asked. An archive that
+            stopped answering altogether still gives this error, with what
+            arrived before it stopped.
+
+        Notes
+        -----
+        The series' instance count is asked for while the series streams (one
+        cheap query); the full instance listing, slow on some archives, only
+        when something is missing, to name it.
         """
-        # The series' instance count is one cheap query, asked while the series
-        # streams; the full instance listing (slow on some archives) is only
-        # needed to name what went missing.
         datasets: list[Dataset] = []
-        failure: Exception | None = None
+        failure: SourceError | None = None
+        count_error: SourceError | None = None
+        listed: Sequence[Series] = []
         with ThreadPoolExecutor(max_workers=1,
                                 thread_name_prefix="lightbox-series-count") as pool:
             counted = pool.submit(self.search_for_series, study_instance_uid,
-                                  series_instance_uid=series_instance_uid)
+                                  series_instance_uid=series_instance_uid, limit=1)
             try:
                 datasets.extend(self.iter_series(study_instance_uid,
                                                  series_instance_uid))
@@ -334,20 +375,26 @@ class Source(ABC):
             try:
                 listed = counted.result()
             except SourceError as err:
-                if failure is not None:
-                    raise failure from None
-                # The stream ended as the standard says a whole answer ends; only
-                # the check against the count is missing.
+                count_error = err
+        expected_count = listed[0].NumberOfSeriesRelatedInstances if listed else None
+        if failure is None and (expected_count is None
+                                or len(datasets) >= expected_count):
+            if count_error is not None:
+                # The stream ended as the standard says a whole answer ends;
+                # only the check against the count is missing.
                 logger.info("%s: series retrieved, but its instance count could "
                             "not be searched to check it (%s)", self.name,
-                            type(err).__name__)
-                return datasets
-        expected_count = listed[0].NumberOfSeriesRelatedInstances if listed else None
-        if failure is None and expected_count is not None \
-                and len(datasets) >= expected_count:
+                            type(count_error).__name__)
             return datasets
-        expected = [i.SOPInstanceUID for i in
-                    self.search_for_instances(study_instance_uid, series_instance_uid)]
+
+        # Something is missing: name it, if the source can still list the series.
+        try:
+            expected = [i.SOPInstanceUID for i in
+                        self.search_for_instances(study_instance_uid,
+                                                  series_instance_uid)]
+        except SourceError as listing_error:
+            raise self._partial_unlisted(datasets, failure, expected_count,
+                                         listing_error) from failure or listing_error
         arrived = {str(getattr(d, "SOPInstanceUID", "")) for d in datasets}
         missing = [uid for uid in expected if uid not in arrived]
         if missing:
@@ -361,6 +408,36 @@ class Source(ABC):
         if failure is not None:
             raise failure
         return datasets
+
+    def _partial_unlisted(self, datasets: list[Dataset],
+                          failure: SourceError | None, expected_count: int | None,
+                          listing_error: SourceError) -> SourceError:
+        """Build the error for a series cut short that the source cannot list now.
+
+        What arrived is kept, and what is missing is counted when the count
+        came before the source stopped; which instances they are cannot be
+        said.
+        """
+        if not datasets and failure is not None:
+            # Nothing arrived: the transfer's own error says it best.
+            return failure
+        why_unlisted = str(listing_error).removeprefix(f"{self.name}: ")
+        broke = f" ({str(failure).removeprefix(f'{self.name}: ')})" if failure else ""
+        if expected_count is not None:
+            missing_count: int | None = max(expected_count - len(datasets), 0)
+            what = (f"only {len(datasets)} of the {expected_count} instances of the "
+                    f"series arrived{broke}; the other {missing_count} cannot be "
+                    "named")
+        else:
+            missing_count = None
+            what = (f"{len(datasets)} instances of the series arrived before the "
+                    f"transfer broke{broke}; how many are missing is not known")
+        return PartialSeriesError(
+            self.name, f"{what}, because the source could not be asked for the "
+            f"series' instances either: {why_unlisted} The instances that arrived "
+            "are in '.datasets' and are whole. Retry when the source answers "
+            "again; if it keeps stopping mid-transfer, tell its administrator.",
+            datasets, [], missing_count=missing_count)
 
     def store_instances(self, datasets: Sequence[Dataset]) -> StoreReport:
         """Store instances in the source (STOW-RS).

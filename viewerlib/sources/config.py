@@ -22,10 +22,11 @@ Example ``~/.config/lightbox/archives.toml``::
     type = "folder"
     path = "/media/cdrom"
 
-Settings of a ``type = "dicomweb"`` archive: ``url`` (required), ``quirks`` (a
-preset of :data:`~viewerlib.sources.dicomweb.QUIRK_PRESETS`), ``timeout_s``,
-``retries``, ``slow_after_s``, ``verify`` (``false`` skips the server certificate
-check) or ``ca_bundle``, and ``auth`` with its keys:
+Settings of a ``type = "dicomweb"`` archive: ``url`` (required; no user name or
+password in it, see ``auth = "basic"``), ``quirks`` (a preset of
+:data:`~viewerlib.sources.dicomweb.QUIRK_PRESETS`), ``timeout_s``, ``retries``,
+``slow_after_s``, ``verify`` (``false`` skips the server certificate check) or
+``ca_bundle``, and ``auth`` with its keys:
 
 ``auth = "none"`` (the default)
     No credentials.
@@ -59,6 +60,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from viewerlib.sources.auth import AccessTokenProvider, fetch_hub_access_token
 from viewerlib.sources.base import Source
@@ -190,6 +192,13 @@ def _build(entry: _Entry) -> Source:
                             name=name)
 
     url = entry.get("url", str, required=True)
+    if "@" in urlsplit(url).netloc:
+        # Never echo the url: the part before "@" is the secret.
+        raise entry.fail("url", "holds a user name or password before '@' "
+                         "(http://user:secret@host); secrets must not be written in "
+                         "this file. Remove them from the url, set auth = \"basic\" "
+                         "and name the environment variables that hold them with "
+                         "'username_env' and 'password_env'")
     preset = entry.get("quirks", str, default="standard")
     if preset not in QUIRK_PRESETS:
         raise entry.fail("quirks", f"unknown preset {preset!r}; known: "

@@ -10,17 +10,20 @@ import copy
 import io
 import logging
 import re
+import ssl
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import pydicom
 import requests
 import urllib3
 from dicomweb_client.api import DICOMwebClient
+from pydicom.charset import python_encoding
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import (
@@ -40,7 +43,14 @@ from viewerlib.errors import (
     SourceResponseError,
     SourceUnreachableError,
 )
-from viewerlib.model import Instance, Series, Study, json_value
+from viewerlib.model import (
+    Instance,
+    PersonName,
+    Series,
+    Study,
+    json_value,
+    json_values,
+)
 from viewerlib.sources.auth import (
     REFRESHED_NOT_RESENT,
     TOKEN_PROVIDER,
@@ -54,6 +64,7 @@ from viewerlib.sources.base import (
     SourceHealth,
     StoreReport,
     normalize_date_query,
+    person_name_matches,
 )
 from viewerlib.sources.multipart import (
     SplitBody,
@@ -73,6 +84,14 @@ _STUDY_FIELDS = ("StudyDescription", "IssuerOfPatientID", "OtherPatientIDsSequen
 _SERIES_FIELDS = ("Modality", "SeriesNumber", "SeriesDescription",
                   "NumberOfSeriesRelatedInstances")
 _INSTANCE_FIELDS = ("SOPClassUID", "InstanceNumber", "NumberOfFrames")
+# Characters a query value may hold that need no percent-encoding (RFC 3986
+# unreserved) or that the raw-query quirk puts back raw (the wildcards).
+_SENT_AS_IS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                        "0123456789-._~*?")
+# Answers to a series-level WADO-RS request that mean "not this way": the
+# archive cannot send a whole series (or not in the media type asked for), so
+# its instances are retrieved one by one instead.
+_SERIES_REFUSED = frozenset({400, 405, 406, 501})
 # Media types of frames for a requested transfer syntax (PS3.18 8.7.3.5.2).
 _FRAME_MEDIA_TYPES = {
     "*": "application/octet-stream",
@@ -112,6 +131,37 @@ for _name in ("dicomweb_client.web", "urllib3.connectionpool"):
     logging.getLogger(_name).addFilter(_ScrubQueryStrings())
 
 
+def _sent_raw(character: str) -> str:
+    """One character of a name as a raw-query archive can read it, or a wildcard."""
+    if character == "?":
+        # It may stand for a letter the archive compares in another form.
+        return "*"
+    if character in _SENT_AS_IS:
+        return character
+    return "?" if character.isascii() else "*"
+
+
+class NameQuery(NamedTuple):
+    """How one archive is asked for a (0010,0010) *Patient's Name*.
+
+    Attributes
+    ----------
+    value : str
+        The ``PatientName`` query value to send.
+    fuzzymatching : bool or None
+        ``True`` to send ``fuzzymatching=true``; ``None`` to leave it out.
+    match_here : str or None
+        When set, the archive cannot match the name exactly as asked (``value``
+        is a looser pattern): keep only the results whose name matches this
+        wildcard pattern in one of its component groups
+        (:func:`~viewerlib.sources.base.person_name_matches`).
+    """
+
+    value: str
+    fuzzymatching: bool | None = None
+    match_here: str | None = None
+
+
 @dataclass(frozen=True)
 class ArchiveQuirks:
     """How one archive product departs from DICOMweb (PS3.18), in one place.
@@ -123,7 +173,9 @@ class ArchiveQuirks:
     raw_query_characters : bool
         The archive does not percent-decode query values: send ``*``, ``?`` and
         ``,`` unencoded and turn space and ``^`` into the ``?`` wildcard (a raw
-        ``^`` cannot be sent from requests; urllib3 encodes it again).
+        ``^`` cannot be sent from requests; urllib3 encodes it again). A patient
+        name is then sent as a looser pattern (see :meth:`prepare_name_query`)
+        and the results are matched against the name asked for here.
     fuzzy_matching : bool
         The archive honours ``fuzzymatching=true``. When ``False``, a patient
         name without wildcards is searched as a prefix (a trailing ``*``).
@@ -137,20 +189,31 @@ class ArchiveQuirks:
         The archive serves ``/thumbnail``; when ``False``, a small ``/rendered``
         image stands in.
     max_page_size : int
-        Results asked for per QIDO-RS page; pages are fetched until one is
-        short, empty or a 204.
+        Results asked for per QIDO-RS page. Pages are fetched until one is empty
+        or a 204: a shorter page does not end the results, since some archives
+        send fewer per page than asked for. (A search for one UID stops after
+        its first page.)
     qido_returns_sequences : bool
         QIDO-RS answers include sequence attributes asked for with
         ``includefield``. When ``False``, (0010,1002) *Other Patient IDs
         Sequence*, needed to link a patient across archives, is read from the
         metadata of one instance of each study found (two more requests per
         study, remembered in the metadata cache).
+    series_retrieval : bool
+        The archive sends a whole series in one WADO-RS request. When
+        ``False``, a series is retrieved one instance at a time (its instances
+        are listed first), as it is anyway for a series whose series-level
+        request the archive refuses (HTTP 400, 405, 406 or 501).
 
     Examples
     --------
     >>> quirks = ArchiveQuirks.for_orthanc_1_10()
     >>> quirks.rewrite_query("PatientName=Test%5ECa%2A&limit=10")
     'PatientName=Test?Ca*&limit=10'
+    >>> quirks.prepare_name_query("Buc^Jér")
+    NameQuery(value='Buc?J*r*', fuzzymatching=None, match_here='Buc^Jér*')
+    >>> quirks.prepare_name_query("Test^Ca").value
+    'Test?Ca*'
     """
 
     name: str = "standard"
@@ -161,6 +224,7 @@ class ArchiveQuirks:
     thumbnails: bool = True
     max_page_size: int = 500
     qido_returns_sequences: bool = True
+    series_retrieval: bool = True
 
     @classmethod
     def standard(cls) -> ArchiveQuirks:
@@ -174,12 +238,16 @@ class ArchiveQuirks:
         Notes
         -----
         Measured on this project's machines: query values are not
-        percent-decoded, ``fuzzymatching`` is ignored, ``type="*/*"`` frames get
-        400, JPEG-LS output crashes the server, thumbnails answer 404. QIDO-RS
-        returns (0010,0021) *Issuer of Patient ID* when it is asked for with
-        ``includefield`` (and drops it with ``includefield=all``), but never a
-        sequence such as (0010,1002) *Other Patient IDs Sequence*, at any level;
-        WADO-RS metadata has it.
+        percent-decoded (so a name with ``^``, a space or a letter outside
+        ASCII, such as ``Buc^Jérôme``, is matched here), ``fuzzymatching`` is
+        ignored, ``type="*/*"`` frames get 400, JPEG-LS output crashes the
+        server, thumbnails answer 404. QIDO-RS returns (0010,0021) *Issuer of
+        Patient ID* when it is asked for with ``includefield`` (and drops it with
+        ``includefield=all``), but never a sequence such as (0010,1002) *Other
+        Patient IDs Sequence*, at any level; WADO-RS metadata has it. QIDO-RS
+        answers are in Orthanc's ``DefaultEncoding``: Latin-1 (ISO_IR 100) unless
+        it is set to ``"Utf8"``, so as it comes it drops the letters of Greek,
+        Cyrillic, Japanese, ... names, which then cannot be found by name.
         """
         return cls(name="orthanc-1.10", raw_query_characters=True,
                    fuzzy_matching=False, forbidden_transfer_syntaxes=_JPEG_LS,
@@ -210,14 +278,44 @@ class ArchiveQuirks:
             query = query.replace(encoded, raw).replace(encoded.lower(), raw)
         return query
 
-    def prepare_name_query(self, patient_name: str) -> tuple[str, bool | None]:
-        """Return the (0010,0010) query value and the ``fuzzymatching`` flag."""
+    def prepare_name_query(self, patient_name: str) -> NameQuery:
+        """Say how to ask this archive for a (0010,0010) *Patient's Name*.
+
+        Parameters
+        ----------
+        patient_name : str
+            As given to ``search_for_studies``: ``*`` and ``?`` are wildcards; a
+            name without them is a prefix (fuzzy) search.
+
+        Returns
+        -------
+        NameQuery
+            The value to send, the ``fuzzymatching`` flag, and the pattern the
+            results must match here when the archive cannot match it itself.
+
+        Notes
+        -----
+        With ``raw_query_characters``, every character the archive would see
+        percent-encoded (``^``, space, ``=``, punctuation, and every letter
+        outside ASCII, whose UTF-8 bytes would arrive as ``%C3%A9``) is sent as
+        a wildcard: ``?`` for an ASCII character, ``*`` for any other (one
+        letter is several bytes, and the archive may count either), and ``?``
+        as ``*`` (it may stand for such a letter). The archive then finds a
+        superset, and the results are matched here against the name asked for,
+        over all three component groups. Orthanc answers names in its
+        ``DefaultEncoding`` (Latin-1 unless set to ``"Utf8"``); names it cannot
+        write in it cannot be matched here, and such a search warns.
+        """
         has_wildcard = "*" in patient_name or "?" in patient_name
+        pattern = patient_name if has_wildcard else f"{patient_name}*"
+        if self.raw_query_characters and not set(patient_name) <= _SENT_AS_IS:
+            sent = "".join(_sent_raw(c) for c in pattern)
+            return NameQuery(re.sub(r"\*+", "*", sent), None, pattern)
         if has_wildcard:
-            return patient_name, None
+            return NameQuery(patient_name)
         if self.fuzzy_matching:
-            return patient_name, True
-        return f"{patient_name}*", None
+            return NameQuery(patient_name, True)
+        return NameQuery(pattern)
 
 
 QUIRK_PRESETS: dict[str, Callable[[], ArchiveQuirks]] = {
@@ -303,6 +401,69 @@ def prepare_for_storage(dataset: Dataset) -> Dataset:
         meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     prepared.file_meta = meta
     return prepared
+
+
+def _names_one(uid: str | None) -> bool:
+    """Whether a UID query value names one object (not a list, PS3.18 8.3.4.1)."""
+    return bool(uid) and "," not in str(uid) and "\\" not in str(uid)
+
+
+def _ssl_cause(err: BaseException) -> ssl.SSLError | None:
+    """Find the :class:`ssl.SSLError` inside a requests / urllib3 error, if any."""
+    seen: set[int] = set()
+    pending: list[Any] = [err]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError):
+            return current
+        if isinstance(current, BaseException):
+            pending += [current.__cause__, current.__context__,
+                        getattr(current, "reason", None), *current.args]
+    return None
+
+
+def _can_hold(character_sets: Sequence[str], letters: str) -> bool:
+    """Whether text in these (0008,0005) character sets can hold ``letters``."""
+    codecs = ["ascii" if term in ("", "ISO_IR 6", "ISO 2022 IR 6")
+              else python_encoding.get(term, "ascii") for term in character_sets]
+
+    def holds(letter: str, codec: str) -> bool:
+        try:
+            letter.encode(codec)
+        except (UnicodeEncodeError, LookupError):
+            return False
+        return True
+
+    return all(any(holds(letter, codec) for codec in codecs or ["ascii"])
+               for letter in letters)
+
+
+class _NameFilter:
+    """Keep QIDO-RS studies whose (0010,0010) matches a pattern, checked here.
+
+    Counts the candidates whose answer is in character sets that cannot hold
+    the pattern's letters: the archive may have dropped letters from them.
+    """
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self.letters = "".join(sorted({c for c in pattern if c not in "*?"}))
+        self.unreadable = 0
+        self.character_sets: set[str] = set()
+
+    def __call__(self, study: dict[str, Any]) -> bool:
+        found = json_value(study, "PatientName", None)
+        if person_name_matches(found if isinstance(found, PersonName) else None,
+                               self.pattern):
+            return True
+        terms = [str(t) for t in json_values(study, "SpecificCharacterSet")]
+        if not _can_hold(terms, self.letters):
+            self.unreadable += 1
+            self.character_sets.update(terms or ["ISO_IR 6"])
+        return False
 
 
 def _bulk_data_left_out(*_: Any) -> None:
@@ -401,6 +562,8 @@ class DICOMwebSource(Source):
             raise
         except requests.HTTPError as err:
             raise self._http_error(err, action) from err
+        except requests.exceptions.SSLError as err:
+            raise self._tls_error(err, action) from err
         except (requests.Timeout, urllib3.exceptions.ReadTimeoutError) as err:
             raise SourceUnreachableError(
                 self.name, f"no answer from {where} within {self.timeout:g} s while "
@@ -458,6 +621,34 @@ class DICOMwebSource(Source):
             "archive's logs; if the request looks valid, report it to the archive's "
             "administrator.")
 
+    def _tls_error(self, err: requests.exceptions.SSLError,
+                   action: str) -> SourceError:
+        """Say which side of a failed TLS handshake to fix, and how."""
+        where = _safe_url(self.url)
+        cause = _ssl_cause(err)
+        reason = getattr(cause, "reason", None) or type(cause or err).__name__
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            detail = getattr(cause, "verify_message", "") or reason
+            return SourceUnreachableError(
+                self.name, f"the TLS certificate of {where} could not be verified "
+                f"while {action} ({detail}). If the archive's certificate is signed "
+                "by the hospital's own CA, name that CA's certificate file with "
+                "'ca_bundle' for this archive in the archives configuration; "
+                "otherwise ask the archive's administrator.")
+        if self.session.cert is None:
+            return SourceAuthenticationError(
+                self.name, f"{where} ended the TLS handshake while {action} "
+                f"({reason}): it asks for a client certificate, and none is set "
+                "for this archive. Set auth = \"certificate\" with 'cert_file' and "
+                "'key_file' (a certificate the archive's administrator trusts) "
+                "for this archive in the archives configuration.")
+        return SourceAuthenticationError(
+            self.name, f"{where} did not accept the client certificate while "
+            f"{action} (TLS handshake failed: {reason}). Check that 'cert_file' and "
+            "'key_file' of this archive in the archives configuration name your "
+            "current certificate and its key, and ask the archive's administrator "
+            "whether it trusts the CA that signed it.")
+
     @property
     def _refreshes_token(self) -> bool:
         auth = self.session.auth
@@ -467,25 +658,46 @@ class DICOMwebSource(Source):
 
     def _search(self, level: str, search: Callable[..., list[dict[str, Any]]],
                 filters: dict[str, Any], fields: Sequence[str],
-                limit: int | None, fuzzy: bool | None) -> list[dict[str, Any]]:
+                limit: int | None, fuzzy: bool | None,
+                keep: Callable[[dict[str, Any]], bool] | None = None,
+                unique: bool = False) -> list[dict[str, Any]]:
+        """Fetch every page of one QIDO-RS search.
+
+        ``keep`` filters each page here; ``unique`` says the query names one
+        object by its UID, so that the first page holds all there is.
+        """
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be >= 0 or None, got {limit}")
         results: list[dict[str, Any]] = []
         offset = 0
+        previous: list[dict[str, Any]] | None = None
         with self._translated_errors(f"searching for {level}"):
             while limit is None or len(results) < limit:
                 page_size = self.quirks.max_page_size
-                if limit is not None:
+                if limit is not None and keep is None:
                     page_size = min(page_size, limit - len(results))
                 page = search(fuzzymatching=fuzzy, limit=page_size, offset=offset,
                               fields=list(fields) or None,
                               search_filters={k: v for k, v in filters.items()
                                               if v is not None})
-                results.extend(page)
-                # PS3.18 8.3.4.4: an empty page or a 204 (empty list) ends it.
-                if len(page) < page_size:
+                # PS3.18 8.3.4.4: an empty page or a 204 (empty list) ends it. A
+                # short page does not: an archive may cap its pages below the
+                # limit asked for (10 when 100 were asked), and more may follow.
+                if not page:
                     break
+                if page == previous:
+                    # An archive that ignores offset would repeat itself forever.
+                    logger.warning("%s: the archive sent the same page again for "
+                                   "offset %d; it ignores 'offset', so the search "
+                                   "stops at %d results", self.name, offset,
+                                   len(results))
+                    break
+                previous = page
                 offset += len(page)
+                results.extend(page if keep is None else filter(keep, page))
+                if unique:
+                    # One UID matches one object: no page can follow.
+                    break
         if limit is not None:
             # Some archives send more than the limit asked for.
             del results[limit:]
@@ -507,22 +719,37 @@ class DICOMwebSource(Source):
 
         Notes
         -----
-        With ``ArchiveQuirks.raw_query_characters``, spaces and ``^`` in any value
-        become the ``?`` wildcard, so a match is near-exact rather than exact.
+        With ``ArchiveQuirks.raw_query_characters``, spaces and ``^`` in other
+        values than the patient name become the ``?`` wildcard, so a match is
+        near-exact rather than exact. A patient name is matched exactly as
+        asked (over all three component groups), part of it here: see
+        :meth:`ArchiveQuirks.prepare_name_query`.
         """
-        fuzzy: bool | None = None
-        name_value = None
-        if patient_name:
-            name_value, fuzzy = self.quirks.prepare_name_query(patient_name)
+        name = (self.quirks.prepare_name_query(patient_name) if patient_name
+                else NameQuery(""))
+        keep = _NameFilter(name.match_here) if name.match_here is not None else None
         if study_instance_uid is not None:
             _check_uid(study_instance_uid, "study_instance_uid")
+        # "*" alone matches every name: the same as not asking.
+        name_value = name.value if name.value not in ("", "*") else None
         filters = {"PatientName": name_value, "PatientID": patient_id,
                    "StudyDate": normalize_date_query(study_date),
                    "ModalitiesInStudy": modality, "AccessionNumber": accession_number,
                    "StudyInstanceUID": study_instance_uid}
         found = self._search("studies", self.client.search_for_studies, filters,
                              tuple(dict.fromkeys((*_STUDY_FIELDS, *fields))),
-                             limit, fuzzy)
+                             limit, name.fuzzymatching, keep,
+                             unique=_names_one(study_instance_uid))
+        if keep is not None and keep.unreadable:
+            message = (
+                f"{self.name}: the archive answered {keep.unreadable} patient names "
+                f"in character sets ({', '.join(sorted(keep.character_sets))}) that "
+                "cannot hold every letter of the name searched for, so those "
+                "studies could not be matched and are left out. Search by Patient "
+                "ID, or ask the archive's administrator to answer in UTF-8 "
+                "(Orthanc: \"DefaultEncoding\": \"Utf8\").")
+            logger.warning(message)
+            warnings.warn(message, UserWarning, stacklevel=2)
         if not self.quirks.qido_returns_sequences:
             found = [self._with_other_patient_ids(item) for item in found]
         return [Study.from_dicom_json(item, self.name) for item in found]
@@ -584,7 +811,7 @@ class DICOMwebSource(Source):
         filters = {"Modality": modality, "SeriesInstanceUID": series_instance_uid}
         found = self._search("series", search, filters,
                              tuple(dict.fromkeys((*_SERIES_FIELDS, *fields))),
-                             limit, None)
+                             limit, None, unique=_names_one(series_instance_uid))
         series = [Series.from_dicom_json(item, self.name) for item in found]
         for item in series:
             item.StudyInstanceUID = item.StudyInstanceUID or (study_instance_uid or "")
@@ -609,7 +836,7 @@ class DICOMwebSource(Source):
 
         found = self._search("instances", search, {"SOPInstanceUID": sop_instance_uid},
                              tuple(dict.fromkeys((*_INSTANCE_FIELDS, *fields))),
-                             limit, None)
+                             limit, None, unique=_names_one(sop_instance_uid))
         return [Instance.from_dicom_json(item, self.name) for item in found]
 
     # -- WADO-RS -----------------------------------------------------------------
@@ -689,11 +916,17 @@ class DICOMwebSource(Source):
         :func:`viewerlib.sources.multipart.iter_multipart_part10`). Closing the
         iterator early stops the thread after its current read.
 
+        An archive that refuses the series-level request (HTTP 400, 405, 406 or
+        501), or whose quirks say it cannot send a series whole
+        (``ArchiveQuirks.series_retrieval``), is asked for the series' instance
+        list and then for each instance on its own, in Instance Number order.
+
         Raises
         ------
         viewerlib.errors.SourceResponseError
             (during iteration) if the answer is cut short or malformed; the
-            instances yielded before stay valid.
+            instances yielded before stay valid. Also if the archive refused
+            the series-level request and lists no instance for the series.
         """
         _check_uid(study_instance_uid, "study_instance_uid")
         _check_uid(series_instance_uid, "series_instance_uid")
@@ -701,9 +934,14 @@ class DICOMwebSource(Source):
 
     def _iter_series(self, study_instance_uid: str,
                      series_instance_uid: str) -> Iterator[Dataset]:
+        if not self.quirks.series_retrieval:
+            yield from self._iter_series_by_instance(study_instance_uid,
+                                                     series_instance_uid, None)
+            return
         url = f"{self.url}/studies/{study_instance_uid}/series/{series_instance_uid}"
         accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
         count = 0
+        refusal: requests.HTTPError | None = None
         with self._translated_errors("retrieving a series"):
             # Identity coding: pixel data hardly compresses, and an uncoded body
             # can be read part by part with exact reads (one copy per part).
@@ -712,9 +950,17 @@ class DICOMwebSource(Source):
                 stream=True)
             try:
                 response.raise_for_status()
-            except requests.HTTPError:
+            except requests.HTTPError as err:
                 response.close()
-                raise
+                if response.status_code not in _SERIES_REFUSED:
+                    raise
+                refusal = err
+        if refusal is not None:
+            # Not "no such series" (404) but "not this way": one by one, then.
+            yield from self._iter_series_by_instance(study_instance_uid,
+                                                     series_instance_uid, refusal)
+            return
+        with self._translated_errors("retrieving a series"):
             # The next parts arrive in a reader thread while this one is parsed.
             # Two parts ahead are enough to overlap; more would only fetch what
             # a caller that stops early (first image only) does not want.
@@ -725,6 +971,30 @@ class DICOMwebSource(Source):
                 yield (part.to_dataset() if isinstance(part, SplitBody)
                        else pydicom.dcmread(io.BytesIO(part)))
         logger.debug("%s: series streamed, %d instances", self.name, count)
+
+    def _iter_series_by_instance(self, study_instance_uid: str,
+                                 series_instance_uid: str,
+                                 refusal: requests.HTTPError | None,
+                                 ) -> Iterator[Dataset]:
+        """Yield a series' instances with one WADO-RS request each, listed first."""
+        listed = self.search_for_instances(study_instance_uid, series_instance_uid)
+        if not listed and refusal is not None:
+            # Nothing to fall back on: the refusal itself is the answer.
+            raise self._http_error(refusal, "retrieving a series") from refusal
+        listed.sort(key=lambda i: (i.InstanceNumber is None, i.InstanceNumber or 0))
+        if refusal is not None:
+            status = getattr(refusal.response, "status_code", 0)
+            logger.info("%s: the archive refused to send the series whole (HTTP "
+                        "%d); retrieving its %d instances one by one", self.name,
+                        status, len(listed))
+
+        def each() -> Iterator[Dataset]:
+            for instance in listed:
+                yield self.retrieve_instance(study_instance_uid, series_instance_uid,
+                                             instance.SOPInstanceUID)
+
+        # The next instance is requested while the caller works on this one.
+        yield from read_ahead(each, depth=2)
 
     def _frame_media_types(self, transfer_syntax_uid: str) -> tuple[Any, ...]:
         if transfer_syntax_uid in self.quirks.forbidden_transfer_syntaxes:

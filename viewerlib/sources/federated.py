@@ -11,6 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from viewerlib import cache as _cache
 from viewerlib.errors import (
     IncompleteResultsWarning,
     SourceAuthenticationError,
@@ -29,6 +30,9 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 THREAD_NAME_PREFIX = "lightbox-federated"
 """Names of the fan-out threads begin with this (to find them in a thread dump)."""
+INDEX_KIND = "study-locations"
+"""How :func:`viewerlib.purge` names the federations' remembered study locations."""
+_cache.register_index(INDEX_KIND)
 _Key = tuple[str, str, str]
 
 
@@ -321,6 +325,8 @@ class FederatedSource(Source):
         self._executor: ThreadPoolExecutor | None = None
         # Per source: the calls not yet returned (a token -> when it started).
         self._in_flight: dict[str, dict[object, float]] = {}
+        # Which sources hold which study (UIDs seen in searches): purged too.
+        _cache.register_index(INDEX_KIND, self)
 
     def source(self, name: str) -> Source:
         """Return the member source called ``name``."""
@@ -480,16 +486,35 @@ class FederatedSource(Source):
             executor.shutdown(wait=False, cancel_futures=True)
 
     def _holders(self, study_instance_uid: str | None) -> list[Source]:
-        names = self._locations.get(study_instance_uid or "", [])
+        with self._lock:
+            names = list(self._locations.get(study_instance_uid or "", []))
         known = [self.source(n) for n in names]
         return known + [s for s in self.sources if s not in known]
 
     def _remember(self, items: Sequence[Study | Series | Instance]) -> None:
-        for item in items:
-            places = self._locations.setdefault(item.StudyInstanceUID, [])
-            for location in item.locations:
-                if location not in places:
-                    places.append(location)
+        with self._lock:
+            for item in items:
+                places = self._locations.setdefault(item.StudyInstanceUID, [])
+                for location in item.locations:
+                    if location not in places:
+                        places.append(location)
+
+    def clear_index(self) -> tuple[int, int]:
+        """Forget where earlier searches found each study.
+
+        Retrievals then try the sources in their configured order until a
+        search remembers the study again.
+
+        Returns
+        -------
+        tuple of int
+            ``(studies forgotten, estimated bytes)``.
+        """
+        with self._lock:
+            locations, self._locations = self._locations, {}
+        if not locations:
+            return 0, 0
+        return len(locations), _cache.estimate_size(locations)
 
     # -- searching ---------------------------------------------------------------
 

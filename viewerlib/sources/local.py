@@ -24,6 +24,7 @@ from pydicom.uid import (
     generate_uid,
 )
 
+from viewerlib import cache as _cache
 from viewerlib.errors import (
     PartialSeriesError,
     SourceNotFoundError,
@@ -44,13 +45,21 @@ from viewerlib.sources.base import (
     StoreReport,
     date_matches,
     normalize_date_query,
-    wildcard_matches,
+    person_name_matches,
+)
+from viewerlib.sources.video import (
+    VIDEO_PHOTOGRAPHIC_IMAGE_STORAGE,
+    VideoReadError,
+    read_video_file,
 )
 
 logger = logging.getLogger(__name__)
 
+INDEX_KIND = "folder-index"
+"""How :func:`viewerlib.purge` names the folder indexes in its receipt."""
+_cache.register_index(INDEX_KIND)
+
 _VL_PHOTOGRAPHIC = "1.2.840.10008.5.1.4.1.1.77.1.4"
-_VIDEO_PHOTOGRAPHIC = "1.2.840.10008.5.1.4.1.1.77.1.4.1"
 _MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 _VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov"}
@@ -194,8 +203,12 @@ class FolderSource(Source):
     The folder is indexed on first use, reading headers only
     (``stop_before_pixels``); pixel data is read when an instance is retrieved.
     JPEG and PNG photographs and MP4 videos in one folder form one study of their
-    own (dates from EXIF where present). Every file that cannot be used is listed
-    in :attr:`unreadable` with the reason.
+    own (dates from EXIF where present); a photograph is retrieved as a VL
+    Photographic Image, a video as a Video Photographic Image with its H.264 or
+    HEVC stream encapsulated as stored (:mod:`viewerlib.sources.video`). Every
+    file that cannot be used is listed in :attr:`unreadable` with the reason.
+    The index (names and IDs) lives in memory only; :func:`viewerlib.purge`
+    forgets it.
 
     Parameters
     ----------
@@ -204,6 +217,12 @@ class FolderSource(Source):
         With a DICOMDIR, only the files it references are indexed.
     name : str, optional
         Name shown in results; the folder name by default.
+
+    Notes
+    -----
+    A video whose codec, profile or level no DICOM transfer syntax carries (H.264
+    High 10, VP9, AV1, ...) raises :class:`NotImplementedError` when retrieved;
+    ``viewerlib.open`` of the file itself plays it.
 
     Examples
     --------
@@ -220,6 +239,8 @@ class FolderSource(Source):
                              "DICOMDIR" else self.path.name) or str(self.path)
         self._index: _Index | None = None
         self._lock = threading.Lock()
+        # The index holds names and IDs: viewerlib.purge() must forget it too.
+        _cache.register_index(INDEX_KIND, self)
 
     # -- indexing ----------------------------------------------------------------
 
@@ -327,7 +348,7 @@ class FolderSource(Source):
             "00080018": _json_element("UI", generate_uid(entropy_srcs=[
                 "lightbox media instance", str(path.resolve())])),
             "00080016": _json_element("UI", _VL_PHOTOGRAPHIC if kind == "image"
-                                      else _VIDEO_PHOTOGRAPHIC),
+                                      else VIDEO_PHOTOGRAPHIC_IMAGE_STORAGE),
             "00080060": _json_element("CS", "XC"),
             "00080020": _json_element("DA", date),
             "00080030": _json_element("TM", moment),
@@ -352,8 +373,25 @@ class FolderSource(Source):
 
     def refresh(self) -> None:
         """Forget the index; the folder is read again on next use."""
+        self.clear_index()
+
+    def clear_index(self) -> tuple[int, int]:
+        """Forget the index (as :meth:`refresh`); say how much it held.
+
+        Returns
+        -------
+        tuple of int
+            ``(items, estimated bytes)``: the files indexed, unreadable or
+            warned about, and the memory their entries held.
+        """
         with self._lock:
-            self._index = None
+            index, self._index = self._index, None
+        if index is None:
+            return 0, 0
+        entries: list[Any] = [(str(r.path), r.kind, r.attributes)
+                              for r in index.records]
+        entries += index.unreadable + index.warnings
+        return len(entries), _cache.estimate_size(entries)
 
     @property
     def unreadable(self) -> list[tuple[str, str]]:
@@ -397,11 +435,10 @@ class FolderSource(Source):
             first = records[0]
             modalities = sorted({r.value("Modality") for r in records} - {""})
             name = first.value("PatientName", None)
-            groups = [g for g in (name or ()) if g] or [""]
             # Photographs carry their own EXIF dates: the study is the earliest.
             dates = sorted(d for d in (r.value("StudyDate") for r in records) if d)
             date = first.value("StudyDate") or (dates[0] if dates else "")
-            if not (any(wildcard_matches(g, name_query) for g in groups)
+            if not (person_name_matches(name, name_query)
                     and (patient_id is None or first.value("PatientID") == patient_id)
                     and date_matches(date, date_query)
                     and (modality is None or modality in modalities)
@@ -490,13 +527,9 @@ class FolderSource(Source):
             if stop_before_pixels:
                 return Dataset.from_json(record.attributes)
             return self._read_image(record)
-        if record.kind == "video":
-            if stop_before_pixels:
-                return Dataset.from_json(record.attributes)
-            raise NotImplementedError(
-                f"reading video files ({record.path.name}) as DICOM is not "
-                "implemented; open the file with a video player")
         try:
+            if record.kind == "video":
+                return self._read_video(record, stop_before_pixels)
             dataset = self._read_file(record, stop_before_pixels)
         except _FileUnreadable as err:
             raise SourceResponseError(
@@ -528,6 +561,26 @@ class FolderSource(Source):
                 f"overwritten since the folder was indexed: it holds {held} now, "
                 "not the one indexed there"))
         return dataset
+
+    def _read_video(self, record: _Record, stop_before_pixels: bool) -> Dataset:
+        """Read a video file as a Video Photographic Image instance, in memory.
+
+        Raises
+        ------
+        _FileUnreadable
+            If the file is gone, unreadable, or no video FFmpeg can read.
+        NotImplementedError
+            If its codec, profile or level fits no DICOM transfer syntax.
+        """
+        try:
+            return read_video_file(record.path, record.attributes,
+                                   with_pixels=not stop_before_pixels)
+        except OSError as err:
+            raise _FileUnreadable(record.path, _why_unreadable(err)) from err
+        except VideoReadError as err:
+            raise _FileUnreadable(record.path, (
+                f"no longer a readable video ({err}); it changed since the folder "
+                "was indexed, or it is damaged")) from err
 
     def _read_image(self, record: _Record) -> Dataset:
         from PIL import Image
@@ -571,11 +624,12 @@ class FolderSource(Source):
                      unreadable: list[tuple[_Record, str]]) -> Iterator[Dataset]:
         """Yield each readable file of a series; note the others in ``unreadable``."""
         for record in self._series_records(study_instance_uid, series_instance_uid):
-            if record.kind != "dicom":
+            if record.kind == "image":
                 yield self._read(record)
                 continue
             try:
-                yield self._read_file(record)
+                yield (self._read_file(record) if record.kind == "dicom"
+                       else self._read_video(record, stop_before_pixels=False))
             except _FileUnreadable as err:
                 # One missing file must not cost the readable ones after it.
                 unreadable.append((record, err.reason))
@@ -649,10 +703,18 @@ class FolderSource(Source):
         ValueError
             If a frame number is outside 1 to (0028,0008) *Number of Frames*.
         NotImplementedError
-            For 1-bit native pixel data (frames do not start on byte boundaries).
+            For 1-bit native pixel data (frames do not start on byte boundaries),
+            and for a video file (one stream, not frames one by one).
         """
-        dataset = self.retrieve_instance(study_instance_uid, series_instance_uid,
-                                         sop_instance_uid)
+        record = self._record(study_instance_uid, series_instance_uid,
+                              sop_instance_uid)
+        if record.kind == "video":
+            # PS3.5 A.4.7: a video's Pixel Data is one stream, not a frame each.
+            raise NotImplementedError(
+                f"frames of a video ({record.path.name}) cannot be read one by "
+                "one; retrieve the instance and decode its stream, as "
+                "viewerlib.open does")
+        dataset = self._read(record)
         count = int(dataset.get("NumberOfFrames") or 1)
         numbers = [int(n) for n in frame_numbers]
         if not numbers or min(numbers) < 1 or max(numbers) > count:

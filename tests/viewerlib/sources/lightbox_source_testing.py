@@ -6,12 +6,14 @@ Everything listens on 127.0.0.1 only.
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -399,3 +401,256 @@ class BearerTokenGateway:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+DROP = Reply(status=0)
+"""What an :class:`ArchiveGateway` rule returns to drop the connection unanswered."""
+
+
+class ArchiveGateway:
+    """A loopback HTTP reverse proxy in front of one archive, with rules.
+
+    Every request is recorded and, unless a rule says otherwise, passed on to the
+    archive unchanged; the archive's answer is passed back whole.
+
+    Parameters
+    ----------
+    target_port : int
+        The archive's HTTP port on 127.0.0.1.
+    rewrite : callable, optional
+        ``rewrite(path) -> path``: the request path (with its raw query string)
+        as passed on, e.g. to cap ``limit`` the way some archives do.
+    answer : callable, optional
+        ``answer(recorded) -> Reply | None``: a reply of the gateway's own
+        instead of the archive's (:data:`DROP` closes the connection), or
+        ``None`` to pass the request on.
+    cut_after : callable, optional
+        ``cut_after(recorded) -> int | None``: pass on only that many bytes of
+        the archive's answer body (its headers announce all of it), then close
+        the connection. ``None`` passes the answer on whole.
+    die_at_cut : bool
+        At a cut, die too: every connection open is closed unanswered, and the
+        port stops accepting, as when the archive's process ends.
+    tls : ssl.SSLContext, optional
+        Serve HTTPS with this server-side context (e.g. one that requires a
+        client certificate); the handshake runs in the connection's thread.
+
+    Attributes
+    ----------
+    requests, answered : list of Recorded
+        Every request received, and every request answered in full.
+    dead : threading.Event
+        Set once the gateway has died.
+    """
+
+    def __init__(self, target_port: int,
+                 rewrite: Callable[[str], str] | None = None,
+                 answer: Callable[[Recorded], Reply | None] | None = None,
+                 cut_after: Callable[[Recorded], int | None] | None = None,
+                 die_at_cut: bool = False,
+                 tls: ssl.SSLContext | None = None) -> None:
+        import http.client
+
+        self.requests: list[Recorded] = []
+        self.answered: list[Recorded] = []
+        self.dead = threading.Event()
+        outer = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _drop(self) -> None:
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if outer.dead.is_set():
+                    self._drop()
+                    return
+                recorded = Recorded(self.command, self.path, dict(self.headers), body)
+                outer.requests.append(recorded)
+                reply = answer(recorded) if answer else None
+                if reply is DROP or outer.dead.is_set():
+                    self._drop()
+                    return
+                if reply is None:
+                    upstream = http.client.HTTPConnection("127.0.0.1", target_port,
+                                                          timeout=30)
+                    headers = {k: v for k, v in self.headers.items()
+                               if k.lower() not in ("host", "connection")}
+                    path = rewrite(self.path) if rewrite else self.path
+                    upstream.request(self.command, path, body=body or None,
+                                     headers=headers)
+                    response = upstream.getresponse()
+                    reply = Reply(response.status, {
+                        k: v for k, v in response.getheaders()
+                        if k.lower() not in ("content-length", "connection",
+                                             "transfer-encoding")}, response.read())
+                    upstream.close()
+                cut = cut_after(recorded) if cut_after else None
+                self.send_response(reply.status)
+                for key, value in reply.headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                if cut is None:
+                    self.wfile.write(reply.body)
+                    outer.answered.append(recorded)
+                    return
+                self.wfile.write(reply.body[:cut])
+                self.wfile.flush()
+                if die_at_cut:
+                    outer.die()
+                self._drop()
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        class _Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def finish_request(self, request: Any, client_address: Any) -> None:
+                if tls is None:
+                    super().finish_request(request, client_address)
+                    return
+                # A refused handshake ends here, in this connection's thread.
+                with tls.wrap_socket(request, server_side=True) as secure:
+                    super().finish_request(secure, client_address)
+
+            def handle_error(self, request: object, client_address: object) -> None:
+                # A client that went away while the gateway died: expected here.
+                pass
+
+        self.server = _Server(("127.0.0.1", 0), _Handler)
+        self.scheme = "https" if tls is not None else "http"
+        self.port = int(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self._closed = threading.Lock()
+
+    def url(self, path: str = "/dicom-web") -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
+
+    def die(self) -> None:
+        """Stop as a crashed archive does: nothing more is answered or accepted."""
+        if self.dead.is_set():
+            return
+        self.dead.set()
+        # shutdown() waits for serve_forever, which may be this thread's caller.
+        threading.Thread(target=self._close, daemon=True).start()
+
+    def _close(self) -> None:
+        with self._closed:
+            if self.server.socket.fileno() == -1:
+                return
+            self.server.shutdown()
+            self.server.server_close()
+
+    def __enter__(self) -> ArchiveGateway:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.dead.set()
+        self._close()
+
+
+@dataclass
+class TlsFiles:
+    """PEM files for a TLS archive that asks for client certificates.
+
+    ``ca`` signed the server's and the client's certificates; ``server`` holds
+    the server's certificate and key together (as Orthanc wants them);
+    ``stranger_cert`` / ``stranger_key`` are a client certificate from a CA the
+    archive does not trust.
+    """
+
+    ca: Path
+    server: Path
+    client_cert: Path
+    client_key: Path
+    stranger_cert: Path
+    stranger_key: Path
+
+
+def make_tls_files(directory: Path) -> TlsFiles:
+    """A test CA, a server certificate for 127.0.0.1 and client certificates."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def name(common_name: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+    def certificate(subject: str, key: ec.EllipticCurvePrivateKey,
+                    issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
+                    usage: x509.ObjectIdentifier | None) -> x509.Certificate:
+        issuer_name, issuer_key = issuer or (name(subject), key)
+        builder = (x509.CertificateBuilder().subject_name(name(subject))
+                   .issuer_name(issuer_name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1)))
+        if usage is None:
+            builder = builder.add_extension(x509.BasicConstraints(ca=True,
+                                                                  path_length=0),
+                                            critical=True).add_extension(
+                x509.KeyUsage(digital_signature=True, key_cert_sign=True,
+                              crl_sign=True, content_commitment=False,
+                              key_encipherment=False, data_encipherment=False,
+                              key_agreement=False, encipher_only=False,
+                              decipher_only=False), critical=True)
+        else:
+            builder = builder.add_extension(
+                x509.BasicConstraints(ca=False, path_length=None), critical=True
+            ).add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        if usage == ExtendedKeyUsageOID.SERVER_AUTH:
+            builder = builder.add_extension(x509.SubjectAlternativeName([
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    def pem(value: x509.Certificate | ec.EllipticCurvePrivateKey) -> bytes:
+        if isinstance(value, x509.Certificate):
+            return value.public_bytes(serialization.Encoding.PEM)
+        return value.private_bytes(serialization.Encoding.PEM,
+                                   serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption())
+
+    directory.mkdir(parents=True, exist_ok=True)
+    keys = {role: ec.generate_private_key(ec.SECP256R1())
+            for role in ("ca", "server", "client", "other-ca", "stranger")}
+    ca = certificate("Lightbox test CA", keys["ca"], None, None)
+    other_ca = certificate("Someone else's CA", keys["other-ca"], None, None)
+    signed_by_ca = (ca.subject, keys["ca"])
+    server = certificate("127.0.0.1", keys["server"], signed_by_ca,
+                         ExtendedKeyUsageOID.SERVER_AUTH)
+    client = certificate("Lightbox test viewer", keys["client"], signed_by_ca,
+                         ExtendedKeyUsageOID.CLIENT_AUTH)
+    stranger = certificate("Stranger", keys["stranger"],
+                           (other_ca.subject, keys["other-ca"]),
+                           ExtendedKeyUsageOID.CLIENT_AUTH)
+    files = TlsFiles(*(directory / n for n in (
+        "ca.pem", "server.pem", "client.pem", "client-key.pem", "stranger.pem",
+        "stranger-key.pem")))
+    files.ca.write_bytes(pem(ca))
+    files.server.write_bytes(pem(server) + pem(keys["server"]))
+    files.client_cert.write_bytes(pem(client))
+    files.client_key.write_bytes(pem(keys["client"]))
+    files.stranger_cert.write_bytes(pem(stranger))
+    files.stranger_key.write_bytes(pem(keys["stranger"]))
+    for path in (files.server, files.client_key, files.stranger_key):
+        path.chmod(0o600)
+    return files

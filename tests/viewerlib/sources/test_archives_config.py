@@ -129,3 +129,21 @@ def test_broken_toml_raises(tmp_path):
     path.write_text("[[archive]\nname=")
     with pytest.raises(ArchivesConfigError, match="not valid TOML"):
         load_sources(path)
+
+
+@pytest.mark.parametrize("url", [
+    "http://viewer:s3cret-pw@127.0.0.1:8042/dicom-web",
+    "https://viewer@pacs.example.org/dicom-web",
+    "http://:s3cret-pw@127.0.0.1/dicom-web",
+], ids=["user-and-password", "user-only", "password-only"])
+def test_credentials_in_the_url_raises(tmp_path, url):
+    path = _write(tmp_path, f'name = "x"\ntype = "dicomweb"\nurl = "{url}"\n')
+    with pytest.raises(ArchivesConfigError, match=r"archive #1 \('x'\), key 'url': "
+                       "holds a user name or password") as caught:
+        load_sources(path)
+    message = str(caught.value)
+    assert "'username_env' and 'password_env'" in message
+    assert 'auth = "basic"' in message
+    # The message never repeats the secret (nor the url that holds it).
+    assert "s3cret-pw" not in message and "viewer@" not in message
+    assert caught.value.__cause__ is None

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import threading
 
 import numpy as np
 import pydicom
 import pytest
-from lightbox_source_testing import CREDENTIALS, JPEG_LS_FILE, SERIES_LENGTH
-from lightbox_source_testing import FAKE_PATIENT, LoopbackProxy, make_ct_series
+from lightbox_source_testing import (
+    CREDENTIALS,
+    DROP,
+    FAKE_PATIENT,
+    JPEG_LS_FILE,
+    SERIES_LENGTH,
+    ArchiveGateway,
+    LoopbackProxy,
+    Reply,
+    make_ct_series,
+)
 from PIL import Image
 
 from viewerlib.errors import (
@@ -18,6 +28,7 @@ from viewerlib.errors import (
     SourceAuthenticationError,
     SourceNotFoundError,
     SourceResponseError,
+    SourceUnreachableError,
 )
 from viewerlib.sources.dicomweb import ArchiveQuirks, DICOMwebSource
 
@@ -81,10 +92,44 @@ def test_paging_across_pages_returns_every_instance_once(archives):
 
     source.session.send = recording_send
     instances = source.search_for_instances(study, series)
-    assert [u.split("offset=")[1].split("&")[0] for u in sent] == ["0", "5", "10"]
+    # 5 + 5 + 2, then the empty page that ends the results.
+    assert [u.split("offset=")[1].split("&")[0] for u in sent] == [
+        "0", "5", "10", "12"]
     uids = [i.SOPInstanceUID for i in instances]
     assert len(uids) == SERIES_LENGTH == len(set(uids))
     assert set(uids) == {str(d.SOPInstanceUID) for d in archives.series}
+
+
+def _port(archive) -> int:
+    return int(archive.url.rsplit(":", 1)[1])
+
+
+def _cap_page_size(cap: int):
+    """Rewrite ``limit`` as an archive with a page size limit answers it."""
+    def rewrite(path: str) -> str:
+        return re.sub(r"([?&]limit=)(\d+)",
+                      lambda m: f"{m[1]}{min(int(m[2]), cap)}", path)
+
+    return rewrite
+
+
+def test_paging_gets_everything_from_an_archive_that_caps_its_pages(archives):
+    # The archive sends at most 5 per page when 100 are asked for: each short
+    # page is followed by the next, until the empty one.
+    study, series = _series_uids(archives)
+    with ArchiveGateway(_port(archives.b), rewrite=_cap_page_size(5)) as capped:
+        source = DICOMwebSource(capped.url(), "b-capped", auth=CREDENTIALS,
+                                quirks=dataclasses.replace(
+                                    ArchiveQuirks.for_orthanc_1_10(),
+                                    max_page_size=100))
+        instances = source.search_for_instances(study, series)
+        asked = [re.search(r"[?&]offset=(\d+)", r.path)[1] for r in capped.requests]
+        first_seven = source.search_for_instances(study, series, limit=7)
+    assert asked == ["0", "5", "10", "12"]
+    assert all("limit=100" in r.path for r in capped.requests[:4])
+    uids = [i.SOPInstanceUID for i in instances]
+    assert sorted(uids) == sorted(str(d.SOPInstanceUID) for d in archives.series)
+    assert len(first_seven) == 7 and len({i.SOPInstanceUID for i in first_seven}) == 7
 
 
 def test_wrong_password_raises(archives):
@@ -171,22 +216,134 @@ def test_iter_series_yields_the_first_instance_before_the_body_ends(archives):
     assert "PixelData" in first
 
 
-def test_series_cut_short_keeps_what_arrived_raises(archives):
+def _is_series_retrieval(recorded) -> bool:
+    # WADO-RS series: /studies/{uid}/series/{uid}, no query, no /metadata.
+    return re.fullmatch(r"/dicom-web/studies/[\d.]+/series/[\d.]+", recorded.path
+                        ) is not None
+
+
+def _is_series_count(recorded) -> bool:
+    return "/series?" in recorded.path
+
+
+@pytest.mark.parametrize("count_first", [True, False],
+                         ids=["counted-then-died", "died-before-counting"])
+def test_archive_dying_mid_series_keeps_what_arrived_raises(archives, count_first):
+    # The archive passes on the first 12 000 bytes of the series (a few of its
+    # 12 instances), then dies: the connection drops and nothing answers any
+    # more, so neither the instance listing nor a retry can name the missing
+    # instances. Either the archive had answered the series' count before, or
+    # it dies first, holding the count unanswered.
     study, series = _series_uids(archives)
-    port = int(archives.b.url.rsplit(":", 1)[1])
-    with LoopbackProxy(port, cut_after_bytes=12_000) as proxy:
-        source = DICOMwebSource(proxy.url(), "b-cut", auth=CREDENTIALS,
+
+    def answer(recorded):
+        if _is_series_count(recorded) and not count_first:
+            gateway.dead.wait(10)
+            return DROP
+        return None
+
+    def cut_after(recorded):
+        if not _is_series_retrieval(recorded):
+            return None
+        if count_first:
+            deadline = threading.Event()
+            for _ in range(100):
+                if any(_is_series_count(r) for r in gateway.answered):
+                    break
+                deadline.wait(0.05)
+        return 12_000
+
+    with ArchiveGateway(_port(archives.b), answer=answer, cut_after=cut_after,
+                        die_at_cut=True) as gateway:
+        source = DICOMwebSource(gateway.url(), "b-dying", auth=CREDENTIALS,
                                 quirks=ArchiveQuirks.for_orthanc_1_10(), retries=0)
-        # The listing comes straight from the archive; only the transfer breaks.
-        source.search_for_instances = archives.source_b().search_for_instances
+        with pytest.raises(PartialSeriesError, match="^b-dying: ") as caught:
+            source.retrieve_series(study, series)
+        assert gateway.dead.is_set()
+        with pytest.raises(SourceUnreachableError):  # it is really gone
+            source.search_for_studies()
+
+    error = caught.value
+    original = {str(d.SOPInstanceUID): d for d in archives.series}
+    # What arrived is kept, whole.
+    assert 1 <= len(error.datasets) < SERIES_LENGTH
+    for dataset in error.datasets:
+        assert dataset.PixelData == original[str(dataset.SOPInstanceUID)].PixelData
+    assert isinstance(error.__cause__, SourceResponseError)  # the cut transfer
+    message = str(error)
+    assert "the source could not be asked for the series' instances" in message
+    assert "Retry when the source answers again" in message
+    assert error.missing_sop_instance_uids == []  # the listing could not be had
+    if count_first:
+        # The archive had counted the series: how many are missing is known.
+        assert error.missing_count == SERIES_LENGTH - len(error.datasets)
+        assert (f"only {len(error.datasets)} of the {SERIES_LENGTH} instances"
+                in message)
+    else:
+        assert error.missing_count is None
+        assert "how many are missing is not known" in message
+
+
+def test_series_cut_short_names_the_missing_instances_raises(archives):
+    # The transfer breaks, but the archive still answers: the missing instances
+    # are named by UID.
+    study, series = _series_uids(archives)
+
+    def cut_after(recorded):
+        return 12_000 if _is_series_retrieval(recorded) else None
+
+    with ArchiveGateway(_port(archives.b), cut_after=cut_after) as gateway:
+        source = DICOMwebSource(gateway.url(), "b-cut", auth=CREDENTIALS,
+                                quirks=ArchiveQuirks.for_orthanc_1_10(), retries=0)
         with pytest.raises(PartialSeriesError, match="b-cut: only") as caught:
             source.retrieve_series(study, series)
     error = caught.value
     assert 1 <= len(error.datasets) < SERIES_LENGTH
     assert len(error.datasets) + len(error.missing_sop_instance_uids) == SERIES_LENGTH
+    assert error.missing_count == len(error.missing_sop_instance_uids)
     assert isinstance(error.__cause__, SourceResponseError)
     arrived = {str(d.SOPInstanceUID) for d in error.datasets}
     assert arrived.isdisjoint(error.missing_sop_instance_uids)
+
+
+@pytest.mark.parametrize("status", [406, 400, 501])
+def test_series_refused_whole_is_retrieved_instance_by_instance(archives, status):
+    study, series = _series_uids(archives)
+
+    def refuse_series(recorded):
+        return Reply(status) if _is_series_retrieval(recorded) else None
+
+    with ArchiveGateway(_port(archives.b), answer=refuse_series) as gateway:
+        source = DICOMwebSource(gateway.url(), "b-refusing", auth=CREDENTIALS,
+                                quirks=ArchiveQuirks.for_orthanc_1_10())
+        datasets = source.retrieve_series(study, series)
+        paths = [r.path for r in gateway.requests]
+    original = {str(d.SOPInstanceUID): d for d in archives.series}
+    assert sorted(str(d.SOPInstanceUID) for d in datasets) == sorted(original)
+    for dataset in datasets:
+        assert dataset.PixelData == original[str(dataset.SOPInstanceUID)].PixelData
+    # In Instance Number order, one request each after the refused one.
+    assert [int(d.InstanceNumber) for d in datasets] == list(
+        range(1, SERIES_LENGTH + 1))
+    assert sum(_is_series_retrieval(r) for r in gateway.requests) == 1
+    assert sum("/instances/" in p for p in paths) == SERIES_LENGTH
+
+
+@pytest.mark.parametrize(("status", "error"), [
+    (404, SourceNotFoundError), (403, SourceAuthenticationError)])
+def test_series_not_found_or_forbidden_is_not_retried_per_instance_raises(
+        archives, status, error):
+    study, series = _series_uids(archives)
+
+    def refuse_series(recorded):
+        return Reply(status) if _is_series_retrieval(recorded) else None
+
+    with ArchiveGateway(_port(archives.b), answer=refuse_series) as gateway:
+        source = DICOMwebSource(gateway.url(), "b-refusing", auth=CREDENTIALS,
+                                quirks=ArchiveQuirks.for_orthanc_1_10())
+        with pytest.raises(error, match=f"HTTP {status}"):
+            source.retrieve_series(study, series)
+    assert not any("/instances/" in r.path for r in gateway.requests)
 
 
 def test_retrieve_series_whole(archives):

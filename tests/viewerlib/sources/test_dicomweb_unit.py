@@ -55,6 +55,76 @@ def test_orthanc_quirks_send_wildcards_raw_and_emulate_fuzzy_matching():
     assert "%2A" not in first + second and "%3F" not in first + second
 
 
+@pytest.mark.parametrize(("asked", "sent"), [
+    ("Buc^Jérôme", "Buc?J*r*me*"),
+    ("Buc^Jér", "Buc?J*r*"),
+    ("山田", "*"),
+    ("O'Brien*", "O?Brien*"),
+    ("Wang^XiaoDong=王", "Wang?XiaoDong?*"),
+], ids=["accented", "accented-prefix", "ideographic", "apostrophe", "groups"])
+def test_orthanc_quirks_send_no_percent_encoded_byte_in_a_name(asked, sent):
+    with RecordingServer() as server:
+        DICOMwebSource(server.url, "rec", quirks=ORTHANC).search_for_studies(
+            patient_name=asked)
+    query = _query(server.requests[0])
+    # The archive would compare "%C3%A9" with the stored letters: never match.
+    assert "%" not in query
+    if sent == "*":
+        assert "PatientName" not in query  # matches every name: not asked
+    else:
+        assert f"PatientName={sent}&" in query + "&"
+
+
+def test_orthanc_quirks_keep_only_names_that_match_as_asked():
+    names = ["Buc^Jérôme", "Buc^Jean", "Bucq^Jérémie",
+             "Yamada^Tarou=山田^太郎=やまだ^たろう"]
+
+    def answer(recorded):
+        if "offset=0" not in _query(recorded):
+            return _json_reply([])
+        return _json_reply([{"00080005": {"vr": "CS", "Value": ["ISO_IR 192"]},
+                             "0020000D": {"vr": "UI", "Value": [f"{STUDY}.{n}"]},
+                             "00100010": {"vr": "PN", "Value": [
+                                 dict(zip(("Alphabetic", "Ideographic", "Phonetic"),
+                                          name.split("="), strict=False))]}}
+                            for n, name in enumerate(names)])
+
+    with RecordingServer(answer) as server:
+        source = DICOMwebSource(server.url, "rec", quirks=ORTHANC)
+
+        def found(query):
+            return [str(s.PatientName) for s in source.search_for_studies(
+                patient_name=query)]
+
+        # The archive answers the looser pattern with all four; only these
+        # match the name asked for, letters outside ASCII included.
+        assert found("Buc^Jér") == ["Buc^Jérôme"]
+        assert found("buc^j") == ["Buc^Jérôme", "Buc^Jean"]
+        assert found("*^Jé*") == ["Buc^Jérôme", "Bucq^Jérémie"]
+        assert found("やまだ") == ["Yamada^Tarou"]
+        assert found("Jérôme") == []
+
+
+def test_names_the_archive_cannot_write_whole_are_left_out_with_a_warning():
+    # An archive answering in Latin-1 (ISO_IR 100) cannot send 山田 whole: what
+    # it sends cannot be matched, and the search says why it found nothing.
+    answer = _json_reply([{"00080005": {"vr": "CS", "Value": ["ISO_IR 100"]},
+                           "0020000D": {"vr": "UI", "Value": [STUDY]},
+                           "00100010": {"vr": "PN", "Value": [
+                               {"Alphabetic": "Yamada^Tarou", "Ideographic": "^"}]}}])
+    with RecordingServer(lambda r: answer if "offset=0" in _query(r)
+                         else _json_reply([])) as server:
+        source = DICOMwebSource(server.url, "rec", quirks=ORTHANC)
+        with pytest.warns(UserWarning, match=r"rec: the archive answered 1 patient "
+                          r"names in character sets \(ISO_IR 100\) that cannot "
+                          "hold") as caught:
+            assert source.search_for_studies(patient_name="山田") == []
+        # A name it can write whole is matched as usual, without a warning.
+        assert [str(s.PatientName) for s in
+                source.search_for_studies(patient_name="yamada^t")] == ["Yamada^Tarou"]
+    assert "山田" not in str(caught[0].message)  # no patient data in the text
+
+
 def test_standard_quirks_percent_encode_and_ask_for_fuzzy_matching():
     with RecordingServer() as server:
         DICOMwebSource(server.url, "rec").search_for_studies(patient_name="Test^Ca")
@@ -77,19 +147,47 @@ def test_search_sends_every_filter_and_includefields():
         assert expected in query
 
 
-def test_paging_continues_until_a_short_page():
+def _capped_archive(total: int, cap: int):
+    """An archive of ``total`` studies that sends at most ``cap`` per page."""
     def handler(recorded):
         query = dict(p.split("=") for p in _query(recorded).split("&"))
         offset, limit = int(query["offset"]), int(query["limit"])
-        numbers = range(offset, min(offset + limit, 7))
+        numbers = range(offset, min(offset + min(limit, cap), total))
         return _json_reply([_study_json(n) for n in numbers])
 
-    with RecordingServer(handler) as server:
+    return handler
+
+
+def test_paging_goes_on_past_pages_shorter_than_asked():
+    # 100 asked per page, 3 sent: a short page is not the end, an empty one is.
+    with RecordingServer(_capped_archive(total=7, cap=3)) as server:
         source = DICOMwebSource(server.url, "rec",
-                                quirks=ArchiveQuirks(max_page_size=3))
+                                quirks=ArchiveQuirks(max_page_size=100))
         studies = source.search_for_studies()
-    assert [s.StudyInstanceUID for s in studies] == [f"{STUDY}.{n}" for n in range(7)]
-    assert len(server.requests) == 3  # 3 + 3 + 1
+        assert [s.StudyInstanceUID for s in studies] == [
+            f"{STUDY}.{n}" for n in range(7)]
+        pages = [dict(p.split("=") for p in _query(r).split("&"))
+                 for r in server.requests]
+        assert [(p["offset"], p["limit"]) for p in pages] == [
+            ("0", "100"), ("3", "100"), ("6", "100"), ("7", "100")]
+
+        # With a limit, paging stops as soon as it is reached.
+        server.requests.clear()
+        assert len(source.search_for_studies(limit=5)) == 5
+        assert [_query(r).split("offset=")[1].split("&")[0]
+                for r in server.requests] == ["0", "3"]
+
+
+def test_paging_stops_when_the_archive_ignores_offset(caplog):
+    # Every page the same: without a stop the search would never end.
+    with RecordingServer(lambda r: _json_reply([_study_json(0), _study_json(1)])
+                         ) as server:
+        source = DICOMwebSource(server.url, "rec",
+                                quirks=ArchiveQuirks(max_page_size=10))
+        with caplog.at_level("WARNING", logger="viewerlib.sources.dicomweb"):
+            studies = source.search_for_studies(patient_id="SECRET-ID")
+    assert len(studies) == 2 and len(server.requests) == 2
+    assert "ignores 'offset'" in caplog.text and "SECRET-ID" not in caplog.text
 
 
 def test_paging_stops_on_204_and_limit_caps_the_page():
@@ -106,7 +204,7 @@ def test_paging_stops_on_204_and_limit_caps_the_page():
         assert len(source.search_for_studies(limit=1)) == 1
     assert "limit=2" in _query(server.requests[0])
     assert "limit=1" in _query(server.requests[2])
-    assert len(server.requests) == 3  # a full page, a 204, then one capped page
+    assert len(server.requests) == 3  # a full page, a 204, then one limited page
 
 
 def test_limit_is_sent_as_page_size():
@@ -135,6 +233,8 @@ def test_retries_on_503_then_succeeds_but_not_on_500():
     calls = {"n": 0}
 
     def flaky(recorded):
+        if "offset=0" not in _query(recorded):
+            return _json_reply([])  # the page after the last
         calls["n"] += 1
         return Reply(503) if calls["n"] == 1 else _json_reply([_study_json(0)])
 

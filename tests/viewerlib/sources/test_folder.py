@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import av
 import numpy as np
 import pydicom
 import pytest
 from lightbox_source_testing import FAKE_PATIENT, make_ct_series, write_datasets
 from PIL import Image
 
+import viewerlib
 from viewerlib.errors import (
     PartialSeriesError,
     SourceNotFoundError,
+    SourceResponseError,
     UnreadableFilesError,
 )
 from viewerlib.sources.local import FolderSource
+from viewerlib.widgets.media import MediaViewer
 
 
 @pytest.fixture
@@ -173,12 +178,94 @@ def test_photographs_form_one_study_with_the_exif_date(tmp_path):
                    if d.Rows == 6)
     assert dataset.pixel_array.shape == (6, 8, 3)
     assert np.all(dataset.pixel_array[..., 0] > 150)
+    # The "video" is an MP4 signature and zeros: found, but not readable.
     video = series["walk.mp4"]
     [clip] = source.search_for_instances(video.StudyInstanceUID,
                                          video.SeriesInstanceUID)
-    with pytest.raises(NotImplementedError, match="video"):
+    with pytest.raises(SourceResponseError,
+                       match=r"walk.mp4 is no longer a readable video \(FFmpeg "
+                       r"could not read it.*Put the files back"):
         source.retrieve_instance(video.StudyInstanceUID, video.SeriesInstanceUID,
                                  clip.SOPInstanceUID)
+
+
+# Solid colours that survive 4:2:0 chroma and H.264 quantisation within a few
+# levels: 3 frames, 10 frames/s, 64 x 48.
+_COLORS = [(200, 40, 40), (40, 200, 40), (40, 40, 200)]
+
+
+def _mp4(codec: str = "libx264") -> bytes:
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as output:
+        stream = output.add_stream(codec, rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        if codec == "libx264":
+            # Nearly lossless, but not qp 0 (lossless is High 4:4:4 Predictive,
+            # a profile no DICOM transfer syntax names).
+            stream.options = {"qp": "4"}
+        for color in _COLORS:
+            frame = av.VideoFrame.from_ndarray(
+                np.full((48, 64, 3), color, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                output.mux(packet)
+        for packet in stream.encode():
+            output.mux(packet)
+    return buffer.getvalue()
+
+
+def test_folder_video_opens_as_a_dicom_video(tmp_path):
+    (tmp_path / "ward-round").mkdir()
+    (tmp_path / "ward-round" / "gait.mp4").write_bytes(_mp4())
+    source = FolderSource(tmp_path / "ward-round")
+    [study] = source.search_for_studies()
+    [series] = source.search_for_series(study.StudyInstanceUID)
+    [clip] = source.search_for_instances(study.StudyInstanceUID,
+                                         series.SeriesInstanceUID)
+    uids = (study.StudyInstanceUID, series.SeriesInstanceUID, clip.SOPInstanceUID)
+
+    dataset = source.retrieve_instance(*uids)
+    # Video Photographic Image, the H.264 stream as stored (PS3.5 A.4.7):
+    # MPEG-4 AVC/H.264 High Profile / Level 4.1, one fragment, Annex B.
+    assert dataset.SOPClassUID == "1.2.840.10008.5.1.4.1.1.77.1.4.1"
+    assert dataset.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.102"
+    assert (dataset.Rows, dataset.Columns, dataset.NumberOfFrames) == (48, 64, 3)
+    assert dataset.PhotometricInterpretation == "YBR_PARTIAL_420"
+    assert float(dataset.FrameTime) == pytest.approx(100.0)
+    offset_table, stream = pydicom.encaps.generate_fragments(dataset.PixelData)
+    assert offset_table == b""  # an empty Basic Offset Table, then the stream
+    assert stream.startswith((b"\0\0\0\1", b"\0\0\1"))  # Annex B start code
+
+    metadata = source.retrieve_instance_metadata(*uids)
+    assert "PixelData" not in metadata and metadata.NumberOfFrames == 3
+    with pytest.raises(NotImplementedError, match="frames of a video"):
+        source.retrieve_instance_frames(*uids, [1])
+
+    # The path users call: the media viewer, frames decoded in the kernel.
+    for viewer in (viewerlib.open(study, source, series),
+                   viewerlib.open(study.StudyInstanceUID, source,
+                                  series.SeriesInstanceUID)):
+        assert isinstance(viewer, MediaViewer) and viewer.kind == "video"
+        assert viewer.frames_per_second == pytest.approx(10.0)
+        assert len(viewer.frames) == len(_COLORS)
+        for frame, color in zip(viewer.frames, _COLORS, strict=True):
+            assert frame.shape == (48, 64, 3)
+            assert np.abs(frame[24, 32].astype(int) - color).max() <= 6
+
+
+def test_folder_video_no_dicom_transfer_syntax_carries_raises(tmp_path):
+    # MPEG-4 Part 2 in an MP4: FFmpeg plays it, DICOM has no transfer syntax.
+    (tmp_path / "old-camera.mp4").write_bytes(_mp4("mpeg4"))
+    source = FolderSource(tmp_path)
+    [series] = source.search_for_series()
+    [clip] = source.search_for_instances(series.StudyInstanceUID,
+                                         series.SeriesInstanceUID)
+    with pytest.raises(NotImplementedError,
+                       match=r"old-camera.mp4 holds mpeg4 video .* no DICOM video "
+                       r"transfer syntax carries .*viewerlib.open\(Path\("):
+        source.retrieve_instance(series.StudyInstanceUID, series.SeriesInstanceUID,
+                                 clip.SOPInstanceUID)
+    # The file itself opens, as the message says.
+    assert isinstance(viewerlib.open(tmp_path / "old-camera.mp4"), MediaViewer)
 
 
 def test_missing_folder_raises(tmp_path):
