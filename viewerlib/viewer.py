@@ -27,6 +27,7 @@ from viewerlib.widgets.compare import Comparison
 from viewerlib.widgets.compare import compare as _compare
 from viewerlib.widgets.dispatch import ObjectViewer, show_object
 from viewerlib.widgets.mpr import MPRViewer
+from viewerlib.widgets.overlays import AnnotatedStackViewer
 from viewerlib.widgets.stack import StackViewer, overlay_texts
 from viewerlib.widgets.volume3d import VolumeViewer
 
@@ -141,22 +142,29 @@ def open(
         (DICOM, JPEG, PNG, MP4), is shown in the viewer its SOP Class asks for.
     source, series
         As for :func:`open_volume`. A ``series`` that is not an image stack (SEG,
-        RTSTRUCT, GSPS, KOS, PDF, SR, photographs, video) is shown by the viewer
+        RTSTRUCT, GSPS, KOS, PDF, SR, photographs, video, colour or ultrasound
+        images) is shown by the viewer
         :func:`viewerlib.widgets.dispatch.show_object` chooses: for example a SEG
-        as coloured layers over the images it segments.
+        as coloured layers over the images it segments, an echo cine in the
+        media viewer, playing at its frame rate.
     **viewer_options
         Passed to :class:`~viewerlib.widgets.stack.StackViewer`, e.g. ``window``.
 
     Returns
     -------
     StackViewer
-        The viewer, on screen before the series has arrived: it shows the first
+        The viewer (an :class:`~viewerlib.widgets.overlays.AnnotatedStackViewer`
+        for a study), on screen before the series has arrived: it shows the first
         image as soon as it is decoded and fills in the others as they stream in,
         with a progress line. Its ``volume`` attribute holds the voxels as a numpy
         array with their geometry (``affine``, ``spacing_mm``); reading it waits
         until the series is whole, and raises
         :class:`~viewerlib.errors.PartialSeriesError` (naming the missing
-        instances) if the archive stopped half-way.
+        instances) if the archive stopped half-way. Its ``study_objects`` list
+        the study's SEG, RTSTRUCT, presentation states and key object selections
+        that refer to the series, each switched on and off from the viewer
+        (:meth:`~viewerlib.widgets.overlays.AnnotatedStackViewer.show_study_object`);
+        they are looked up once the first image is on screen.
 
     Notes
     -----
@@ -173,7 +181,11 @@ def open(
     if isinstance(study, Volume):
         return StackViewer.from_volume(study, **viewer_options)
     load: SeriesLoad | None = None
+    first: Dataset | None = None
     try:
+        if isinstance(study, str | Study) and series is None:
+            # The series to show decides the viewer: search for it first.
+            source, _, series = _resolve(study, source, None)
         if isinstance(study, str | Study) and isinstance(series, str):
             source = source if source is not None else _connect()
             study_instance_uid = str(study if isinstance(study, str)
@@ -192,7 +204,7 @@ def open(
                                 Modality=str(first.get("Modality", "")))
         # Documents, reports, photos, videos and objects drawn over images (SEG,
         # RTSTRUCT, GSPS, KOS) get their own viewer, chosen by SOP Class.
-        shown = show_object(study, source, series, **viewer_options)
+        shown = show_object(study, source, series, first=first, **viewer_options)
         if shown is not None:
             if load is not None:
                 load.cancel()
@@ -203,7 +215,9 @@ def open(
         if isinstance(source, FolderSource):
             # A folder reads fast and in parallel processes; streaming buys nothing.
             volume = open_volume(study_instance_uid, source, series_instance_uid)
-            return StackViewer.from_volume(volume, **viewer_options)
+            viewer = AnnotatedStackViewer.from_volume(volume, **viewer_options)
+            viewer.find_study_objects(source, study_instance_uid, series_instance_uid)
+            return viewer
         if load is None:
             load = SeriesLoad(source, study_instance_uid, series_instance_uid).start()
             load.expect(_instance_count(source, study_instance_uid,
@@ -214,7 +228,13 @@ def open(
             load.cancel()
         raise
     events.series_opened(study_instance_uid, series_instance_uid)
-    return show_loading(load, plan, **viewer_options)
+    shown_series = show_loading(load, plan, AnnotatedStackViewer, **viewer_options)
+    assert isinstance(shown_series, AnnotatedStackViewer)
+    # The study's annotations are looked up once the first image is on screen.
+    load.after_first_image(functools.partial(
+        shown_series.find_study_objects, load.source, study_instance_uid,
+        series_instance_uid))
+    return shown_series
 
 
 def _connect() -> Source:

@@ -1,13 +1,17 @@
 """Non-image objects in JupyterLab in Chromium: SEG and RTSTRUCT layers, PDF pages,
-presentation states, key images, photos and video.
+presentation states, key images, photos, video and colour ultrasound cine.
 
 The kernel builds the objects on a 16 x 16 x 4 CT phantom (the builders of
 ``tests/viewerlib/objects``), so each image pixel covers many screen pixels and a
-pixel can be found on the canvas from the viewer's ``data-transform``.
+pixel can be found on the canvas from the viewer's ``data-transform``. Three
+viewers come from ``viewerlib.open`` on a folder, as a clinician opens them: the CT
+(with its RTSTRUCT listed as a toggle), a colour ultrasound cine and a folder of
+photographs.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -24,7 +28,9 @@ from widget_fixtures import JupyterLab
 pytestmark = pytest.mark.browser
 
 _OBJECTS = Path(__file__).resolve().parents[1] / "viewerlib" / "objects"
+_WIDGETS = Path(__file__).resolve().parents[1] / "viewerlib" / "widgets"
 sys.path.insert(0, str(_OBJECTS))
+sys.path.insert(0, str(_WIDGETS))
 _XSS = "<img src=x onerror=alert(1)>"
 # Opacity of a filled segment (overlays.js FILL_ALPHA).
 _FILL_ALPHA = 0.45
@@ -40,7 +46,15 @@ from viewerlib.widgets.document import DocumentViewer
 from viewerlib.widgets.media import MediaViewer
 from viewerlib.objects.media import MediaFrames
 images, volume = phantom()
+sys.path.insert(0, {str(_WIDGETS)!r})
+from pathlib import Path
+from PIL import Image
+import viewerlib
+from viewerlib.sources.local import FolderSource
+from widget_builders import us_cine, write
 """
+# Colours of the two photographs in the folder (a JPEG and a PNG).
+_PHOTO_COLORS = {"wound.jpg": (200, 60, 30), "wound-later.png": (30, 90, 210)}
 
 _CELLS = [
     _SETUP,
@@ -94,6 +108,41 @@ kos = AnnotatedStackViewer.from_volume(volume)
 kos.mark_key_images(key_objects(images, [1, 3]))
 kos.add_class('t-kos')
 kos""",
+    # The CT as a clinician opens it: its RTSTRUCT (which names only its Frame of
+    # Reference) is listed as a toggle. Slices 5 mm thick every 4 mm.
+    """\
+ct_folder = FOLDER / "ct"
+square = [(x_mm(2.5), y_mm(3.5)), (x_mm(6.5), y_mm(3.5)), (x_mm(6.5), y_mm(7.5)),
+          (x_mm(2.5), y_mm(7.5))]
+for ds in images:
+    ds.SliceThickness = 5.0
+write([*images, structure_set(images, [("Tumour", (255, 0, 0),
+                                        [(None, square, 2)])])], ct_folder)
+opened = viewerlib.open(images[0].StudyInstanceUID, FolderSource(ct_folder),
+                        window=(40.0, 80.0))
+opened.slice_index = 2
+opened.add_class('t-opened')
+opened""",
+    # A colour ultrasound cine: six solid colours, 100 ms apart.
+    """\
+echo_folder = FOLDER / "echo"
+loop = us_cine(frame_time_ms=100.0)
+write([loop], echo_folder)
+echo = viewerlib.open(loop.StudyInstanceUID, FolderSource(echo_folder))
+echo.add_class('t-echo')
+echo""",
+    # Photographs dropped in a folder: one study of their own.
+    f"""\
+photo_folder = FOLDER / "Wound clinic"
+photo_folder.mkdir()
+for name, color in {_PHOTO_COLORS!r}.items():
+    Image.new("RGB", (40, 30), color).save(photo_folder / name, quality=95)
+photos_source = FolderSource(photo_folder)
+(photo_series,) = photos_source.search_for_series()
+photos = viewerlib.open(photo_series.StudyInstanceUID, photos_source,
+                        series=photo_series)
+photos.add_class('t-photos')
+photos""",
     """\
 frames = [np.full((30, 40, 3), color, np.uint8)
           for color in ((200, 40, 40), (40, 200, 40), (40, 40, 200))]
@@ -105,9 +154,13 @@ clip""",
 _LIVER = "dcmqi/segmentations"
 
 
-def _cells() -> list[str]:
-    """The cells, with the real liver SEG on its CT when the corpus is there."""
+def _cells(folder: Path) -> list[str]:
+    """The cells, with the real liver SEG on its CT when the corpus is there.
+
+    The folders the kernel writes (a CT, an echo, photographs) go under `folder`.
+    """
     cells = list(_CELLS)
+    cells[0] += f"FOLDER = Path({str(folder)!r})\n"
     extra = os.environ.get("LIGHTBOX_EXTRA_DATA")
     if extra and (Path(extra) / _LIVER).is_dir():
         folder = str(Path(extra) / _LIVER)
@@ -147,14 +200,16 @@ URL.createObjectURL = function (object) {
 
 
 @pytest.fixture(scope="module")
-def page(browser, jupyter_lab: JupyterLab) -> Iterator[object]:
+def page(browser, jupyter_lab: JupyterLab,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     context.add_init_script(_WATCH_BLOBS)
     page = context.new_page()
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.lightbox_dialogs = dialogs
-    name = jupyter_lab.write_notebook("objects.ipynb", _cells())
+    name = jupyter_lab.write_notebook(
+        "objects.ipynb", _cells(tmp_path_factory.mktemp("opened")))
     try:
         jupyter_lab.open_and_run(
             page, name, ".t-media .lbx-media[data-painted='true']", timeout_ms=120_000
@@ -351,6 +406,137 @@ def test_video_frames_come_from_the_kernel_and_step(page) -> None:
                            arg=viewer.element_handle())
     assert centre() == [40, 200, 40]
     assert "Frame 2 / 3" in viewer.locator(".lbx-media-counter").text_content()
+
+
+def test_opened_ct_lists_its_rtstruct_and_toggles_the_outline(page) -> None:
+    viewer = _stack(page, "opened")
+    page.wait_for_function("(el) => el.dataset.sliceIndex === '2'",
+                           arg=viewer.element_handle())
+    # The toggles are drawn anew whenever the kernel changes them: found by selector.
+    selector = ".t-opened .lbx-object[data-modality='RTSTRUCT']"
+    toggle = page.locator(selector)
+    assert toggle.text_content() == "Structures: TEST"
+    assert toggle.get_attribute("aria-pressed") == "false"
+    assert viewer.get_attribute("data-study-objects") == "1"
+    # (0018,0050) Slice Thickness 5 mm, and the 4 mm spacing apart from it.
+    assert "Thick 5.00 mm\nSpacing 4.00 mm" in viewer.locator(".lbx-tr").inner_text()
+    # Contour edges at columns 2.5-6.5, rows 3.5-7.5: the ring of rows 4-7 by
+    # columns 3-6 is the outline; rows 5-6 by columns 4-5 stay the image.
+    ring = [(4, 3), (4, 6), (7, 3), (7, 5), (5, 3), (6, 6)]
+    inside = [(5, 4), (6, 5)]
+    before = {p: _centre_rgb(viewer, *p) for p in ring + inside}
+    assert all(r == g == b for r, g, b in before.values()), before
+
+    toggle.click()
+    page.wait_for_function("(el) => el.dataset.layersLoaded === '1' "
+                           "&& el.dataset.layersShown === '0'",
+                           arg=viewer.element_handle(), timeout=30_000)
+    page.wait_for_selector(selector + "[aria-pressed='true']")
+    on = {p: _centre_rgb(viewer, *p) for p in ring + inside}
+    viewer.screenshot(path=str(ARTIFACTS / "widgets-objects-opened-rtstruct.png"))
+    for point in ring:
+        assert on[point] == [255, 0, 0], point
+    for point in inside:
+        assert on[point] == before[point], point
+    assert viewer.locator(".lbx-layer-name").all_text_contents() == ["Tumour"]
+
+    toggle.click()
+    page.wait_for_selector(selector + "[aria-pressed='false']", timeout=30_000)
+    page.wait_for_function("(el) => el.dataset.layersShown === ''",
+                           arg=viewer.element_handle())
+    off = {p: _centre_rgb(viewer, *p) for p in ring + inside}
+    assert off == before
+
+
+def _media(page, name: str):
+    viewer = page.locator(f".t-{name} .lbx-media").first
+    viewer.scroll_into_view_if_needed()
+    page.wait_for_function("(el) => el.dataset.painted === 'true'",
+                           arg=viewer.element_handle())
+    return viewer
+
+
+def _media_centre(viewer, rows: int, columns: int) -> list[int]:
+    """Displayed RGB at the centre of a frame of `rows` x `columns`."""
+    scale, x0, y0 = json.loads(viewer.get_attribute("data-fit"))
+    ratio = viewer.evaluate("() => window.devicePixelRatio")
+    point = [(x0 + columns / 2 * scale) * ratio, (y0 + rows / 2 * scale) * ratio]
+    return viewer.locator("canvas").evaluate(_RGBA, [point])[0][:3]
+
+
+# Record every frame the media viewer paints: [time ms, frame index].
+_WATCH_FRAMES = """(el) => {
+  el.lightboxFrames = [];
+  new MutationObserver(() => el.lightboxFrames.push(
+    [performance.now(), Number(el.dataset.frameIndex)])).observe(el,
+    { attributes: true, attributeFilter: ["data-frame-index"] });
+}"""
+
+
+def _play_and_watch(page, viewer, changes: int) -> list[list[float]]:
+    """Press Play, wait for `changes` frames, press Pause; the frames painted."""
+    viewer.evaluate(_WATCH_FRAMES)
+    play = viewer.locator(".lbx-media-play")
+    assert play.is_visible() and play.text_content() == "Play"
+    play.click()
+    page.wait_for_function(f"(el) => el.lightboxFrames.length >= {changes}",
+                           arg=viewer.element_handle(), timeout=30_000)
+    play.click()
+    page.wait_for_function("(el) => el.dataset.playing === 'false'",
+                           arg=viewer.element_handle())
+    return viewer.evaluate("(el) => el.lightboxFrames")
+
+
+def test_colour_echo_cine_shows_and_plays_at_its_frame_time(page) -> None:
+    from widget_builders import CINE_COLORS
+
+    viewer = _media(page, "echo")
+    assert viewer.get_attribute("data-kind") == "cine"
+    assert "Frame 1 / 6" in viewer.locator(".lbx-media-counter").text_content()
+    assert _media_centre(viewer, 24, 32) == list(CINE_COLORS[0])
+    assert "US Se 1 Apical four chamber" in viewer.locator(
+        ".lbx-media-head").text_content()
+    viewer.screenshot(path=str(ARTIFACTS / "widgets-objects-echo.png"))
+
+    painted = _play_and_watch(page, viewer, 12)
+
+    # Every frame in turn, looping, at (0018,1063) Frame Time 100 ms: never faster
+    # than 10 frames per second (slower only when the machine is busy).
+    indexes = [int(index) for _, index in painted]
+    assert all((b - a) % 6 == 1 for a, b in itertools.pairwise(indexes)), indexes
+    rate = (len(painted) - 1) / ((painted[-1][0] - painted[0][0]) / 1000)
+    assert 3.0 < rate <= 10.5, rate
+    shown = int(viewer.get_attribute("data-frame-index"))
+    assert _media_centre(viewer, 24, 32) == list(CINE_COLORS[shown])
+
+
+def test_video_play_advances_the_frames(page) -> None:
+    viewer = _media(page, "media")
+    painted = _play_and_watch(page, viewer, 4)
+    indexes = [int(index) for _, index in painted]
+    assert all((b - a) % 3 == 1 for a, b in itertools.pairwise(indexes)), indexes
+    colors = [(200, 40, 40), (40, 200, 40), (40, 40, 200)]
+    shown = int(viewer.get_attribute("data-frame-index"))
+    assert _media_centre(viewer, 30, 40) == list(colors[shown])
+
+
+def test_photos_in_a_folder_are_shown_in_the_viewer(page) -> None:
+    viewer = _media(page, "photos")
+    assert viewer.get_attribute("data-kind") == "photo"
+    assert viewer.locator(".lbx-media-play").is_hidden()
+    assert "Photo 1 / 2" in viewer.locator(".lbx-media-counter").text_content()
+    assert "Wound clinic" in viewer.locator(".lbx-media-head").text_content()
+    first = _media_centre(viewer, 30, 40)
+    viewer.screenshot(path=str(ARTIFACTS / "widgets-objects-photos.png"))
+    viewer.locator(".lbx-media-button", has_text="\u25b6").click()
+    page.wait_for_function("(el) => el.dataset.frameIndex === '1'",
+                           arg=viewer.element_handle())
+    second = _media_centre(viewer, 30, 40)
+    # The JPEG within a few levels, the PNG exactly; in either order.
+    expected = sorted(_PHOTO_COLORS.values())
+    for shown, color in zip(sorted([first, second]), expected, strict=True):
+        assert max(abs(a - b) for a, b in zip(shown, color, strict=True)) <= 3
+    assert "Photo 2 / 2" in viewer.locator(".lbx-media-counter").text_content()
 
 
 @pytest.mark.extra_data

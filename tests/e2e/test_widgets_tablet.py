@@ -1,7 +1,12 @@
-"""The stack viewer on a 1024 x 768 touch screen: swipe, pinch and the toolbar."""
+"""The viewers on a 1024 x 768 touch screen: swipe, pinch and the toolbar.
+
+The stack viewer, the comparison (current beside prior) and the MPR viewer, each
+driven by touch events as a tablet sends them.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 
@@ -13,7 +18,10 @@ pytestmark = pytest.mark.browser
 
 _CELLS = [
     PHANTOM_SETUP + "from viewerlib.widgets.stack import StackViewer\n"
-    "tablet = StackViewer.from_volume(current)\ntablet.add_class('t-tablet')\ntablet"
+    "import viewerlib.viewer as vv\n"
+    "tablet = StackViewer.from_volume(current)\ntablet.add_class('t-tablet')\ntablet",
+    "pair = vv.compare(current, prior)\npair.add_class('t-tab-pair')\npair",
+    "mpr = vv.open_mpr(current)\nmpr.add_class('t-tab-mpr')\nmpr",
 ]
 
 
@@ -26,7 +34,7 @@ def tablet(browser, jupyter_lab: JupyterLab) -> Iterator[tuple[object, object, o
     name = jupyter_lab.write_notebook("tablet.ipynb", _CELLS)
     try:
         jupyter_lab.open_and_run(
-            page, name, ".t-tablet .lbx-stack[data-painted='true']"
+            page, name, ".t-tab-mpr .lbx-mpr[data-painted='true']"
         )
         viewer = page.locator(".t-tablet .lbx-stack").first
         viewer.scroll_into_view_if_needed()
@@ -192,3 +200,111 @@ def test_window_tool_works_by_touch(tablet) -> None:
     _gesture(page, cdp, [(x, y)], [(x + 100, y)])
     assert float(viewer.get_attribute("data-window-width")) > width + 50
     viewer.get_by_role("button", name="Auto").tap()
+
+
+def _inside_the_screen(page, root) -> dict:
+    """The viewer's box; it fits the 1024 px width, and so do its tools.
+
+    Buttons, menus and fields are at least 20 px tall, for a finger (a slice
+    slider is dragged by its thumb, and a swipe scrolls anyway).
+    """
+    box = root.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 1024, box
+    for tool in root.locator("button, select, input:not([type=range])").all():
+        if tool.is_visible():
+            bounds = tool.bounding_box()
+            assert bounds["x"] + bounds["width"] <= box["x"] + box["width"] + 1
+            assert bounds["height"] >= 20, bounds
+    return box
+
+
+def test_comparison_at_tablet_size_swipes_both_and_pinches_one(tablet) -> None:
+    page, _, cdp = tablet
+    current, prior = (page.locator(".t-tab-pair .lbx-stack").nth(i) for i in (0, 1))
+    current.scroll_into_view_if_needed()
+    for viewer in (current, prior):
+        page.wait_for_function("(el) => el.dataset.painted === 'true'",
+                               arg=viewer.element_handle())
+        _inside_the_screen(page, viewer)
+        # Each pane keeps its tools to one row (the rest in "More").
+        tops = [t.bounding_box()["y"] for t in viewer.locator(".lbx-bar > *").all()
+                if t.is_visible()]
+        assert len(tops) >= 4 and max(tops) - min(tops) <= 2, tops
+    left, right = current.bounding_box(), prior.bounding_box()
+    assert left["x"] + left["width"] <= right["x"] + 1
+    assert right["width"] > 250  # half of what the file browser leaves
+
+    canvas = current.locator("canvas").bounding_box()
+    x, y = canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 3
+    start = [int(v.get_attribute("data-slice-index")) for v in (current, prior)]
+    # One finger down 120 px: ten slices on the current, and the prior follows.
+    _gesture(page, cdp, [(x, y)], [(x, y + 120)])
+    page.wait_for_function(
+        "([el, n]) => Number(el.dataset.sliceIndex) === n",
+        arg=[prior.element_handle(), start[1] + 10])
+    assert int(current.get_attribute("data-slice-index")) == start[0] + 10
+
+    pane = prior.locator("canvas").bounding_box()
+    px, py = pane["x"] + pane["width"] / 2, pane["y"] + pane["height"] / 2
+    before = _zoom(prior), _zoom(current)
+    _gesture(page, cdp, [(px - 40, py), (px + 40, py)], [(px - 80, py), (px + 80, py)])
+    assert _zoom(prior) == pytest.approx(2 * before[0], rel=0.1)
+    assert _zoom(current) == before[1]
+    page.locator(".t-tab-pair").first.screenshot(
+        path=str(ARTIFACTS / "widgets-tablet-compare.png"))
+    prior.get_by_role("button", name="Fit").tap()
+
+
+def _center(root) -> list[float]:
+    return json.loads(root.get_attribute("data-center"))
+
+
+def test_mpr_at_tablet_size_swipes_pinches_and_taps(tablet) -> None:
+    page, _, cdp = tablet
+    root = page.locator(".t-tab-mpr .lbx-mpr").first
+    root.scroll_into_view_if_needed()
+    _inside_the_screen(page, root)
+    views = {name: root.locator(f".lbx-mpr-{name}") for name in
+             ("axial", "coronal", "sagittal")}
+    # With JupyterLab's file browser open, three planes share about 600 px.
+    for view in views.values():
+        bounds = view.bounding_box()
+        assert bounds["width"] > 180 and bounds["height"] > 300, bounds
+
+    # One finger down 120 px on the axial plane: ten slices (4 mm) to the head.
+    axial = views["axial"].locator("canvas").bounding_box()
+    x, y = axial["x"] + axial["width"] / 2, axial["y"] + axial["height"] / 3
+    before = _center(root)
+    _gesture(page, cdp, [(x, y)], [(x, y + 120)])
+    page.wait_for_function(
+        "([el, z]) => Math.abs(JSON.parse(el.dataset.center)[2] - z) < 1e-6",
+        arg=[root.element_handle(), before[2] + 40.0])
+    assert _center(root)[:2] == pytest.approx(before[:2])
+
+    # Two fingers apart on the coronal plane: it alone is enlarged twice.
+    coronal = views["coronal"]
+    box = coronal.locator("canvas").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    scale = json.loads(coronal.get_attribute("data-fit"))[0]
+    draws = int(root.get_attribute("data-draws"))
+    _gesture(page, cdp, [(cx - 40, cy), (cx + 40, cy)], [(cx - 80, cy), (cx + 80, cy)])
+    page.wait_for_function("([el, n]) => Number(el.dataset.draws) > n",
+                           arg=[root.element_handle(), draws])
+    assert float(coronal.get_attribute("data-zoom")) == pytest.approx(2.0, rel=0.1)
+    assert json.loads(coronal.get_attribute("data-fit"))[0] == pytest.approx(
+        2 * scale, rel=0.1)
+    assert views["axial"].get_attribute("data-zoom") == "1"
+    root.screenshot(path=str(ARTIFACTS / "widgets-tablet-mpr.png"))
+
+    # A tap on the sagittal plane puts the crosshair there: x stays, y and z move.
+    sagittal = views["sagittal"].locator("canvas").bounding_box()
+    here = _center(root)
+    page.touchscreen.tap(sagittal["x"] + sagittal["width"] * 0.3,
+                         sagittal["y"] + sagittal["height"] * 0.6)
+    page.wait_for_function(
+        "([el, y]) => Math.abs(JSON.parse(el.dataset.center)[1] - y) > 1",
+        arg=[root.element_handle(), here[1]])
+    assert _center(root)[0] == pytest.approx(here[0])
+    root.get_by_role("button", name="Fit").tap()
+    page.wait_for_function("(el) => el.dataset.zoom === '1'",
+                           arg=coronal.element_handle())

@@ -15,10 +15,12 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any, Self
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError
@@ -188,6 +190,105 @@ class JupyterLab:
             self.process.kill()
             self.process.wait(timeout=5)
         self.process = None
+
+
+class SeriesHoldingProxy:
+    """A loopback TCP proxy in front of an archive that holds back series streams.
+
+    Every answer passes at once, except, while :attr:`hold` is set, the answer
+    to a WADO-RS series retrieval (``GET .../studies/{uid}/series/{uid}``): its
+    first ``pass_bytes`` go on (a few instances), the rest wait until
+    :attr:`release` is set, as a slow archive would. Requests on one connection
+    come one after the other (no pipelining), so the request last seen on a
+    connection is the one being answered.
+
+    Parameters
+    ----------
+    target_port : int
+        The archive's HTTP port on 127.0.0.1.
+    pass_bytes : int
+        Bytes of a held series answer that go on before it is held.
+    hold_timeout_s : float
+        Longest hold; then the rest goes on (a test never hangs).
+    """
+
+    _REQUEST = re.compile(rb"(GET|POST|PUT|DELETE|HEAD) (\S+) HTTP/1\.[01]\r\n")
+    _SERIES = re.compile(r"/studies/[^/?]+/series/[^/?]+(\?.*)?$")
+
+    def __init__(self, target_port: int, pass_bytes: int,
+                 hold_timeout_s: float = 60.0) -> None:
+        self.target_port = target_port
+        self.pass_bytes = pass_bytes
+        self.hold_timeout_s = hold_timeout_s
+        self.hold = threading.Event()
+        self.release = threading.Event()
+        self.held = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def url(self, path: str = "/dicom-web") -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}{path}"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            state = {"series": False, "answered": 0}
+            for args in ((client, upstream, state, False),
+                         (upstream, client, state, True)):
+                threading.Thread(target=self._pipe, args=args, daemon=True).start()
+
+    def _pipe(self, source: socket.socket, target: socket.socket,
+              state: dict[str, Any], answer: bool) -> None:
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                if not answer:
+                    request = self._REQUEST.match(data)
+                    if request is not None:
+                        path = request.group(2).decode("latin-1")
+                        state["series"] = bool(self._SERIES.search(path))
+                        state["answered"] = 0
+                    target.sendall(data)
+                    continue
+                answered = int(state["answered"])
+                if (state["series"] and self.hold.is_set()
+                        and not self.release.is_set()
+                        and answered + len(data) > self.pass_bytes):
+                    keep = max(self.pass_bytes - answered, 0)
+                    target.sendall(data[:keep])
+                    answered += keep
+                    data = data[keep:]
+                    self.held.set()
+                    self.release.wait(self.hold_timeout_s)
+                target.sendall(data)
+                state["answered"] = answered + len(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.listener.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,8 @@
 // Front end of the study browser: a search form, the archives' health and a results
 // table. Every cell is set with textContent: names and descriptions come from DICOM.
+// A row opens its study with one click; its "Compare with prior" button opens it
+// beside the patient's prior. A badge says which other identifiers in the results
+// are the same patient (linked by the kernel through issuer and Other Patient IDs).
 
 const BROWSER_CSS = `
 .lbx-browser { font: 13px/1.4 system-ui, sans-serif; }
@@ -12,7 +15,11 @@ const BROWSER_CSS = `
 .lbx-browser tbody tr { cursor: pointer; } .lbx-browser tbody tr:hover { background: #eef4fb; }
 .lbx-browser canvas { width: 48px; height: 48px; background: #000; image-rendering: auto; }
 .lbx-health span { margin-right: 10px; } .lbx-ok { color: #1b7f2a; }
-.lbx-slow { color: #a66b00; } .lbx-down { color: #b00020; }
+.lbx-slow { color: #a66b00; } .lbx-down { color: #b00020; font-weight: 600; }
+.lbx-linked { display: inline-block; margin-left: 6px; padding: 0 5px;
+  border-radius: 8px; background: #e3eefb; color: #14487a; font-size: 11px; }
+.lbx-browser button.lbx-compare { font-size: 12px; min-height: 28px;
+  white-space: nowrap; cursor: pointer; }
 `;
 
 function render({ model, el }) {
@@ -39,7 +46,7 @@ function render({ model, el }) {
   const table = element("table", "", root);
   const headRow = element("tr", "", element("thead", "", table));
   for (const title of ["", "Patient", "ID", "Date", "Description", "Modalities",
-    "Accession", "Archives"]) element("th", "", headRow).textContent = title;
+    "Accession", "Archives", ""]) element("th", "", headRow).textContent = title;
   const body = element("tbody", "", table);
   const thumbnails = new Map();
 
@@ -66,9 +73,24 @@ function render({ model, el }) {
       tr.dataset.uid = row.uid;
       const canvas = element("canvas", "lbx-thumbnail", element("td", "", tr));
       thumbnails.set(row.uid, canvas);
-      for (const key of ["name", "patient_id", "date", "description", "modalities",
+      const nameCell = element("td", "lbx-patient", tr);
+      element("span", "lbx-name", nameCell).textContent = row.name || "";
+      if ((row.linked || []).length) {
+        const badge = element("span", "lbx-linked", nameCell);
+        badge.textContent = "same patient as " + row.linked.join(", ");
+        badge.title = "Linked by Patient ID and issuer, never by name";
+      }
+      for (const key of ["patient_id", "date", "description", "modalities",
         "accession"]) element("td", "lbx-" + key, tr).textContent = row[key] || "";
       element("td", "lbx-archives", tr).textContent = (row.archives || []).join(", ");
+      const compare = element("button", "lbx-compare", element("td", "", tr));
+      compare.type = "button";
+      compare.textContent = "Compare with prior";
+      compare.addEventListener("click", (event) => {
+        event.stopPropagation();
+        status.textContent = "Finding the prior…";
+        model.send({ type: "compare", uid: row.uid });
+      });
       tr.addEventListener("click", () => {
         status.textContent = "Opening…";
         model.send({ type: "open", uid: row.uid });

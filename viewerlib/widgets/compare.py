@@ -21,7 +21,8 @@ import ipywidgets
 import numpy as np
 
 from viewerlib.errors import ViewerlibError
-from viewerlib.model import Series, Study
+from viewerlib.model import PatientIdentifier, Series, Study
+from viewerlib.sources.federated import not_searched_note
 from viewerlib.widgets.stack import StackViewer
 
 if TYPE_CHECKING:
@@ -135,30 +136,122 @@ def match_series(
     )
 
 
+def _same_identifier(a: PatientIdentifier, b: PatientIdentifier) -> bool:
+    # An identifier without an issuer is taken at its word, as the archive gave it.
+    return a.PatientID == b.PatientID and (
+        not a.IssuerOfPatientID
+        or not b.IssuerOfPatientID
+        or a.IssuerOfPatientID == b.IssuerOfPatientID
+    )
+
+
+def patient_identifiers(study: Study) -> list[PatientIdentifier]:
+    """Every identifier a study knows its patient by, never the name.
+
+    Its own (0010,0020) *Patient ID* with (0010,0021) *Issuer of Patient ID*, those
+    of its (0010,1002) *Other Patient IDs Sequence*, and those a federated search
+    linked to it (``linked_identifiers``).
+
+    Examples
+    --------
+    >>> study = Study("1.2", PatientID="A-1", IssuerOfPatientID="HOSP-A",
+    ...               other_patient_identifiers=[PatientIdentifier("B-9", "HOSP-B")])
+    >>> [str(i) for i in patient_identifiers(study)]
+    ['A-1 (HOSP-A)', 'B-9 (HOSP-B)']
+    """
+    found: list[PatientIdentifier] = []
+    for identifier in [
+        study.patient_identifier,
+        *study.other_patient_identifiers,
+        *study.linked_identifiers,
+    ]:
+        if identifier.PatientID and identifier not in found:
+            found.append(identifier)
+    return found
+
+
 def find_prior(current: Study, source: Source) -> Study:
     """The patient's latest study before `current`, searched across the archives.
+
+    The patient is searched for under each of their identifiers
+    (:func:`patient_identifiers`), so a prior kept in another archive under that
+    archive's Patient ID is found when the identifiers are linked (issuer and
+    Other Patient IDs); a study of another patient with the same name never is.
 
     Raises
     ------
     LookupError
-        If the patient has no earlier study.
+        If the patient has no earlier study; the message names the identifiers
+        and archives searched.
     """
-    found = source.search_for_studies(patient_id=current.PatientID)
+    identifiers = patient_identifiers(current)
+    if not identifiers:
+        raise LookupError(
+            "the study has no (0010,0020) Patient ID, so the patient's history "
+            "cannot be searched; pass the prior to compare() yourself"
+        )
+    candidates: dict[str, Study] = {}
+    notes: list[str] = []
+    for patient_id in dict.fromkeys(i.PatientID for i in identifiers):
+        found = source.search_for_studies(patient_id=patient_id)
+        note = not_searched_note(found)
+        if note and note not in notes:
+            notes.append(note)
+        for study in found:
+            candidates.setdefault(study.StudyInstanceUID, study)
     earlier = [
         s
-        for s in found
+        for s in candidates.values()
         if s.StudyInstanceUID != current.StudyInstanceUID
-        and (
-            not current.IssuerOfPatientID
-            or not s.IssuerOfPatientID
-            or s.IssuerOfPatientID == current.IssuerOfPatientID
+        and any(
+            _same_identifier(mine, theirs)
+            for mine in identifiers
+            for theirs in patient_identifiers(s)
         )
         and s.StudyDate
         and (not current.StudyDate or s.StudyDate <= current.StudyDate)
     ]
     if not earlier:
-        raise LookupError("no earlier study of this patient in the archives")
+        searched = ", ".join(str(i) for i in identifiers)
+        raise LookupError(
+            f"no earlier study of this patient (searched as {searched}) in "
+            f"{_archive_names(source)}; pass the prior to compare() if it is "
+            "kept elsewhere" + "".join(f". {note}" for note in notes)
+        )
     return max(earlier, key=lambda s: (s.StudyDate, s.StudyTime))
+
+
+def _archive_names(source: Source) -> str:
+    """The archives a source searches, by name, for messages."""
+    members = getattr(source, "sources", None)
+    names = [m.name for m in members] if members else [source.name]
+    quoted = [f"'{name}'" for name in names]
+    return (
+        "archive " + quoted[0]
+        if len(quoted) == 1
+        else "archives " + ", ".join(quoted[:-1]) + " and " + quoted[-1]
+    )
+
+
+def find_study(study_instance_uid: str, source: Source) -> Study:
+    """The study with this (0020,000D) *Study Instance UID*, from the archives.
+
+    Raises
+    ------
+    LookupError
+        If no archive holds it; the message names the UID, the archives
+        searched, those that could not be searched, and what to do.
+    """
+    found = source.search_for_studies(study_instance_uid=study_instance_uid)
+    if found:
+        return found[0]
+    note = not_searched_note(found)
+    raise LookupError(
+        f"no study with (0020,000D) Study Instance UID {study_instance_uid} in "
+        f"{_archive_names(source)}. Check the UID (copy it from the study "
+        "browser), or ask whether your role may use the archive that holds it"
+        + (f". {note}" if note else "")
+    )
 
 
 class Comparison(ipywidgets.HBox):
@@ -240,7 +333,9 @@ def compare(
     Raises
     ------
     LookupError
-        If no prior is given and the patient has no earlier study.
+        If the current study is not in the archives (the message names the UID
+        and the archives searched), or no prior is given and the patient has no
+        earlier study.
     """
     from viewerlib.viewer import choose_series, open_volume
     from viewerlib.volume.volume import Volume
@@ -259,11 +354,16 @@ def compare(
         source = connect()
 
     current_series: Series | None = None
+    current_study: Study | None = None
     if isinstance(current, Volume | StackViewer):
         current_viewer = _viewer_of(current)
     else:
         assert source is not None
-        study_uid = current if isinstance(current, str) else current.StudyInstanceUID
+        # A UID is looked up first: a study no archive holds is named as such.
+        current_study = (
+            current if isinstance(current, Study) else find_study(current, source)
+        )
+        study_uid = current_study.StudyInstanceUID
         current_series = choose_series(
             source.search_for_series(study_instance_uid=study_uid)
         )
@@ -272,12 +372,7 @@ def compare(
         )
 
     if prior is None:
-        assert source is not None and not isinstance(current, Volume | StackViewer)
-        current_study = (
-            current
-            if isinstance(current, Study)
-            else source.search_for_studies(study_instance_uid=current)[0]
-        )
+        assert source is not None and current_study is not None
         prior = find_prior(current_study, source)
 
     if isinstance(prior, Volume | StackViewer):

@@ -13,8 +13,14 @@ KOS                        the referenced images with the key images marked and 
 Encapsulated PDF           :class:`~.document.DocumentViewer`
 SR                         :class:`~.report.ReportViewer`
 photographs, video         :class:`~.media.MediaViewer`
+colour or US images        :class:`~.media.MediaViewer`, multi-frame ones as cine
 JPEG, PNG, MP4 file        :class:`~.media.MediaViewer`
 =========================  ===========================================================
+
+Colour images (ultrasound and echo cine, colour XA, RGB secondary captures) are not
+slices of a volume: the stack viewer holds grey modality values only, so they go to
+the media viewer, which plays a multi-frame instance at its (0018,0040) *Cine Rate*
+or (0018,1063) *Frame Time*.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from viewerlib.errors import ViewerlibError
 from viewerlib.objects.references import referenced_series_uids
 from viewerlib.objects.sop import NON_IMAGE_MODALITIES, ObjectKind, object_kind
 from viewerlib.widgets.document import DocumentViewer
@@ -44,18 +51,79 @@ logger = logging.getLogger(__name__)
 
 ObjectViewer = AnnotatedStackViewer | DocumentViewer | ReportViewer | MediaViewer
 
-# Modalities of photographs and video (PS3.3 C.7.3.1.1.1): colour, not a stack.
-_MEDIA_MODALITIES = frozenset({"XC", "ES", "GM", "OP"})
+# Modalities of photographs, video and ultrasound (PS3.3 C.7.3.1.1.1): shown as
+# stills or cine loops, never as a stack.
+_MEDIA_MODALITIES = frozenset({"XC", "ES", "GM", "OP", "US", "IVUS"})
+# Modalities whose images are grey slices: no instance is read to tell.
+_STACK_MODALITIES = frozenset({"CT", "MR", "PT", "NM"})
+# (0028,0004) Photometric Interpretation of grey images (PS3.3 C.7.6.3.1.2).
+_GRAYSCALE = frozenset({"MONOCHROME1", "MONOCHROME2"})
 # Files shown by their suffix; every other file is read as DICOM.
 _MEDIA_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".mp4", ".m4v", ".mov"})
 _OVERLAY_KINDS = (ObjectKind.SEGMENTATION, ObjectKind.RT_STRUCTURE_SET,
                   ObjectKind.PRESENTATION_STATE, ObjectKind.KEY_OBJECT_SELECTION)
 
 
+def is_colour_image(ds: Dataset) -> bool:
+    """True for an image whose pixels are colour, not grey modality values.
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset
+        Uses (0028,0004) *Photometric Interpretation* (RGB, YBR_*, PALETTE COLOR)
+        and (0028,0002) *Samples per Pixel*; a dataset without (0028,0010)
+        *Rows* is no image.
+
+    Examples
+    --------
+    >>> from pydicom.dataset import Dataset
+    >>> ds = Dataset()
+    >>> ds.Rows, ds.PhotometricInterpretation = 4, "YBR_FULL_422"
+    >>> is_colour_image(ds)
+    True
+    >>> ds.PhotometricInterpretation = "MONOCHROME2"
+    >>> is_colour_image(ds)
+    False
+    """
+    if "Rows" not in ds:
+        return False
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    try:
+        samples = int(ds.get("SamplesPerPixel") or 1)
+    except (TypeError, ValueError):
+        samples = 1
+    return samples > 1 or bool(photometric and photometric not in _GRAYSCALE)
+
+
+def shows_as_media(ds: Dataset) -> bool:
+    """True when an image instance belongs in the media viewer, not a stack.
+
+    Photographs and videos (by SOP Class), ultrasound and visible light by
+    (0008,0060) *Modality* (US, IVUS, XC, ES, GM, OP), and every other colour
+    image (:func:`is_colour_image`).
+
+    Examples
+    --------
+    >>> from pydicom.dataset import Dataset
+    >>> ds = Dataset()
+    >>> ds.Modality, ds.Rows, ds.PhotometricInterpretation = "US", 4, "MONOCHROME2"
+    >>> shows_as_media(ds)
+    True
+    >>> ds.Modality = "CT"
+    >>> shows_as_media(ds)
+    False
+    """
+    kind = object_kind(ds)
+    return (kind in (ObjectKind.PHOTOGRAPH, ObjectKind.VIDEO)
+            or str(ds.get("Modality", "")) in _MEDIA_MODALITIES
+            or (kind is ObjectKind.IMAGE and is_colour_image(ds)))
+
+
 def show_object(
     study: Study | str | Dataset | os.PathLike[str],
     source: Source | None = None,
     series: Series | str | None = None,
+    first: Dataset | None = None,
     **viewer_options: Any,
 ) -> ObjectViewer | None:
     """The viewer for a non-image object, or None when it is an image series.
@@ -71,6 +139,10 @@ def show_object(
         from; the configured archives when not given.
     series : Series or str, optional
         The series to show.
+    first : pydicom.dataset.Dataset, optional
+        The series' first instance, when already at hand: it says whether the
+        images are colour. Otherwise the header of one instance is read for the
+        modalities that may be colour (all but CT, MR, PT and NM).
     **viewer_options
         Passed to the stack viewer when images are shown.
 
@@ -96,7 +168,12 @@ def show_object(
                                          series_instance_uid=str(series_instance_uid))
         modality = found[0].Modality if found else ""
     if modality not in NON_IMAGE_MODALITIES | _MEDIA_MODALITIES:
-        return None
+        if modality in _STACK_MODALITIES:
+            return None
+        header = first if first is not None else _first_header(
+            source, str(study_instance_uid), str(series_instance_uid))
+        if header is None or not shows_as_media(header):
+            return None
     datasets = source.retrieve_series(str(study_instance_uid), str(series_instance_uid))
     return show_datasets(datasets, source, **viewer_options)
 
@@ -121,7 +198,7 @@ def show_datasets(datasets: list[Dataset], source: Source | None = None,
         return DocumentViewer(first)
     if kind is ObjectKind.STRUCTURED_REPORT:
         return ReportViewer(first)
-    if kind in (ObjectKind.PHOTOGRAPH, ObjectKind.VIDEO):
+    if shows_as_media(first):
         return MediaViewer.from_datasets(datasets)
     if kind in _OVERLAY_KINDS:
         volume = _referenced_volume(first, source)
@@ -160,6 +237,22 @@ def _connect() -> Source:
     from viewerlib.sources.config import connect
 
     return connect()
+
+
+def _first_header(source: Source, study_instance_uid: str,
+                  series_instance_uid: str) -> Dataset | None:
+    """The header of one instance of a series, or None if it cannot be read."""
+    try:
+        found = source.search_for_instances(study_instance_uid, series_instance_uid,
+                                            limit=1)
+        if not found:
+            return None
+        return source.retrieve_instance_metadata(
+            study_instance_uid, series_instance_uid, found[0].SOPInstanceUID)
+    except (ViewerlibError, LookupError, ValueError, OSError) as err:
+        # Opening as a stack then says what is wrong with the series.
+        logger.info("no header to tell a colour series by (%s)", type(err).__name__)
+        return None
 
 
 def _largest_volume(datasets: list[Dataset]) -> Volume:

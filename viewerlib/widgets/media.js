@@ -1,5 +1,5 @@
-// Front end of the media viewer: photographs and video frames arrive from the kernel
-// as RGB pixels and are painted on a canvas; a video plays by asking for frames a
+// Front end of the media viewer: photographs, video and cine frames arrive from the
+// kernel as RGB pixels and are painted on a canvas; a video plays by asking for frames a
 // little ahead of the one shown. Frames live only in this page's memory (at most
 // MEDIA_CACHE of them); texts from DICOM are set with textContent.
 
@@ -40,6 +40,9 @@ function render({ model, el }) {
   let pending = false;
   let areaSize = [area.clientWidth, area.clientHeight];
   const count = () => model.get("number_of_frames");
+  // Videos and cine loops play; photographs are stepped through.
+  const playable = () => model.get("kind") !== "photo";
+  root.dataset.kind = model.get("kind");
 
   function ask(start, stop) {
     let first = null;
@@ -101,7 +104,7 @@ function render({ model, el }) {
     context.fillStyle = "#000";
     context.fillRect(0, 0, view.width, view.height);
     const frame = frames.get(index);
-    counter.textContent = (model.get("kind") === "video" ? "Frame " : "Photo ")
+    counter.textContent = (playable() ? "Frame " : "Photo ")
       + (index + 1) + " / " + count();
     if (!frame) {
       ask(index, index + MEDIA_AHEAD);
@@ -119,7 +122,7 @@ function render({ model, el }) {
     root.dataset.painted = "true";
     root.dataset.frameIndex = String(index);
     root.dataset.fit = JSON.stringify([scale, x, y]);
-    if (model.get("kind") === "video") ask(index + 1, index + 1 + MEDIA_AHEAD);
+    if (playable()) ask(index + 1, index + 1 + MEDIA_AHEAD);
   }
 
   function show(index) {
@@ -140,7 +143,7 @@ function render({ model, el }) {
   const play = button("Play", () => { model.set("playing", !model.get("playing"));
     model.save_changes(); });
   play.classList.add("lbx-media-play");
-  play.hidden = model.get("kind") !== "video";
+  play.hidden = !playable();
   button("\u25b6", () => show(model.get("frame_index") + 1));
   button("Fit", () => { zoom = 0; pan = [0, 0]; requestDraw(); });
   button("1:1", () => { zoom = 1 / (window.devicePixelRatio || 1); pan = [0, 0];
@@ -150,6 +153,7 @@ function render({ model, el }) {
   slider.type = "range";
   slider.min = "0";
   slider.max = String(count() - 1);
+  slider.value = String(model.get("frame_index"));
   slider.hidden = count() < 2;
   slider.addEventListener("input", () => show(Number(slider.value)));
   model.on("change:frame_index", () => { slider.value = String(model.get("frame_index"));
@@ -159,8 +163,11 @@ function render({ model, el }) {
   // holds the clock rather than being skipped.
   let last = null;
   function tick(time) {
-    if (!model.get("playing")) { last = null; play.textContent = "Play"; return; }
+    if (!model.get("playing")) {
+      last = null; play.textContent = "Play"; root.dataset.playing = "false"; return;
+    }
     play.textContent = "Pause";
+    root.dataset.playing = "true";
     const interval = 1000 / Math.max(1, model.get("frames_per_second") || 25);
     if (last === null) last = time;
     const next = (model.get("frame_index") + 1) % count();

@@ -1,4 +1,8 @@
-"""The media viewer: photographs and videos, frames decoded in the kernel.
+"""The media viewer: photographs, videos and cine loops, frames decoded in the kernel.
+
+Cine loops are the multi-frame images that are not slices of a volume: colour or
+grey ultrasound and echocardiography, colour XA and multi-frame secondary
+captures. They play at their (0018,0040) *Cine Rate* or (0018,1063) *Frame Time*.
 
 Every frame is RGB pixels sent as a binary message when the view asks for it (a
 video a few frames ahead of the one shown), so the browser needs no codec, nothing
@@ -26,7 +30,7 @@ from viewerlib.objects.media import (
 )
 from viewerlib.objects.sop import ObjectKind, object_kind
 from viewerlib.widgets._frontend import front_end
-from viewerlib.widgets.stack import overlay_texts
+from viewerlib.widgets.stack import cine_rate, overlay_texts
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -35,6 +39,11 @@ logger = logging.getLogger(__name__)
 
 # Frames per message: enough to play ahead without a large message.
 _FRAMES_PER_MESSAGE = 4
+# What the viewer shows: stills to step through, or frames to play.
+_KINDS = ("photo", "video", "cine")
+# Playback rate of a cine loop whose header gives none, and the fastest allowed.
+_DEFAULT_CINE_FPS = 10.0
+_MAX_FPS = 240.0
 
 
 class MediaViewer(anywidget.AnyWidget):
@@ -53,7 +62,9 @@ class MediaViewer(anywidget.AnyWidget):
     number_of_frames = traitlets.Int(1).tag(sync=True)
     #: (rows, columns) of each frame, so the view can lay out before pixels arrive.
     frame_shapes = traitlets.List([]).tag(sync=True)
+    #: Playback rate of a video or cine loop; 0 for photographs.
     frames_per_second = traitlets.Float(0.0).tag(sync=True)
+    #: ``photo`` (stills to step through), ``video`` or ``cine`` (frames to play).
     kind = traitlets.Unicode("photo").tag(sync=True)
     playing = traitlets.Bool(False).tag(sync=True)
     overlay = traitlets.Dict({}).tag(sync=True)
@@ -76,23 +87,47 @@ class MediaViewer(anywidget.AnyWidget):
 
     @classmethod
     def from_datasets(cls, datasets: list[Dataset], **kwargs: Any) -> MediaViewer:
-        """Photographs (every frame of every instance) or the first video of a series.
+        """The first video or cine loop of a series, else its photographs.
+
+        Parameters
+        ----------
+        datasets : list of pydicom.dataset.Dataset
+            The instances of one series. A video is an instance with a video
+            transfer syntax; a cine loop is any other instance with several frames
+            ((0028,0008) *Number of Frames* above 1), such as a colour ultrasound
+            clip, played at :func:`~viewerlib.widgets.stack.cine_rate` (10 frames
+            per second when the header gives no rate). Otherwise every frame of
+            every instance is a photograph.
 
         Raises
         ------
         ValueError
             If ``datasets`` is empty.
+
+        Notes
+        -----
+        A series of several videos or cine loops shows the first one only; open
+        another one by passing its instance alone.
         """
         if not datasets:
             raise ValueError("the series holds no instance to show")
-        overlay = overlay_texts(datasets[0])
         videos = [ds for ds in datasets if object_kind(ds) is ObjectKind.VIDEO]
         if videos:
             if len(videos) > 1:
                 logger.info("showing the first of %d videos", len(videos))
-            return cls(read_dicom_video(videos[0]), overlay=overlay, **kwargs)
+            return cls(read_dicom_video(videos[0]), overlay=overlay_texts(videos[0]),
+                       **kwargs)
+        loops = [ds for ds in datasets if _number_of_frames(ds) > 1]
+        if loops:
+            if len(loops) > 1:
+                logger.info("showing the first of %d cine loops", len(loops))
+            loop = loops[0]
+            rate = cine_rate(loop) or _DEFAULT_CINE_FPS
+            return cls(MediaFrames(read_photograph(loop), rate, "cine"),
+                       overlay=overlay_texts(loop), **kwargs)
         frames = [frame for ds in datasets for frame in read_photograph(ds)]
-        return cls(MediaFrames(frames, 0.0, "photo"), overlay=overlay, **kwargs)
+        return cls(MediaFrames(frames, 0.0, "photo"),
+                   overlay=overlay_texts(datasets[0]), **kwargs)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], **kwargs: Any) -> MediaViewer:
@@ -102,6 +137,18 @@ class MediaViewer(anywidget.AnyWidget):
     @traitlets.validate("frame_index")
     def _valid_frame(self, proposal: dict[str, Any]) -> int:
         return int(min(max(0, proposal["value"]), self.number_of_frames - 1))
+
+    @traitlets.validate("kind")
+    def _valid_kind(self, proposal: dict[str, Any]) -> str:
+        if proposal["value"] not in _KINDS:
+            raise traitlets.TraitError(
+                f"kind {proposal['value']!r} is not one of {', '.join(_KINDS)}")
+        return str(proposal["value"])
+
+    @traitlets.validate("frames_per_second")
+    def _valid_rate(self, proposal: dict[str, Any]) -> float:
+        value = float(proposal["value"])
+        return float(min(max(0.0, value), _MAX_FPS)) if np.isfinite(value) else 0.0
 
     @property
     def frames(self) -> list[np.ndarray]:
@@ -127,3 +174,11 @@ class MediaViewer(anywidget.AnyWidget):
     def __repr__(self) -> str:
         """Return the kind and the frame count (cheap)."""
         return f"MediaViewer({self.kind}, {self.number_of_frames} frames)"
+
+
+def _number_of_frames(ds: Dataset) -> int:
+    """(0028,0008) *Number of Frames*, 1 when absent or unreadable."""
+    try:
+        return max(1, int(ds.get("NumberOfFrames") or 1))
+    except (TypeError, ValueError):
+        return 1

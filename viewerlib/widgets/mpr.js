@@ -3,6 +3,11 @@
 // viewerlib.volume.mpr.oblique, NaN outside the volume), combines slab planes by MIP,
 // MinIP or average, windows the result (voi.js) and draws three linked planes with a
 // crosshair. The voxels live only in this page's memory.
+//
+// Touch (a tablet): a tap puts the crosshair there; a one-finger swipe up or down
+// scrolls that plane through the volume (one step per 12 px, as the stack viewer);
+// two fingers pinch to zoom that view and move to pan it. With a mouse, Ctrl +
+// wheel zooms. "Fit" puts every view back.
 
 const MPR_CSS = `
 .lbx-mpr { display: flex; flex-direction: column; background: #000; color: #e8e8e8;
@@ -20,7 +25,8 @@ const MPR_CSS = `
 .lbx-mpr-bar { display: flex; flex-wrap: wrap; gap: 6px; align-items: center;
   padding: 3px 6px; background: #141414; }
 .lbx-mpr-bar select, .lbx-mpr-bar input, .lbx-mpr-bar button { background: #333;
-  color: #eee; border: 1px solid #555; border-radius: 3px; font-size: 11px; }
+  color: #eee; border: 1px solid #555; border-radius: 3px; font-size: 11px;
+  min-height: 24px; }
 .lbx-mpr-bar input[type=number] { width: 4em; }
 `;
 
@@ -181,7 +187,9 @@ function render({ model, el }) {
     markers.top.style.cssText = "top:4px;left:50%";
     markers.bottom.style.cssText = "bottom:4px;left:50%";
     const native = document.createElement("canvas");
-    views[name] = { box, canvas, label, markers, native, fit: null, geometry: null };
+    // zoom: times the size that fits the view; pan: CSS pixels from the centre.
+    views[name] = { box, canvas, label, markers, native, fit: null, geometry: null,
+      zoom: 1, pan: [0, 0] };
   }
 
   function draw() {
@@ -208,9 +216,10 @@ function render({ model, el }) {
       v.canvas.width = Math.max(1, Math.round(box.width * ratio));
       v.canvas.height = Math.max(1, Math.round(box.height * ratio));
       // Square pixels: the reformat grid is isotropic in mm, so this is true aspect.
-      const scale = Math.min(v.canvas.width / g.nCols, v.canvas.height / g.nRows);
-      const x0 = (v.canvas.width - g.nCols * scale) / 2;
-      const y0 = (v.canvas.height - g.nRows * scale) / 2;
+      const scale = v.zoom
+        * Math.min(v.canvas.width / g.nCols, v.canvas.height / g.nRows);
+      const x0 = (v.canvas.width - g.nCols * scale) / 2 + v.pan[0] * ratio;
+      const y0 = (v.canvas.height - g.nRows * scale) / 2 + v.pan[1] * ratio;
       v.fit = { scale, x0, y0, ratio };
       const view = v.canvas.getContext("2d");
       view.fillStyle = "#000";
@@ -249,6 +258,7 @@ function render({ model, el }) {
       v.box.dataset.rows = String(g.nRows);
       v.box.dataset.columns = String(g.nCols);
       v.box.dataset.fit = JSON.stringify([scale, x0, y0]);
+      v.box.dataset.zoom = String(v.zoom);
       v.box.dataset.geometry = JSON.stringify({ origin: g.origin, row: g.row, col: g.col,
         step });
     }
@@ -294,12 +304,34 @@ function render({ model, el }) {
     return add(add(g.origin, g.row, row * step), g.col, column * step);
   }
 
+  // Move the crosshair along a plane's normal by `steps` slices of that plane.
+  function scrollPlane(name, v, from, steps) {
+    const distance = name === "axial" ? spacing[0] : step;
+    model.set("center_mm", add(from, v.geometry.normal, steps * distance));
+    model.save_changes();
+  }
+
   for (const [name, v] of Object.entries(views)) {
     let gesture = null;
+    const pointers = new Map(); // touch pointers on this view: id -> [x, y]
     v.canvas.addEventListener("contextmenu", (event) => event.preventDefault());
     v.canvas.addEventListener("pointerdown", (event) => {
       if (!v.fit) return;
       v.canvas.setPointerCapture(event.pointerId);
+      if (event.pointerType === "touch") {
+        pointers.set(event.pointerId, [event.clientX, event.clientY]);
+        if (pointers.size === 2) {
+          const [a, b] = [...pointers.values()];
+          gesture = { kind: "pinch", distance: Math.hypot(a[0] - b[0], a[1] - b[1]),
+            zoom: v.zoom, middle: [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2],
+            pan: [...v.pan] };
+        } else if (pointers.size === 1) {
+          // A tap or a swipe: which one is known when the finger moves or lifts.
+          gesture = { kind: "touch", x: event.clientX, y: event.clientY, moved: false,
+            from: model.get("center_mm"), tap: pointOf(v, event) };
+        }
+        return;
+      }
       if (event.button === 2 || event.shiftKey) {
         gesture = { kind: "window", x: event.clientX, y: event.clientY,
           center: model.get("window_center"), width: model.get("window_width") };
@@ -310,7 +342,29 @@ function render({ model, el }) {
       }
     });
     v.canvas.addEventListener("pointermove", (event) => {
-      if (!gesture) return;
+      if (!gesture || gesture.kind === "done") return;
+      if (gesture.kind === "pinch" || gesture.kind === "touch") {
+        if (!pointers.has(event.pointerId)) return;
+        pointers.set(event.pointerId, [event.clientX, event.clientY]);
+        if (gesture.kind === "pinch") {
+          if (pointers.size !== 2) return;
+          const [a, b] = [...pointers.values()];
+          const distance = Math.hypot(a[0] - b[0], a[1] - b[1]);
+          const middle = [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
+          v.zoom = Math.min(16, Math.max(0.25,
+            gesture.zoom * distance / Math.max(1, gesture.distance)));
+          v.pan = [gesture.pan[0] + middle[0] - gesture.middle[0],
+            gesture.pan[1] + middle[1] - gesture.middle[1]];
+          requestDraw();
+          return;
+        }
+        const dy = event.clientY - gesture.y;
+        if (!gesture.moved && Math.abs(dy) < 8
+            && Math.abs(event.clientX - gesture.x) < 8) return;
+        gesture.moved = true;
+        scrollPlane(name, v, gesture.from, Math.round(dy / 12));
+        return;
+      }
       if (gesture.kind === "cross") {
         model.set("center_mm", pointOf(v, event));
       } else {
@@ -320,14 +374,29 @@ function render({ model, el }) {
       }
       model.save_changes();
     });
-    v.canvas.addEventListener("pointerup", () => { gesture = null; });
+    const release = (event) => {
+      if (gesture && gesture.kind === "touch" && !gesture.moved
+          && event.type === "pointerup") {
+        model.set("center_mm", gesture.tap);
+        model.save_changes();
+      }
+      pointers.delete(event.pointerId);
+      // Lifting one finger of a pinch ends it; the other does not start a swipe.
+      if (!pointers.size || (gesture && gesture.kind === "pinch")) {
+        gesture = pointers.size ? { kind: "done" } : null;
+      }
+    };
+    v.canvas.addEventListener("pointerup", release);
+    v.canvas.addEventListener("pointercancel", release);
     v.canvas.addEventListener("wheel", (event) => {
       event.preventDefault();
       if (!v.geometry) return;
-      const distance = name === "axial" ? spacing[0] : step;
-      model.set("center_mm", add(model.get("center_mm"), v.geometry.normal,
-        (event.deltaY > 0 ? 1 : -1) * distance));
-      model.save_changes();
+      if (event.ctrlKey) {
+        v.zoom = Math.min(16, Math.max(0.25, v.zoom * (event.deltaY < 0 ? 1.1 : 0.9)));
+        requestDraw();
+        return;
+      }
+      scrollPlane(name, v, model.get("center_mm"), event.deltaY > 0 ? 1 : -1);
     }, { passive: false });
   }
 
@@ -375,6 +444,14 @@ function render({ model, el }) {
   oblique.addEventListener("input", () => {
     model.set("oblique_deg", Number(oblique.value));
     model.save_changes();
+  });
+  const fitButton = element("button", "lbx-mpr-fit", bar);
+  fitButton.type = "button";
+  fitButton.textContent = "Fit";
+  fitButton.title = "Undo the zoom and pan of every view";
+  fitButton.addEventListener("click", () => {
+    for (const v of Object.values(views)) { v.zoom = 1; v.pan = [0, 0]; }
+    requestDraw();
   });
   const lines = element("button", "lbx-crosshair", bar);
   lines.type = "button";

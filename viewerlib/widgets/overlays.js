@@ -1,6 +1,8 @@
 // Add-on of the stack viewer for non-image objects (overlays.py): SEG and RTSTRUCT
 // layers painted over the image and toggled in a legend, key images marked and
-// listed, and a presentation state's graphics, texts and displayed area. The stack
+// listed, and a presentation state's graphics, texts and displayed area. A row of
+// toggles lists the study's objects that refer to the series (the kernel retrieves
+// one when it is first switched on). The stack
 // viewer calls stackAddOn once and then addOn.draw(context, device, ...) after
 // painting each image; `device` maps image pixel space to canvas pixels.
 // Every name and text comes from a DICOM file and is set with textContent.
@@ -14,11 +16,20 @@ const OVERLAY_CSS = `
 .lbx-key-badge { top: 50px; right: 8px; color: #ffd54a; font-weight: 600; }
 .lbx-annotation { position: absolute; white-space: pre; pointer-events: none;
   font-size: 12px; text-shadow: 0 0 3px #000, 0 0 2px #000; }
+.lbx-objects { display: flex; flex-wrap: wrap; gap: 3px; align-items: center;
+  padding-bottom: 3px; }
+.lbx-objects[hidden] { display: none; }
+.lbx-objects button { background: #333; color: #eee; border: 1px solid #555;
+  border-radius: 3px; font-size: 11px; padding: 1px 6px; cursor: pointer;
+  min-height: 24px; max-width: 16em; overflow: hidden; text-overflow: ellipsis;
+  white-space: nowrap; }
+.lbx-objects button[aria-pressed="true"] { background: #1e5a8c; }
+.lbx-objects button[data-state="failed"] { border-color: #b00020; }
 `;
 // Opacity of a filled segment over the image; outlines are opaque.
 const FILL_ALPHA = 0.45;
 
-function stackAddOn({ model, root, area, bar, requestDraw, setSlice, setPan }) {
+function stackAddOn({ model, root, area, bar, footer, requestDraw, setSlice, setPan }) {
   injectStyle("lbx-overlay-style", OVERLAY_CSS);
   const rows = model.get("rows");
   const columns = model.get("columns");
@@ -30,6 +41,11 @@ function stackAddOn({ model, root, area, bar, requestDraw, setSlice, setPan }) {
   let composed = null; // { key, painted } of the layer image last built
   let appliedArea = null;
 
+  // The study's objects, one toggle each, in a row of their own above the tools.
+  const objects = element("div", "lbx-objects", footer);
+  footer.insertBefore(objects, bar);
+  objects.setAttribute("role", "group");
+  objects.setAttribute("aria-label", "Annotations of this series");
   const legend = element("div", "lbx-layers", bar);
   const keys = element("div", "lbx-keys", bar);
   const badge = element("div", "lbx-corner lbx-key-badge", area);
@@ -71,6 +87,28 @@ function stackAddOn({ model, root, area, bar, requestDraw, setSlice, setPan }) {
         root.focus();
       });
     }
+  }
+
+  function buildObjects() {
+    const list = model.get("study_objects") || [];
+    objects.replaceChildren();
+    objects.hidden = list.length === 0;
+    for (const item of list) {
+      const button = element("button", "lbx-object", objects);
+      button.type = "button";
+      button.dataset.object = String(item.id);
+      button.dataset.modality = item.modality;
+      button.dataset.state = item.state || "";
+      button.setAttribute("aria-pressed", String(Boolean(item.shown)));
+      button.textContent = item.label + (item.state === "loading" ? " \u2026" : "")
+        + (item.state === "failed" ? " (failed)" : "");
+      button.title = item.message || (item.shown ? "Hide " : "Show ") + item.label;
+      button.addEventListener("click", () => {
+        model.send({ type: "study_object", id: item.id, shown: !item.shown });
+        root.focus();
+      });
+    }
+    root.dataset.studyObjects = String(list.length);
   }
 
   function buildKeys() {
@@ -127,6 +165,13 @@ function stackAddOn({ model, root, area, bar, requestDraw, setSlice, setPan }) {
   function applyDisplayedArea() {
     const selection = model.get("displayed_area") || {};
     const wanted = JSON.stringify(selection);
+    if (!selection.top_left && appliedArea !== null) {
+      // The presentation state was switched off: back to the centred image.
+      appliedArea = null;
+      delete root.dataset.displayedArea;
+      setPan([0, 0]);
+      return;
+    }
     if (!selection.top_left || wanted === appliedArea) return;
     const width = area.clientWidth;
     const height = area.clientHeight;
@@ -279,7 +324,9 @@ function stackAddOn({ model, root, area, bar, requestDraw, setSlice, setPan }) {
   for (const name of ["annotations", "displayed_area", "shutters"]) {
     model.on("change:" + name, () => requestDraw());
   }
+  model.on("change:study_objects", buildObjects);
   buildLegend();
   buildKeys();
+  buildObjects();
   return { draw, dispose: () => masks.clear() };
 }

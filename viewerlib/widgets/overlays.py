@@ -6,21 +6,30 @@ presentation state sets the window, rotation, flip and displayed area and draws 
 graphics and texts. The masks travel as bit-packed binary messages, never as synced
 traits, so a saved notebook holds no image data; every name and text is shown with
 ``textContent`` (``overlays.js``).
+
+A viewer opened on a study (:func:`viewerlib.open`) also lists the study's SEG,
+RTSTRUCT, presentation states and key object selections that refer to the series
+shown (:meth:`AnnotatedStackViewer.find_study_objects`), each a toggle in the
+viewer: switched on, the object is retrieved and drawn or applied; switched off, its
+layers are hidden, the display it changed is put back, or its marks removed.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import traitlets
 
+from viewerlib.errors import ViewerlibError
 from viewerlib.objects.key_objects import read_key_objects
 from viewerlib.objects.presentation_state import read_presentation_state
-from viewerlib.objects.references import SliceIndex
+from viewerlib.objects.references import SliceIndex, referenced_series_uids
 from viewerlib.objects.segmentation import read_segmentation
+from viewerlib.objects.sop import ObjectKind, object_kind
 from viewerlib.objects.structure_set import read_structure_set
 from viewerlib.widgets._frontend import front_end
 from viewerlib.widgets.stack import StackViewer
@@ -28,13 +37,24 @@ from viewerlib.widgets.stack import StackViewer
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
+    from viewerlib.model import Series
     from viewerlib.objects.layers import OverlayLayer
     from viewerlib.objects.presentation_state import PresentationState
+    from viewerlib.sources.base import Source
 
 logger = logging.getLogger(__name__)
 
 # The add-on's functions, then the stack viewer that calls them (stackAddOn).
 _ADD_ON = (Path(__file__).parent / "overlays.js").read_text(encoding="utf-8")
+# (0008,0060) Modality of the objects listed for a study, and their names on screen.
+_STUDY_OBJECT_NAMES = {"SEG": "Segmentation", "RTSTRUCT": "Structures",
+                       "PR": "Presentation state", "KO": "Key images"}
+# What a presentation state changes, put back when it is switched off.
+_DISPLAY_TRAITS = ("window_center", "window_width", "window_function", "invert",
+                   "flip_horizontal", "flip_vertical", "rotation", "zoom",
+                   "displayed_area", "annotations", "shutters")
+# Errors of retrieving or reading an object, shown on its toggle.
+_OBJECT_ERRORS = (ViewerlibError, LookupError, ValueError, OSError, AttributeError)
 
 
 class AnnotatedStackViewer(StackViewer):
@@ -58,11 +78,42 @@ class AnnotatedStackViewer(StackViewer):
     displayed_area = traitlets.Dict({}).tag(sync=True)
     #: Display shutters in PIXEL units (see PresentationState.shutters).
     shutters = traitlets.List([]).tag(sync=True)
+    #: The study's objects that refer to the series shown, one dict each: ``id``,
+    #: ``modality`` (SEG, RTSTRUCT, PR or KO), ``label``, ``shown`` and ``state``
+    #: ('', 'loading' or 'failed', with a ``message``). Kept by the kernel: the
+    #: page asks to show or hide one by a message.
+    study_objects = traitlets.List([]).tag(sync=True)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._layer_masks: list[OverlayLayer] = []
+        self._study_object_refs: list[dict[str, Any]] = []
+        self._study_source: Source | None = None
+        self._study_instance_uid = ""
+        self._study_objects_lock = threading.RLock()
+        self._study_objects_listed = threading.Event()
         super().__init__(*args, **kwargs)
         self.on_msg(self._handle_overlay_message)
+
+    @traitlets.validate("layers")
+    def _valid_layers(self, proposal: dict[str, Any]) -> list[dict[str, Any]]:
+        # The page may only switch layers on and off: every other field is the
+        # kernel's own, rebuilt from the layer it names.
+        rows = []
+        for row in proposal["value"]:
+            layer_id = row.get("id") if isinstance(row, dict) else None
+            if not isinstance(layer_id, int) or not (
+                    0 <= layer_id < len(self._layer_masks)):
+                raise traitlets.TraitError(
+                    f"layers holds {row!r}, which names no overlay layer; the "
+                    f"viewer has {len(self._layer_masks)}")
+            rows.append(self._layer_row(layer_id, bool(row.get("visible", True))))
+        return rows
+
+    def _layer_row(self, layer_id: int, visible: bool) -> dict[str, Any]:
+        layer = self._layer_masks[layer_id]
+        return {"id": layer_id, "name": layer.name, "number": layer.number,
+                "color": [int(v) for v in layer.color], "style": layer.style,
+                "visible": visible, "slices": sorted(int(s) for s in layer.masks)}
 
     @property
     def overlay_layers(self) -> list[OverlayLayer]:
@@ -86,10 +137,7 @@ class AnnotatedStackViewer(StackViewer):
         first = len(self._layer_masks)
         self._layer_masks += layers
         self.layers = [*self.layers, *(
-            {"id": first + offset, "name": layer.name, "number": layer.number,
-             "color": list(layer.color), "style": layer.style, "visible": True,
-             "slices": sorted(layer.masks)}
-            for offset, layer in enumerate(layers))]
+            {"id": first + offset, "visible": True} for offset in range(len(layers)))]
         for offset in range(len(layers)):
             self._send_layer(first + offset)
 
@@ -177,12 +225,205 @@ class AnnotatedStackViewer(StackViewer):
             self.slice_index = slices[0]
         return state
 
+    # -- the study's objects, switched on and off from the viewer ---------------------
+
+    def find_study_objects(self, source: Source, study_instance_uid: str,
+                           series_instance_uid: str) -> list[dict[str, Any]]:
+        """List the study's SEG, RTSTRUCT, GSPS and KOS that refer to the series.
+
+        Reads the headers (WADO-RS metadata, no pixel data) of the study's series
+        whose (0008,0060) *Modality* is SEG, RTSTRUCT, PR or KO, and keeps each
+        instance that names ``series_instance_uid`` (:func:`~viewerlib.objects.
+        references.referenced_series_uids`), or, for an RTSTRUCT, whose ROIs lie
+        in this series' (0020,0052) *Frame of Reference UID*. Nothing is drawn
+        until :meth:`show_study_object` is called (or the toggle pressed).
+
+        Parameters
+        ----------
+        source : Source
+            Where the study is.
+        study_instance_uid, series_instance_uid : str
+            (0020,000D) and (0020,000E) of the series shown.
+
+        Returns
+        -------
+        list of dict
+            What :attr:`study_objects` now holds. An archive that cannot be
+            searched is left out (logged), never an error: the images stay on
+            screen. The archives of a federation are searched one by one, so
+            that one that is down costs no warning in the middle of the reading.
+        """
+        found: list[dict[str, Any]] = []
+        refs: list[dict[str, Any]] = []
+        try:
+            for series in _object_series(source, study_instance_uid):
+                try:
+                    headers = source.retrieve_series_metadata(
+                        study_instance_uid, series.SeriesInstanceUID)
+                except _OBJECT_ERRORS as err:
+                    logger.warning("a %s series of the study could not be read: %s",
+                                   series.Modality, type(err).__name__)
+                    continue
+                for header in headers:
+                    if not self._refers_to_series(header, series_instance_uid):
+                        continue
+                    refs.append({"series": series.SeriesInstanceUID,
+                                 "sop": str(header.get("SOPInstanceUID", "")),
+                                 "dataset": None, "layers": [], "saved": None})
+                    found.append({"id": len(found), "modality": series.Modality,
+                                  "label": _object_label(series.Modality, header,
+                                                         series.SeriesDescription),
+                                  "shown": False, "state": "", "message": ""})
+        except _OBJECT_ERRORS as err:
+            logger.warning("the study's annotations could not be listed: %s",
+                           type(err).__name__)
+        with self._study_objects_lock:
+            self._study_source = source
+            self._study_instance_uid = study_instance_uid
+            self._study_object_refs = refs
+            self.study_objects = found
+        self._study_objects_listed.set()
+        logger.info("found %d annotation objects for the series", len(found))
+        return found
+
+    def wait_for_study_objects(self, timeout: float | None = None) -> bool:
+        """Wait until :meth:`find_study_objects` has run; True if it has."""
+        return self._study_objects_listed.wait(timeout)
+
+    def _refers_to_series(self, header: Dataset, series_instance_uid: str) -> bool:
+        if series_instance_uid in referenced_series_uids(header):
+            return True
+        if object_kind(header) is not ObjectKind.RT_STRUCTURE_SET:
+            return False
+        # PS3.3 C.8.8.5: ROIs are placed in a Frame of Reference; the images may
+        # be named only there, or not at all.
+        frames = {str(item.get("FrameOfReferenceUID", "")) for item in
+                  header.get("ReferencedFrameOfReferenceSequence") or []}
+        frames |= {str(item.get("ReferencedFrameOfReferenceUID", "")) for item in
+                   header.get("StructureSetROISequence") or []}
+        return bool(self.frame_of_reference_uid) and (
+            self.frame_of_reference_uid in frames)
+
+    def show_study_object(self, object_id: int, shown: bool = True) -> None:
+        """Show or hide one of :attr:`study_objects`.
+
+        The first time an object is shown it is retrieved: a SEG or RTSTRUCT
+        becomes layers (hidden again when switched off), a presentation state is
+        applied (and the display it changed put back when switched off; only one
+        is applied at a time), a key object selection marks its images (and
+        unmarks them when switched off). Waits for the series to be whole.
+
+        Parameters
+        ----------
+        object_id : int
+            The ``id`` of an entry of :attr:`study_objects`.
+        shown : bool
+            Show (True) or hide (False).
+
+        Raises
+        ------
+        KeyError
+            If no listed object has that id.
+        """
+        with self._study_objects_lock:
+            if not 0 <= object_id < len(self._study_object_refs):
+                raise KeyError(
+                    f"no study object {object_id}; the viewer lists "
+                    f"{len(self._study_object_refs)} (see study_objects)")
+            ref = self._study_object_refs[object_id]
+            if shown == self.study_objects[object_id]["shown"]:
+                return
+            try:
+                if shown:
+                    self._set_object_row(object_id, state="loading", message="")
+                    self._show_object(object_id, ref)
+                else:
+                    self._hide_object(ref)
+            except _OBJECT_ERRORS as err:
+                logger.warning("an annotation object could not be shown: %s",
+                               type(err).__name__)
+                if shown and ref["saved"] is not None:
+                    # A presentation state that failed half-way is undone.
+                    self._hide_object(ref)
+                self._set_object_row(object_id, shown=False, state="failed",
+                                     message=f"Could not be shown: {err}")
+                return
+            self._set_object_row(object_id, shown=shown, state="", message="")
+            logger.info("%s an annotation object", "showed" if shown else "hid")
+
+    def _set_object_row(self, object_id: int, **changes: Any) -> None:
+        self.study_objects = [{**row, **changes} if row["id"] == object_id else row
+                              for row in self.study_objects]
+
+    def _show_object(self, object_id: int, ref: dict[str, Any]) -> None:
+        ds = ref["dataset"]
+        if ds is None:
+            assert self._study_source is not None
+            ds = self._study_source.retrieve_instance(
+                self._study_instance_uid, ref["series"], ref["sop"])
+            ref["dataset"] = ds
+        kind = object_kind(ds)
+        if kind in (ObjectKind.SEGMENTATION, ObjectKind.RT_STRUCTURE_SET):
+            if not ref["layers"]:
+                first = len(self._layer_masks)
+                added = (self.add_segmentation(ds) if kind is ObjectKind.SEGMENTATION
+                         else self.add_structure_set(ds))
+                ref["layers"] = list(range(first, first + len(added)))
+            else:
+                self._set_layers_visible(ref["layers"], True)
+        elif kind is ObjectKind.PRESENTATION_STATE:
+            # One presentation state at a time: the one shown goes back first.
+            for other, row in enumerate(self.study_objects):
+                other_ref = self._study_object_refs[other]
+                if row["shown"] and other_ref["saved"] is not None:
+                    self._hide_object(other_ref)
+                    self._set_object_row(other, shown=False)
+            ref["saved"] = {name: getattr(self, name) for name in _DISPLAY_TRAITS}
+            self.apply_presentation_state(ds)
+        elif kind is ObjectKind.KEY_OBJECT_SELECTION:
+            self.mark_key_images(ds)
+        else:
+            raise ValueError(f"a {kind.value} cannot be drawn over images")
+
+    def _hide_object(self, ref: dict[str, Any]) -> None:
+        if ref["layers"]:
+            self._set_layers_visible(ref["layers"], False)
+        elif ref["saved"] is not None:
+            with self.hold_sync():
+                for name, value in ref["saved"].items():
+                    setattr(self, name, value)
+            ref["saved"] = None
+        elif ref["dataset"] is not None and object_kind(
+                ref["dataset"]) is ObjectKind.KEY_OBJECT_SELECTION:
+            self.key_images = []
+            self.key_images_title = ""
+
+    def _set_layers_visible(self, layer_ids: list[int], visible: bool) -> None:
+        self.layers = [{**row, "visible": visible} if row["id"] in layer_ids else row
+                       for row in self.layers]
+
     def _handle_overlay_message(
         self, _widget: Any, content: dict[str, Any], _buffers: list[bytes]
     ) -> None:
         if content.get("type") == "ready":
             for layer_id in range(len(self._layer_masks)):
                 self._send_layer(layer_id)
+        elif content.get("type") == "study_object":
+            try:
+                object_id, shown = int(content["id"]), bool(content["shown"])
+            except (KeyError, TypeError, ValueError):
+                logger.debug("malformed study_object message ignored")
+                return
+            # Retrieving may take a while, and drawing waits for the whole series:
+            # the kernel keeps answering meanwhile.
+            threading.Thread(target=self._toggle_quietly, args=(object_id, shown),
+                             daemon=True, name="viewerlib-study-object").start()
+
+    def _toggle_quietly(self, object_id: int, shown: bool) -> None:
+        try:
+            self.show_study_object(object_id, shown)
+        except KeyError:
+            logger.debug("toggle of an unknown study object ignored")
 
     def _send_layer(self, layer_id: int) -> None:
         layer = self._layer_masks[layer_id]
@@ -201,3 +442,30 @@ class AnnotatedStackViewer(StackViewer):
         """Return the shape and the number of layers and key images (cheap)."""
         return (f"AnnotatedStackViewer({'x'.join(map(str, self.voxels.shape))}, "
                 f"{len(self.layers)} layers, {len(self.key_images)} key images)")
+
+
+def _object_series(source: Source, study_instance_uid: str) -> list[Series]:
+    """The study's SEG, RTSTRUCT, PR and KO series, from every archive that answers."""
+    members = getattr(source, "sources", None) or [source]
+    found: dict[str, Series] = {}
+    for member in members:
+        try:
+            listed = member.search_for_series(study_instance_uid=study_instance_uid)
+        except _OBJECT_ERRORS as err:
+            logger.info("an archive was not searched for annotations (%s)",
+                        type(err).__name__)
+            continue
+        for series in listed:
+            if series.Modality in _STUDY_OBJECT_NAMES:
+                found.setdefault(series.SeriesInstanceUID, series)
+    return list(found.values())
+
+
+def _object_label(modality: str, header: Dataset, description: str) -> str:
+    """What a study object's toggle says: its kind, then its own name."""
+    name = (description or str(header.get("SeriesDescription", ""))
+            or str(header.get("ContentLabel", ""))
+            or str(header.get("StructureSetLabel", ""))
+            or str(header.get("ContentDescription", "")))
+    kind = _STUDY_OBJECT_NAMES[modality]
+    return f"{kind}: {name}" if name else kind

@@ -21,11 +21,16 @@ const STACK_CSS = `
 .lbx-corner { position: absolute; white-space: pre; pointer-events: none;
   text-shadow: 0 0 3px #000, 0 0 2px #000; }
 .lbx-tl { top: 6px; left: 8px; } .lbx-tr { top: 6px; right: 8px; text-align: right; }
+/* In a narrow pane (a comparison on a tablet) the top corners keep to their half,
+   clear of the orientation marker between them; a long line ends in an ellipsis. */
+.lbx-tl, .lbx-tr { max-width: calc(50% - 18px); overflow: hidden;
+  text-overflow: ellipsis; }
 .lbx-bl { bottom: 6px; left: 8px; } .lbx-br { bottom: 6px; right: 8px; text-align: right; }
 .lbx-marker { position: absolute; font-weight: 600; font-size: 14px; pointer-events: none;
   color: #ffd54a; text-shadow: 0 0 3px #000; }
 .lbx-marker-left { left: 6px; top: 50%; } .lbx-marker-right { right: 6px; top: 50%; }
-.lbx-marker-top { top: 4px; left: 50%; } .lbx-marker-bottom { bottom: 40px; left: 50%; }
+.lbx-marker-top { top: 4px; left: 50%; transform: translateX(-50%); }
+.lbx-marker-bottom { bottom: 40px; left: 50%; transform: translateX(-50%); }
 .lbx-scale { position: absolute; bottom: 44px; right: 12%; height: 6px;
   border: 1px solid #e8e8e8; border-top: none; pointer-events: none; }
 .lbx-scale-label { bottom: 52px; right: 12%; }
@@ -40,6 +45,8 @@ const STACK_CSS = `
 .lbx-bar { display: flex; flex-wrap: nowrap; gap: 3px; align-items: center;
   overflow: hidden; }
 .lbx-bar > *, .lbx-menu > * { flex: none; }
+/* The preset menu gives way first, so the pinned tools fit a narrow pane. */
+.lbx-bar > select.lbx-presets { flex: 0 1 auto; min-width: 5.5em; }
 .lbx-bar button, .lbx-bar select, .lbx-bar input[type=number],
 .lbx-menu button, .lbx-menu input[type=number] { background: #333;
   color: #eee; border: 1px solid #555; border-radius: 3px; font-size: 11px;
@@ -394,9 +401,9 @@ function render({ model, el }) {
     const imageLine = "Im " + (index + 1) + "/" + count;
     const position = positions.length > index
       ? "Pos " + positions[index].toFixed(1) + " mm" : "";
-    const thickness = model.get("slice_thickness_mm");
+    // Slice Thickness, and the spacing where it differs (worded by the kernel).
     setText(corners.tr, [overlay.institution, imageLine, position,
-      thickness ? "Thick " + thickness.toFixed(2) + " mm" : ""].filter(Boolean).join("\n"));
+      model.get("thickness_text")].filter(Boolean).join("\n"));
     const fn = model.get("window_function");
     setText(corners.bl, "W " + Math.round(local.width) + " C "
       + Math.round(local.center) + (unit ? " " + unit : "")
@@ -605,7 +612,7 @@ function render({ model, el }) {
   });
 
   for (const name of ["window_function", "invert", "zoom", "overlay", "rotation", "flip_horizontal", "flip_vertical",
-    "orientation", "measurements", "tool", "cine_fps", "playing"]) {
+    "orientation", "measurements", "tool", "cine_fps", "playing", "thickness_text"]) {
     model.on("change:" + name, () => requestDraw());
   }
 
@@ -876,7 +883,7 @@ function render({ model, el }) {
   // Widgets that ship overlays.js (AnnotatedStackViewer) draw SEG/RTSTRUCT layers,
   // key images and presentation states through this add-on.
   if (typeof stackAddOn === "function") {
-    addOn = stackAddOn({ model, root, area, bar, requestDraw, setSlice,
+    addOn = stackAddOn({ model, root, area, bar, footer, requestDraw, setSlice,
       setPan: (next) => { pan = next; requestDraw(); } });
   }
 

@@ -48,6 +48,8 @@ _PREVIEWS_PER_MESSAGE = 32
 # Lossless bytes the browser may hold by default; longer series keep a window of
 # slices around the one shown and fall back to previews beyond it.
 _LOSSLESS_BUDGET_BYTES = 512 << 20
+# Cine rate of a series whose header gives none.
+_DEFAULT_CINE_FPS = 10.0
 
 # Presets a radiologist expects on a CT (center, width) in HU, with their names.
 CT_WINDOW_PRESETS: tuple[tuple[str, float, float], ...] = (
@@ -185,7 +187,14 @@ class StackViewer(anywidget.AnyWidget):
     rows = traitlets.Int(1).tag(sync=True)
     columns = traitlets.Int(1).tag(sync=True)
     pixel_spacing_mm = traitlets.List(traitlets.Float(), [1.0, 1.0]).tag(sync=True)
+    #: (0018,0050) *Slice Thickness*, the nominal thickness of each slice; 0 when
+    #: the header gives none.
     slice_thickness_mm = traitlets.Float(0.0).tag(sync=True)
+    #: Distance between the centres of neighbouring slices, from their positions.
+    slice_spacing_mm = traitlets.Float(0.0).tag(sync=True)
+    #: The overlay's thickness line, and the spacing where it differs
+    #: (:func:`thickness_text`); kept by the kernel.
+    thickness_text = traitlets.Unicode("").tag(sync=True)
     slice_positions_mm = traitlets.List(traitlets.Float(), []).tag(sync=True)
     window_center = traitlets.Float(40.0).tag(sync=True)
     window_width = traitlets.Float(400.0).tag(sync=True)
@@ -272,7 +281,7 @@ class StackViewer(anywidget.AnyWidget):
             rows=voxels.shape[1],
             columns=voxels.shape[2],
             pixel_spacing_mm=[float(spacing_mm[1]), float(spacing_mm[2])],
-            slice_thickness_mm=float(spacing_mm[0]),
+            slice_spacing_mm=float(spacing_mm[0]),
             slice_positions_mm=[float(p) for p in slice_positions_mm],
             window_center=float(window[0]),
             window_width=float(window[1]),
@@ -286,6 +295,7 @@ class StackViewer(anywidget.AnyWidget):
         )
         self.on_msg(self._handle_message)
         self._update_orientation()
+        self._update_thickness_text()
 
     @classmethod
     def from_volume(cls, volume: Volume, **kwargs: Any) -> StackViewer:
@@ -327,7 +337,8 @@ class StackViewer(anywidget.AnyWidget):
         kwargs.setdefault("window_function", default.function.value)
         kwargs.setdefault("frame_of_reference_uid", volume.frame_of_reference_uid)
         if header is not None:
-            kwargs.setdefault("cine_fps", _cine_rate(header))
+            kwargs.setdefault("cine_fps", cine_rate(header) or _DEFAULT_CINE_FPS)
+            kwargs.setdefault("slice_thickness_mm", slice_thickness_of(header))
         # Position of each slice along its normal, as scanners print Slice Location.
         normal = volume.affine[:3, 0] / np.linalg.norm(volume.affine[:3, 0])
         positions = np.asarray(volume.slice_positions_mm, dtype=float) @ normal
@@ -373,6 +384,16 @@ class StackViewer(anywidget.AnyWidget):
     @traitlets.validate("cine_fps")
     def _valid_fps(self, proposal: dict[str, Any]) -> float:
         return float(min(max(1.0, proposal["value"]), 120.0))
+
+    @traitlets.validate("slice_thickness_mm", "slice_spacing_mm")
+    def _valid_length(self, proposal: dict[str, Any]) -> float:
+        value = float(proposal["value"])
+        return value if np.isfinite(value) and value > 0.0 else 0.0
+
+    @traitlets.observe("slice_thickness_mm", "slice_spacing_mm", "number_of_slices")
+    def _update_thickness_text(self, _change: Any = None) -> None:
+        self.thickness_text = thickness_text(
+            self.slice_thickness_mm, self.slice_spacing_mm, self.number_of_slices)
 
     @traitlets.observe("rotation", "flip_horizontal", "flip_vertical")
     def _update_orientation(self, _change: Any = None) -> None:
@@ -705,10 +726,13 @@ class StackViewer(anywidget.AnyWidget):
             self._stored_orientation = orientation_labels(self._affine)
             normal = self._affine[:3, 0] / (np.linalg.norm(self._affine[:3, 0]) or 1.0)
             positions = (np.asarray(layout.slice_positions_mm, float) @ normal).tolist()
+            thickness = (slice_thickness_of(layout.datasets[0]) if layout.datasets
+                         else 0.0) or self.slice_thickness_mm
             if not moved:
                 with self.hold_sync():
                     self.slice_positions_mm = positions
-                    self.slice_thickness_mm = self._spacing_mm[0]
+                    self.slice_spacing_mm = self._spacing_mm[0]
+                    self.slice_thickness_mm = thickness
                 self._update_orientation()
                 return
             count, rows, columns = layout.voxels.shape
@@ -722,7 +746,8 @@ class StackViewer(anywidget.AnyWidget):
                 self.number_of_slices = count
                 self.rows, self.columns = rows, columns
                 self.pixel_spacing_mm = [self._spacing_mm[1], self._spacing_mm[2]]
-                self.slice_thickness_mm = self._spacing_mm[0]
+                self.slice_spacing_mm = self._spacing_mm[0]
+                self.slice_thickness_mm = thickness
                 self.slice_positions_mm = positions
                 self.lossless_slices = min(
                     count, max(3, _LOSSLESS_BUDGET_BYTES // slice_bytes))
@@ -800,16 +825,95 @@ def _percentile_preset(voxels: np.ndarray) -> list[Any]:
     return ["Auto 1-99%", (low + high) / 2.0, max(1.0, high - low), "LINEAR"]
 
 
-def _cine_rate(header: Dataset) -> float:
-    """Frames per second from (0018,0040) *Cine Rate* or (0018,1063) *Frame Time*."""
+def cine_rate(header: Dataset) -> float | None:
+    """Frames per second a cine loop is meant to play at, or None if not given.
+
+    From (0018,0040) *Cine Rate*, else (0018,1063) *Frame Time* (milliseconds
+    between frames), else (0008,2144) *Recommended Display Frame Rate*.
+
+    Examples
+    --------
+    >>> from pydicom.dataset import Dataset
+    >>> ds = Dataset()
+    >>> ds.FrameTime = 33.333
+    >>> round(cine_rate(ds), 1)
+    30.0
+    >>> cine_rate(Dataset()) is None
+    True
+    """
     try:
         if header.get("CineRate"):
             return float(header.CineRate)
         if header.get("FrameTime"):
             return 1000.0 / float(header.FrameTime)
+        if header.get("RecommendedDisplayFrameRate"):
+            return float(header.RecommendedDisplayFrameRate)
     except (TypeError, ValueError, ZeroDivisionError):
-        logger.debug("unreadable cine rate; using 10 frames/s")
-    return 10.0
+        logger.debug("unreadable cine rate")
+    return None
+
+
+def slice_thickness_of(header: Dataset) -> float:
+    """(0018,0050) *Slice Thickness* in mm, top level or per frame; 0 if absent.
+
+    An enhanced multi-frame instance keeps it in the (0028,9110) *Pixel Measures
+    Sequence* of its (5200,9229) *Shared Functional Groups Sequence*.
+
+    Examples
+    --------
+    >>> from pydicom.dataset import Dataset
+    >>> ds = Dataset()
+    >>> ds.SliceThickness = "5.0"
+    >>> slice_thickness_of(ds)
+    5.0
+    """
+    value = header.get("SliceThickness")
+    if not value:
+        for group in header.get("SharedFunctionalGroupsSequence") or []:
+            for measures in group.get("PixelMeasuresSequence") or []:
+                value = value or measures.get("SliceThickness")
+    try:
+        thickness = float(value) if value else 0.0
+    except (TypeError, ValueError):
+        logger.debug("unreadable (0018,0050) Slice Thickness")
+        return 0.0
+    return thickness if np.isfinite(thickness) and thickness > 0 else 0.0
+
+
+def thickness_text(thickness_mm: float, spacing_mm: float, number_of_slices: int
+                   ) -> str:
+    """The overlay's slice thickness line, and the slice spacing where it differs.
+
+    (0018,0050) *Slice Thickness* is how thick each slice is; the spacing is how
+    far apart their centres lie. They differ for overlapping (spacing below the
+    thickness) or gapped slices, and a reader must not take one for the other.
+
+    Parameters
+    ----------
+    thickness_mm : float
+        Slice thickness; 0 when unknown (then only the spacing is shown).
+    spacing_mm : float
+        Distance between neighbouring slices.
+    number_of_slices : int
+        A single slice has no spacing to show.
+
+    Examples
+    --------
+    >>> print(thickness_text(5.0, 4.0, 10))
+    Thick 5.00 mm
+    Spacing 4.00 mm
+    >>> thickness_text(4.0, 4.0, 10)
+    'Thick 4.00 mm'
+    >>> thickness_text(0.0, 2.5, 10)
+    'Spacing 2.50 mm'
+    """
+    lines = []
+    if thickness_mm > 0:
+        lines.append(f"Thick {thickness_mm:.2f} mm")
+    if number_of_slices > 1 and spacing_mm > 0 and (
+            f"{spacing_mm:.2f}" != f"{thickness_mm:.2f}"):
+        lines.append(f"Spacing {spacing_mm:.2f} mm")
+    return "\n".join(lines)
 
 
 def _volume_of(

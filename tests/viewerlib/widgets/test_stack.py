@@ -64,7 +64,44 @@ def test_int16_range_is_sent_as_int16_and_wider_as_float32() -> None:
 def test_aspect_ratio_comes_from_row_and_column_spacing() -> None:
     viewer = _viewer(np.zeros((3, 4, 5), np.int16))
     assert viewer.pixel_spacing_mm == [0.5, 0.8]
-    assert viewer.slice_thickness_mm == 2.0
+    # Bare voxels say how far apart the slices are, not how thick each one is.
+    assert viewer.slice_spacing_mm == 2.0 and viewer.slice_thickness_mm == 0.0
+    assert viewer.thickness_text == "Spacing 2.00 mm"
+
+
+def _thick_slices(thickness_mm: float, spacing_mm: float):
+    from viewerlib.samples.phantom import ct_head_phantom
+    from viewerlib.volume.volume import read_series
+
+    study = ct_head_phantom(rows=16, columns=16, number_of_slices=5,
+                            slice_spacing_mm=spacing_mm)
+    for ds in study.datasets:
+        ds.SliceThickness = thickness_mm
+    return read_series(study.datasets)[0]
+
+
+def test_overlay_shows_slice_thickness_and_the_spacing_apart_when_they_differ(
+) -> None:
+    # 5 mm slices reconstructed every 4 mm: they overlap by 1 mm.
+    viewer = StackViewer.from_volume(_thick_slices(5.0, 4.0))
+    assert viewer.slice_thickness_mm == 5.0
+    assert viewer.slice_spacing_mm == pytest.approx(4.0)
+    assert viewer.thickness_text.splitlines() == ["Thick 5.00 mm", "Spacing 4.00 mm"]
+    # Where they agree, the overlay says it once.
+    same = StackViewer.from_volume(_thick_slices(4.0, 4.0))
+    assert same.thickness_text == "Thick 4.00 mm"
+
+
+def test_thickness_follows_a_relayout_and_is_validated() -> None:
+    viewer = StackViewer.from_volume(_thick_slices(5.0, 4.0))
+    # As viewerlib.open does while a series streams in.
+    viewer.begin_loading(lambda: None)
+    viewer.relayout(_thick_slices(3.0, 2.0), moved=False)
+    assert viewer.thickness_text.splitlines() == ["Thick 3.00 mm", "Spacing 2.00 mm"]
+    viewer.slice_thickness_mm = -1.0
+    assert viewer.slice_thickness_mm == 0.0
+    viewer.slice_spacing_mm = float("nan")
+    assert viewer.slice_spacing_mm == 0.0 and viewer.thickness_text == ""
 
 
 def test_window_width_is_at_least_one() -> None:
