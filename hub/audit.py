@@ -23,13 +23,19 @@ EVENT_FIELDS: dict[str, frozenset[str]] = {
     "sign-out": frozenset(),
     "launch": frozenset({"study_instance_uid", "outcome", "reason", "archive"}),
     "launch-refused": frozenset({"reason"}),
+    # "session": a random label each kernel makes at its start, so a stop can
+    # tell which kernels that opened series sent no purge receipt.
     "study-opened": frozenset({"study_instance_uid", "series_instance_uid",
-                               "archive"}),
+                               "archive", "session"}),
     "series-opened": frozenset({"study_instance_uid", "series_instance_uid",
-                                "archive"}),
+                                "archive", "session"}),
     "server-started": frozenset({"role"}),
     "server-stopped": frozenset({"scratch_wiped"}),
-    "purge": frozenset({"kinds", "items", "bytes", "where"}),
+    # where: "kernel" (each kernel's exit) or "server" (the server extension's own
+    # caches, at server shutdown).
+    "purge": frozenset({"kinds", "items", "bytes", "where", "session"}),
+    # A stopped server had kernels that opened series and sent no purge receipt.
+    "purge-missing": frozenset({"kernels"}),
 }
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _UID_FIELDS = {"study_instance_uid", "series_instance_uid"}
@@ -52,7 +58,7 @@ def _clean(event: str, fields: dict[str, Any]) -> dict[str, Any]:
         if key in _UID_FIELDS:
             if not isinstance(value, str) or not _UID.match(value) or len(value) > 64:
                 raise AuditError(f"{key} must be a DICOM UID (digits and dots)")
-        elif key in {"items", "bytes"}:
+        elif key in {"items", "bytes", "kernels"}:
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise AuditError(f"{key} must be a count >= 0")
         elif key in {"kinds", "groups"}:

@@ -32,7 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     link = commands.add_parser(
         "launch-link", help="sign an EHR launch link with the running demo's secret",
         description="Print a signed launch link, as an EHR would send it, that the "
-                    "demo running with --state-dir accepts once, for up to 300 s.")
+                    "demo running with --state-dir accepts once, for up to 300 s. "
+                    "Its patient context is encrypted (enc=a256gcm, with a key "
+                    "derived from the demo's launch secret), so the address shows "
+                    "no patient ID or accession number.")
     link.add_argument("--patient-id", required=True,
                       help="(0010,0020) Patient ID, e.g. LBX-0001")
     link.add_argument("--issuer", required=True,
@@ -89,8 +92,10 @@ def _launch_link(arguments: argparse.Namespace) -> int:
         context["acc"] = arguments.accession
     else:
         context["suid"] = arguments.study_uid
+    # Encrypted (sign_launch's default with a shared secret): the link lands in
+    # browser history and proxy logs, the patient context must not.
     params = sign_launch(context, secret=secret_file.read_text().encode(),
-                         lifetime_s=arguments.lifetime)
+                         encrypt=True, lifetime_s=arguments.lifetime)
     print(launch_url(url_file.read_text().strip(), params))
     return 0
 
@@ -209,9 +214,10 @@ def _print_welcome(embedded: object, seconds: float) -> None:
   The radiologist lands on a lesson that opens a CT head study in the viewer.
   'outsider' belongs to no clinical role and is refused.
 
-  An EHR opens a study with a signed link. This one opens the current CT head
-  (Patient ID {EXAMPLE_LAUNCH['pid']}, issuer {EXAMPLE_LAUNCH['iss']}, \
-accession {EXAMPLE_LAUNCH['acc']}); it works once, within 5 minutes:
+  An EHR opens a study with a signed link whose patient context is encrypted.
+  This one opens the current CT head (Patient ID {EXAMPLE_LAUNCH['pid']}, issuer \
+{EXAMPLE_LAUNCH['iss']},
+  accession {EXAMPLE_LAUNCH['acc']}); it works once, within 5 minutes:
 
     {embedded.example_launch_link()}
 

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from traitlets import (
+    Bool,
     Dict,
     Int,
     List,
@@ -26,11 +27,39 @@ from traitlets.config import Configurable
 
 from lightbox_hub.roles import ADMIN_GROUP, JOB_ROLES
 
+# The parts of the JupyterLab extension a user can be shown (the server extension's
+# LightboxServerExtension.panels takes the same names).
+PANELS = ("studies", "launcher", "app-view")
+# Roles that do not read images get their lessons only; "*" is every other role.
+DEFAULT_ROLE_PANELS: dict[str, list[str]] = {
+    "security-admin": ["launcher"],
+    "network-admin": ["launcher"],
+    "*": list(PANELS),
+}
+_TRUE = {"1", "true", "yes", "on"}
+
 _ORIGIN = re.compile(r"^(https?://[A-Za-z0-9.\-\[\]:*]+|'self'|'none')$")
 
 
 def _env(name: str, fallback: str = "") -> str:
     return os.environ.get(name, fallback)
+
+
+def _env_flag(name: str) -> bool:
+    return _env(name).strip().lower() in _TRUE
+
+
+def panels_of(role: str | None, role_panels: dict[str, Any] | None = None
+              ) -> list[str]:
+    """The panels ``role`` sees in ``role_panels`` (``c.LightboxHub.role_panels``).
+
+    Without a table, the built-in default. A role neither listed nor covered by
+    ``"*"`` sees every panel; no role sees none.
+    """
+    if role is None:
+        return []
+    table = DEFAULT_ROLE_PANELS if role_panels is None else role_panels
+    return list(table.get(role, table.get("*", PANELS)))
 
 
 class LightboxHub(Configurable):
@@ -237,6 +266,45 @@ class LightboxHub(Configurable):
             raise TraitError(f"launch_max_age_s must be 10..3600 seconds, got {value}")
         return value
 
+    launch_allow_plain_get = Bool(
+        help="""Accept launch links whose patient context is not encrypted when they
+        come as a plain link (GET). Off by default: such a link carries the Patient
+        ID and accession number in its address, which browser history and every
+        proxy or ingress access log keep, so the hub answers it with a 403 page
+        that asks for an encrypted context (enc=a256gcm) or a form POST. Turn on
+        only for an EHR that can do neither, and only while it is being fixed.
+        Default: $LIGHTBOX_LAUNCH_ALLOW_PLAIN_GET ("1" or "true"), else False.
+        Example: c.LightboxHub.launch_allow_plain_get = False
+        """).tag(config=True)
+
+    @default("launch_allow_plain_get")
+    def _launch_allow_plain_get_default(self) -> bool:
+        return _env_flag("LIGHTBOX_LAUNCH_ALLOW_PLAIN_GET")
+
+    @observe("launch_allow_plain_get")
+    def _warn_plain_get(self, change: dict[str, Any]) -> None:
+        if change["new"]:
+            self.log.warning("launch_allow_plain_get is on: unencrypted patient "
+                             "context in launch URLs reaches browser history and "
+                             "proxy access logs")
+
+    allow_unisolated_spawner = Bool(
+        help="""Let the hub listen on a network address (LIGHTBOX_HUB_IP other than
+        loopback) while user servers run with the default local spawner
+        (lightbox_hub.spawner.LightboxLocalSpawner). That spawner runs every user's
+        server as the hub's own system account: a user's code can read the hub's
+        state folder (encryption key, cookie secret, database), other users' homes,
+        the full archives file and the audit log. Off by default, so such a hub
+        refuses to start; use SystemdSpawner or KubeSpawner instead (README,
+        "Spawner and limits"). Turn on only for a training room whose machine holds
+        nothing else. Default: $LIGHTBOX_ALLOW_UNISOLATED_SPAWNER ("1" or "true"),
+        else False. Example: c.LightboxHub.allow_unisolated_spawner = True
+        """).tag(config=True)
+
+    @default("allow_unisolated_spawner")
+    def _allow_unisolated_spawner_default(self) -> bool:
+        return _env_flag("LIGHTBOX_ALLOW_UNISOLATED_SPAWNER")
+
     frame_ancestors = List(
         Unicode(),
         help="""Origins allowed to embed Lightbox in a frame (the EHR), for the
@@ -324,6 +392,57 @@ class LightboxHub(Configurable):
             raise TraitError(f"role_archives names unknown roles {unknown}; roles are "
                              f"{sorted(known)}")
         return value
+
+    role_panels = Dict(
+        help="""Which parts of the JupyterLab extension each role sees: any of
+        "studies" (the Studies side panel), "launcher" (cards for the role's
+        lessons) and "app-view" (viewer notebooks open with their code hidden).
+        "*" as a role is the fallback for roles not listed; a user without a job
+        role sees none. The hub passes the list to the user's server
+        (LIGHTBOX_PANELS, read by c.LightboxServerExtension.panels). Default:
+        $LIGHTBOX_ROLE_PANELS (JSON), else security-admin and network-admin get
+        ["launcher"] and every other role all three. Example:
+        c.LightboxHub.role_panels = {"researcher": ["studies", "launcher"],
+        "*": ["studies", "launcher", "app-view"]}
+        """).tag(config=True)
+
+    @default("role_panels")
+    def _role_panels_default(self) -> dict[str, list[str]]:
+        raw = _env("LIGHTBOX_ROLE_PANELS")
+        if not raw:
+            return {role: list(panels) for role, panels in DEFAULT_ROLE_PANELS.items()}
+        try:
+            return json.loads(raw)
+        except ValueError as err:
+            raise TraitError(f"LIGHTBOX_ROLE_PANELS is not JSON ({err}); write e.g. "
+                             '{"researcher": ["launcher"]}') from err
+
+    @validate("role_panels")
+    def _check_role_panels(self, proposal: dict[str, Any]) -> dict[str, list[str]]:
+        raw = proposal["value"]
+        if not isinstance(raw, dict):
+            raise TraitError(f"role_panels must map roles to lists of panels, got "
+                             f"{type(raw).__name__}")
+        known_roles = {role.group for role in JOB_ROLES} | {"*"}
+        unknown_roles = sorted(set(raw) - known_roles)
+        if unknown_roles:
+            raise TraitError(f"role_panels names unknown roles {unknown_roles}; "
+                             f"roles are {sorted(known_roles)}")
+        value: dict[str, list[str]] = {}
+        for role, panels in raw.items():
+            if isinstance(panels, str) or not isinstance(panels, list | tuple):
+                raise TraitError(f"role_panels[{role!r}] must be a list of panels, "
+                                 f"got {panels!r}")
+            unknown = [str(p) for p in panels if p not in PANELS]
+            if unknown:
+                raise TraitError(f"role_panels[{role!r}] names unknown panels "
+                                 f"{unknown}; panels are {list(PANELS)}")
+            value[str(role)] = list(dict.fromkeys(str(p) for p in panels))
+        return value
+
+    def panels_for_role(self, role: str | None) -> list[str]:
+        """The panels ``role`` sees (``role_panels``); none for no role."""
+        return panels_of(role, self.role_panels)
 
     def archives_for_role(self, role: str | None) -> list[str]:
         """Archive names ``role`` may open (``["*"]`` means all); none for no role."""

@@ -154,12 +154,15 @@ class EmbeddedDefault:
         (self.state_directory / HUB_URL_FILE).write_text(hub.url)
 
     def example_launch_link(self) -> str:
-        """A signed link, as an EHR would send, to the current CT head (one use)."""
+        """A signed link, as an EHR would send, to the current CT head (one use).
+
+        Its patient context is encrypted, so the address names no patient.
+        """
         from lightbox_hub.launch import launch_url, sign_launch
 
         assert self.hub is not None, "start the demo first"
         params = sign_launch(EXAMPLE_LAUNCH, secret=self.hub.launch_secret.encode(),
-                             lifetime_s=300)
+                             encrypt=True, lifetime_s=300)
         return launch_url(self.hub.url, params)
 
     def _start_archive(self) -> Path:

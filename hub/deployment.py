@@ -129,7 +129,14 @@ def make_kube_hooks(settings: Any, audit: Any, server_config: str,
     """
     from lightbox_hub.services import filter_archives, read_archives
     from lightbox_hub.settings import NOTEBOOKS
-    from lightbox_hub.spawner import first_stop_of_run
+    from lightbox_hub.spawner import (
+        first_stop_of_run,
+        hub_secret_names,
+        record_missing_purges,
+        strip_hub_secrets,
+    )
+
+    secret_names = hub_secret_names(settings)
 
     def pre_spawn(spawner: Any) -> None:
         role = role_for_groups([group.name for group in spawner.user.groups])
@@ -146,6 +153,8 @@ def make_kube_hooks(settings: Any, audit: Any, server_config: str,
         # The audit file lives on the hub's volume, which pods do not mount: the
         # audit-reading lessons fall back to their explanation (README, Audit).
         env.pop("LIGHTBOX_AUDIT_LOG", None)
+        env["LIGHTBOX_PANELS"] = ",".join(
+            settings.panels_for_role(role.group if role else None))
         if role is not None:
             env["LIGHTBOX_ROLE"] = role.group
             folder = NOTEBOOKS / role.curriculum
@@ -153,7 +162,10 @@ def make_kube_hooks(settings: Any, audit: Any, server_config: str,
             spawner.default_url = (f"/lab/tree/{role.curriculum}/{lessons[0]}"
                                    if lessons else f"/lab/tree/{role.curriculum}")
         spawner.environment = env
+        strip_hub_secrets(spawner, secret_names, spawner.log)
         spawner._lightbox_stop_recorded = False
+        spawner._lightbox_opened_sessions = set()
+        spawner._lightbox_purged_sessions = set()
         audit.record("server-started", spawner.user.name, None,
                      role=role.group if role else "none")
 
@@ -161,6 +173,7 @@ def make_kube_hooks(settings: Any, audit: Any, server_config: str,
         # The pod's file system (scratch, archives file) goes with the pod; the
         # launch notebooks on the home volume are removed by the preStop hook.
         if first_stop_of_run(spawner):
+            record_missing_purges(spawner, audit)
             audit.record("server-stopped", spawner.user.name, None,
                          scratch_wiped=True)
 

@@ -1,6 +1,7 @@
 """Hub pages and API endpoints of Lightbox, mounted with ``c.JupyterHub.extra_handlers``.
 
-``/hub/lightbox/launch``            a signed EHR link: verify, then open the study
+``/hub/lightbox/launch``            a signed EHR launch (link or posted form): verify,
+                                    then open the study
 ``/hub/lightbox/launch/resume/<id>`` the same launch, after the sign-on round trip
 ``/hub/api/lightbox/audit``         kernels report studies opened and purges
 ``/hub/api/lightbox/access-token``  a kernel fetches its user's fresh access token
@@ -22,6 +23,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from lightbox_hub.launch import LaunchContext, LaunchRefused
 from lightbox_hub.roles import role_for_groups
 from lightbox_hub.services import LightboxServices
+from lightbox_hub.spawner import note_kernel_report
 
 # Where the server extension keeps launch notebooks (its launch_folder); the stop
 # hooks delete the folder.
@@ -45,27 +47,45 @@ class _Refusal(web.HTTPError):
 
 
 class LaunchHandler(BaseHandler):
-    """Verify a signed launch link and open its study in the user's server."""
+    """Verify a signed launch (a link, or a form the EHR posts) and open its study."""
+
+    _FIELDS = ("ctx", "sig", "alg", "enc")
+
+    def check_xsrf_cookie(self) -> None:
+        """The EHR's form comes from another site and carries no XSRF token.
+
+        Its own signature, lifetime and one-time nonce stand in for one: a forged
+        or replayed post is refused by the verifier.
+        """
 
     async def get(self) -> None:
+        arguments = {k: self.get_query_argument(k, "") for k in self._FIELDS}
+        await self._launch(arguments, "GET")
+
+    async def post(self) -> None:
+        arguments = {k: self.get_body_argument(k, "") for k in self._FIELDS}
+        await self._launch(arguments, "POST")
+
+    async def _launch(self, arguments: dict[str, str], method: str) -> None:
         services = _services(self)
-        arguments = {k: self.get_argument(k, "") for k in ("ctx", "sig", "alg")}
         user = self.current_user
         try:
-            context = services.verifier.verify(arguments)
+            context = services.verifier.verify(arguments, method)
         except LaunchRefused as refused:
             services.audit.record("launch-refused", user.name if user else None,
                                   self.request.remote_ip, reason=refused.reason)
             raise _Refusal(refused) from None
+        # After a POST the browser must GET the next page (RFC 9110 15.4.4).
+        status = 303 if method == "POST" else 302
         if user is None:
             # Park the verified context here; only an opaque id goes through the
             # sign-on round trip, so the provider never sees the patient context.
             pending = services.park(context)
             resume = f"{self.hub.base_url}lightbox/launch/resume/{pending}"
             login = self.authenticator.login_url(self.hub.base_url)
-            self.redirect(f"{login}?next={quote(resume, safe='')}")
+            self.redirect(f"{login}?next={quote(resume, safe='')}", status=status)
             return
-        await open_launch(self, user, context)
+        await open_launch(self, user, context, status)
 
 
 class LaunchResumeHandler(BaseHandler):
@@ -81,8 +101,12 @@ class LaunchResumeHandler(BaseHandler):
         await open_launch(self, self.current_user, context)
 
 
-async def open_launch(handler: BaseHandler, user: Any, context: LaunchContext) -> None:
-    """Check the user's role may see the study, then show it in their server."""
+async def open_launch(handler: BaseHandler, user: Any, context: LaunchContext,
+                      status: int = 302) -> None:
+    """Check the user's role may see the study, then show it in their server.
+
+    ``status`` is the redirect's: 303 answers a POST.
+    """
     services = _services(handler)
     ip = handler.request.remote_ip
     role = role_for_groups([group.name for group in user.groups])
@@ -114,7 +138,7 @@ async def open_launch(handler: BaseHandler, user: Any, context: LaunchContext) -
         raise _Refusal(refused) from None
     services.audit.record("launch", user.name, ip, outcome="opened",
                           study_instance_uid=study_instance_uid, archive=archive)
-    handler.redirect(f"{user.url}lab/tree/{quote(path)}")
+    handler.redirect(f"{user.url}lab/tree/{quote(path)}", status=status)
 
 
 async def _open_in_server(user: Any, study_instance_uid: str) -> str:
@@ -209,6 +233,7 @@ class AuditReportHandler(_KernelAPIHandler):
                                          **fields)
         except ValueError as err:
             raise web.HTTPError(400, "audit record refused: %s", err) from err
+        note_kernel_report(user.spawner, event, fields)
         self.set_status(204)
 
 

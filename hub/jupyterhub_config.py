@@ -11,7 +11,9 @@ LIGHTBOX_HUB_INTERNAL_PORT       the hub's own port on 127.0.0.1 (default 8081)
 LIGHTBOX_PROXY_API_PORT          the proxy's API port on 127.0.0.1 (default 8001)
 LIGHTBOX_PROXY_COMMAND           configurable-http-proxy executable (default: node_modules)
 LIGHTBOX_TLS_CERT / _KEY         certificate and key: the proxy then serves HTTPS
-LIGHTBOX_SPAWNER                 spawner class (default: lightbox_hub.spawner's local one)
+LIGHTBOX_SPAWNER                 spawner class (default: lightbox_hub.spawner's local
+                                 one, refused on a network address unless
+                                 LIGHTBOX_ALLOW_UNISOLATED_SPAWNER is set)
 LIGHTBOX_MEM_LIMIT / _CPU_LIMIT  per-process limits of user servers (default 4G / 2)
 LIGHTBOX_OPERATOR_TOKEN          if set, API token of an operations service
 JUPYTERHUB_CRYPT_KEY             key for the encrypted auth state; made once into the
@@ -35,7 +37,7 @@ from lightbox_hub.handlers import extra_handlers
 from lightbox_hub.logs import scrub_query_strings, scrubbed_log_request
 from lightbox_hub.services import LightboxServices
 from lightbox_hub.settings import discover_identity_provider, proxy_command
-from lightbox_hub.spawner import make_hooks
+from lightbox_hub.spawner import check_spawner_isolation, make_hooks
 
 c = get_config()  # noqa: F821
 env = os.environ
@@ -62,6 +64,17 @@ c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
 if env.get("LIGHTBOX_TLS_CERT"):
     c.JupyterHub.ssl_cert = env["LIGHTBOX_TLS_CERT"]
     c.JupyterHub.ssl_key = env["LIGHTBOX_TLS_KEY"]
+# Users reach the hub over TLS: here (the proxy) or at a front end (an ingress).
+tls_on = bool(env.get("LIGHTBOX_TLS_CERT")) or public_url.startswith("https://")
+
+# Per-user JupyterLab servers: a site file's spawner_class wins, then
+# LIGHTBOX_SPAWNER, then the local one. The local one runs every user as the hub's
+# own account, so it may not face a network unless the administrator says so.
+if "spawner_class" not in c.JupyterHub:
+    c.JupyterHub.spawner_class = env.get("LIGHTBOX_SPAWNER",
+                                         "lightbox_hub.spawner.LightboxLocalSpawner")
+check_spawner_isolation(c.JupyterHub.spawner_class, c.JupyterHub.ip,
+                        lightbox.allow_unisolated_spawner)
 
 c.JupyterHub.db_url = "sqlite:///" + str(state / "jupyterhub.sqlite")
 c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
@@ -128,9 +141,13 @@ frame_ancestors = " ".join(lightbox.frame_ancestors)
 hub_csp = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
            "'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src "
            f"'none'; base-uri 'self'; frame-ancestors {frame_ancestors}")
+common_headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+                  "X-Content-Type-Options": "nosniff"}
+if tls_on:
+    # RFC 6797: browsers then refuse plain HTTP to this host for a year.
+    common_headers["Strict-Transport-Security"] = "max-age=31536000"
 c.JupyterHub.tornado_settings = {
-    "headers": {"Content-Security-Policy": hub_csp, "Cache-Control": "no-store",
-                "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"},
+    "headers": {"Content-Security-Policy": hub_csp, **common_headers},
     "log_function": scrubbed_log_request,
     "lightbox": services,
 }
@@ -141,22 +158,28 @@ scrub_query_strings("tornado.general", "tornado.application", "tornado.access",
 
 singleuser_config = state / "singleuser-config"
 singleuser_config.mkdir(exist_ok=True)
+# The users' servers: everything from their own origin. JupyterLab needs inline and
+# eval'd script, and anywidget imports each widget's code from a blob: URL; images
+# and thumbnails come as data: and blob: URLs; the kernels' websockets are named
+# explicitly, since older browsers do not count ws: as 'self'.
+public_origin = public_url.split("://", 1)[1].split("/", 1)[0]
+websocket_origin = ("wss://" if public_url.startswith("https://") else "ws://") + (
+    public_origin)
+server_csp = ("default-src 'self'; "
+              "script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:; "
+              "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+              "font-src 'self' data:; worker-src 'self' blob:; "
+              f"connect-src 'self' {websocket_origin}; object-src 'none'; "
+              f"base-uri 'self'; frame-ancestors {frame_ancestors}")
 (singleuser_config / "jupyter_server_config.json").write_text(__import__("json").dumps({
     "ServerApp": {"tornado_settings": {"headers": {
-        # JupyterLab needs inline and eval'd script; the frame, plugin and base
-        # restrictions still hold.
-        "Content-Security-Policy": (f"frame-ancestors {frame_ancestors}; "
-                                    "object-src 'none'; base-uri 'self'"),
-        "Cache-Control": "no-store",
-        "Referrer-Policy": "no-referrer"}}},
+        "Content-Security-Policy": server_csp, **common_headers}}},
 }))
 
 # Per-user JupyterLab servers as local processes under the state folder, with their
 # memory and CPU limits in force. This spawner runs every user as the hub's own
-# account: fine for a demo or a training room; production swaps it (LIGHTBOX_SPAWNER)
-# for SystemdSpawner or KubeSpawner, keeping the hooks below.
-c.JupyterHub.spawner_class = env.get("LIGHTBOX_SPAWNER",
-                                     "lightbox_hub.spawner.LightboxLocalSpawner")
+# account: fine for a demo or a training room; production swaps it (LIGHTBOX_SPAWNER
+# or the site file) for SystemdSpawner or KubeSpawner, keeping the hooks below.
 c.SimpleLocalProcessSpawner.home_dir_template = str(state / "homes" / "{username}")
 c.Spawner.cmd = [os.path.join(venv_bin, "jupyterhub-singleuser")]
 c.Spawner.args = [

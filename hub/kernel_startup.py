@@ -10,12 +10,18 @@ cell escapes the audit.
 
 def _lightbox_session() -> None:
     import atexit
+    import secrets
 
     import viewerlib
     import viewerlib.cache
     import viewerlib.events
 
+    # Names this kernel in its reports, so the hub can tell, when the server stops,
+    # whether a kernel that opened series sent its purge receipt.
+    session = secrets.token_hex(8)
+
     def report(event: str, **fields: object) -> None:
+        fields["session"] = session
         try:
             from lightbox_hub.audit_client import report as send
 

@@ -1,24 +1,38 @@
 """Signed launch links from the EHR: build them, and check them one rule at a time.
 
-A link is ``<hub>/hub/lightbox/launch?ctx=<payload>&sig=<signature>&alg=<alg>``.
-``payload`` is base64url JSON with the patient context and the link's own limits:
+A launch carries ``ctx``, ``sig``, ``alg`` and, when the context is encrypted,
+``enc=a256gcm``. The EHR sends them either as a link
+(``<hub>/hub/lightbox/launch?ctx=...&sig=...&alg=...&enc=a256gcm``, a GET) or as the
+fields of an HTML form it posts to the same address (a POST: nothing in the URL).
+The context is JSON with the patient context and the link's own limits:
 
 ``pid``   (0010,0020) *Patient ID*, with ``iss``, (0010,0021) *Issuer of Patient ID*
 ``acc``   (0008,0050) *Accession Number*, or ``suid``, the *Study Instance UID*
 ``iat``   issued at, ``exp`` expires at (seconds since the epoch)
 ``nonce`` a random one-time value; the hub remembers it until ``exp``
 
-The signature covers the payload string exactly as sent: HMAC-SHA256 with the shared
-secret (``alg=hs256``), or Ed25519 / RSA-SHA256 (``ed25519`` / ``rs256``) checked with
-the EHR's public key. A valid link only names a study; whether the user may open it is
-decided afterwards by their role and the archives (:mod:`lightbox_hub.handlers`).
+``ctx`` is that JSON in base64url, or, with ``enc=a256gcm``, its AES-256-GCM
+encryption (a 12-byte IV, then ciphertext and tag, in base64url) under a key derived
+from the shared launch secret with HKDF-SHA256 (:func:`context_key`). A URL is kept
+in browser history and proxy and ingress access logs, so the hub refuses a GET whose
+context is not encrypted unless ``c.LightboxHub.launch_allow_plain_get`` says
+otherwise; an EHR that signs with a public key and has no shared secret posts the
+form instead.
+
+The signature covers ``ctx`` exactly as sent (encrypt, then sign): HMAC-SHA256 with
+the shared secret (``alg=hs256``), or Ed25519 / RSA-SHA256 (``ed25519`` /
+``rs256``) checked with the EHR's public key. A valid link only names a study;
+whether the user may open it is decided afterwards by their role and the archives
+(:mod:`lightbox_hub.handlers`).
 """
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import html
 import json
+import os
 import re
 import secrets
 import sqlite3
@@ -34,6 +48,56 @@ _IDENTIFIER = re.compile(r"^[\x20-\x7e]{1,64}$")  # DICOM LO: printable, <= 64
 _NONCE = re.compile(r"^[A-Za-z0-9_\-]{16,128}$")
 _CLOCK_SKEW_S = 30
 ALGORITHMS = ("hs256", "ed25519", "rs256")
+ENCRYPTIONS = ("a256gcm",)
+# HKDF's context strings: the encryption key is never the signing key itself.
+_HKDF_SALT = b"lightbox launch"
+_HKDF_INFO = b"lightbox launch context a256gcm v1"
+_AAD = b"lightbox-launch-ctx"
+_IV_BYTES = 12
+
+
+def context_key(secret: bytes) -> bytes:
+    """The AES-256 key for launch contexts, derived from the shared launch secret.
+
+    HKDF-SHA256 (RFC 5869) with a fixed salt and info string, so an EHR derives
+    the same 32 bytes from the same secret; the HMAC signature uses the secret
+    itself, so the two keys differ.
+    """
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=_HKDF_SALT,
+                info=_HKDF_INFO).derive(secret)
+
+
+def encrypt_context(payload: bytes, secret: bytes) -> str:
+    """``payload`` encrypted with AES-256-GCM under :func:`context_key`, base64url."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    iv = os.urandom(_IV_BYTES)
+    return _b64encode(iv + AESGCM(context_key(secret)).encrypt(iv, payload, _AAD))
+
+
+def decrypt_context(ctx: str, secret: bytes) -> bytes:
+    """The plaintext of an encrypted ``ctx``.
+
+    Raises
+    ------
+    ValueError
+        If ``ctx`` is not base64url, too short, or fails authentication (another
+        key, or changed after encryption).
+    """
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    raw = _b64decode(ctx)
+    if len(raw) <= _IV_BYTES + 16:
+        raise ValueError("encrypted context too short")
+    try:
+        return AESGCM(context_key(secret)).decrypt(raw[:_IV_BYTES], raw[_IV_BYTES:],
+                                                   _AAD)
+    except InvalidTag as err:
+        raise ValueError("encrypted context does not authenticate") from err
 
 
 def _b64encode(data: bytes) -> str:
@@ -71,30 +135,72 @@ class LaunchRefused(Exception):
 
 
 def sign_launch(context: dict[str, Any], *, secret: bytes | None = None,
-                private_key: Any = None, lifetime_s: int = 120,
-                now: float | None = None, nonce: str | None = None) -> dict[str, str]:
-    """Return the query parameters of a signed launch link (what an EHR would do).
+                private_key: Any = None, encrypt: bool | bytes | None = None,
+                lifetime_s: int = 120, now: float | None = None,
+                nonce: str | None = None) -> dict[str, str]:
+    """Return the parameters of a signed launch (what an EHR would do).
 
     Parameters
     ----------
     context : dict
         ``pid``, ``iss`` and ``acc`` or ``suid``.
     secret : bytes, optional
-        Shared HMAC secret (``alg=hs256``).
+        Shared launch secret: signs with HMAC-SHA256 (``alg=hs256``).
     private_key : cryptography private key, optional
         Ed25519 or RSA private key (``alg=ed25519`` / ``rs256``).
+    encrypt : bool or bytes, optional
+        Encrypt the context (``enc=a256gcm``) with a key derived from the shared
+        launch secret. ``None`` (the default) encrypts links signed with
+        ``secret``; public-key links stay plain, to be sent as a form POST
+        (:func:`launch_form`). ``True`` encrypts with ``secret``; bytes name the
+        shared secret to encrypt with (a public-key link that is also
+        encrypted); ``False`` leaves the context plain.
+
+    Returns
+    -------
+    dict
+        ``ctx``, ``sig``, ``alg`` and, when encrypted, ``enc``: the query of
+        :func:`launch_url` or the fields of :func:`launch_form`.
 
     Raises
     ------
     ValueError
-        If not exactly one of ``secret`` and ``private_key`` is given.
+        If not exactly one of ``secret`` and ``private_key`` is given, or
+        encryption is asked for without a shared secret.
+
+    Examples
+    --------
+    >>> params = sign_launch({"pid": "P1", "iss": "X", "acc": "A1"},
+    ...                      secret=b"s" * 32)
+    >>> sorted(params), params["enc"]
+    (['alg', 'ctx', 'enc', 'sig'], 'a256gcm')
+    >>> b"P1" in _b64decode(params["ctx"])
+    False
     """
     if (secret is None) == (private_key is None):
         raise ValueError("sign_launch needs exactly one of secret and private_key")
+    encryption_secret: bytes | None
+    if encrypt is None:
+        encryption_secret = secret
+    elif encrypt is True:
+        if secret is None:
+            raise ValueError("encrypt=True needs the shared secret: pass it as "
+                             "encrypt=<secret bytes> for a public-key link")
+        encryption_secret = secret
+    elif encrypt is False:
+        encryption_secret = None
+    else:
+        encryption_secret = bytes(encrypt)
     issued = time.time() if now is None else now
     payload = dict(context, iat=int(issued), exp=int(issued + lifetime_s),
                    nonce=nonce or secrets.token_urlsafe(18))
-    ctx = _b64encode(json.dumps(payload, separators=(",", ":")).encode())
+    plain = json.dumps(payload, separators=(",", ":")).encode()
+    params: dict[str, str] = {}
+    if encryption_secret is not None:
+        ctx = encrypt_context(plain, encryption_secret)
+        params["enc"] = "a256gcm"
+    else:
+        ctx = _b64encode(plain)
     if secret is not None:
         alg, signature = "hs256", hmac.new(secret, ctx.encode(), hashlib.sha256).digest()
     else:
@@ -108,12 +214,33 @@ def sign_launch(context: dict[str, Any], *, secret: bytes | None = None,
                 ctx.encode(), padding.PKCS1v15(), hashes.SHA256())
         else:
             raise ValueError(f"unsupported key type {type(private_key).__name__}")
-    return {"ctx": ctx, "sig": _b64encode(signature), "alg": alg}
+    return {"ctx": ctx, "sig": _b64encode(signature), "alg": alg, **params}
 
 
 def launch_url(hub_url: str, params: dict[str, str]) -> str:
-    """The full link for ``params`` from :func:`sign_launch`."""
+    """The full link (a GET) for ``params`` from :func:`sign_launch`.
+
+    Send an encrypted context this way; a plain one belongs in :func:`launch_form`.
+    """
     return hub_url.rstrip("/") + "/hub/lightbox/launch?" + urlencode(params)
+
+
+def launch_form(hub_url: str, params: dict[str, str]) -> str:
+    """An HTML page that posts ``params`` to the hub at once (what an EHR serves).
+
+    The launch then travels in the request body: no URL, history entry or access
+    log line holds it. Without script, the page shows one button.
+    """
+    action = html.escape(hub_url.rstrip("/") + "/hub/lightbox/launch", quote=True)
+    fields = "".join(
+        f'<input type="hidden" name="{html.escape(k, quote=True)}" '
+        f'value="{html.escape(v, quote=True)}">' for k, v in params.items())
+    return ("<!doctype html><html><head><meta charset=\"utf-8\">"
+            "<title>Opening Lightbox</title></head><body>"
+            f'<form id="launch" method="post" action="{action}">{fields}'
+            '<button type="submit">Open in Lightbox</button></form>'
+            "<script>document.getElementById('launch').submit()</script>"
+            "</body></html>")
 
 
 class NonceStore:
@@ -143,45 +270,72 @@ class NonceStore:
 
 
 class LaunchVerifier:
-    """Check a launch link, one small method per rule, in the order of :meth:`verify`.
+    """Check a launch, one small method per rule, in the order of :meth:`verify`.
 
     Parameters
     ----------
     secret : bytes or None
-        The shared HMAC secret; ``None`` refuses ``hs256`` links.
+        The shared launch secret: checks ``hs256`` signatures and, through
+        :func:`context_key`, decrypts ``enc=a256gcm`` contexts; ``None`` refuses
+        both.
     public_key : cryptography public key or None
         The EHR's Ed25519 or RSA key; ``None`` refuses ``ed25519`` / ``rs256`` links.
     nonces : NonceStore
     max_age_s : int
         Longest lifetime (``exp - iat``) a link may claim.
+    allow_plain_get : bool
+        Accept a GET whose context is not encrypted (``launch_allow_plain_get``).
     """
 
     def __init__(self, secret: bytes | None, public_key: Any, nonces: NonceStore,
-                 max_age_s: int = 300, clock: Any = time.time) -> None:
+                 max_age_s: int = 300, clock: Any = time.time,
+                 allow_plain_get: bool = False) -> None:
         self.secret, self.public_key, self.nonces = secret, public_key, nonces
         self.max_age_s, self.clock = max_age_s, clock
+        self.allow_plain_get = allow_plain_get
 
-    def verify(self, arguments: dict[str, str]) -> LaunchContext:
-        """Return the context of a valid link, or raise :class:`LaunchRefused`."""
-        ctx, signature, alg = self.check_shape(arguments)
+    def verify(self, arguments: dict[str, str], method: str = "GET") -> LaunchContext:
+        """Return the context of a valid launch, or raise :class:`LaunchRefused`.
+
+        ``method`` is how it came: ``"GET"`` (a link, its parameters in the URL)
+        or ``"POST"`` (a form, its fields in the body).
+        """
+        ctx, signature, alg, enc = self.check_shape(arguments)
+        self.check_transport(enc, method)
         self.check_signature(ctx, signature, alg)
-        payload = self.check_payload(ctx)
+        payload = self.check_payload(ctx, enc)
         now = self.clock()
         self.check_lifetime(payload, now)
         context = self.check_context(payload)
         self.check_nonce(context, now)
         return context
 
-    def check_shape(self, arguments: dict[str, str]) -> tuple[str, bytes, str]:
+    def check_shape(self, arguments: dict[str, str]) -> tuple[str, bytes, str, str]:
         ctx, sig, alg = (arguments.get(k, "") for k in ("ctx", "sig", "alg"))
+        enc = arguments.get("enc", "")
         if not ctx or not sig or alg not in ALGORITHMS:
             raise LaunchRefused(400, "malformed", "This launch link is incomplete: it "
                                 "needs ctx, sig and alg. Open it again from the EHR.")
+        if enc and enc not in ENCRYPTIONS:
+            raise LaunchRefused(400, "malformed", "This launch link is encrypted in "
+                                "a way this hub does not know (it expects "
+                                "enc=a256gcm). Ask the EHR team.",
+                                "unknown enc value")
         try:
-            return ctx, _b64decode(sig), alg
+            return ctx, _b64decode(sig), alg, enc
         except ValueError as err:
             raise LaunchRefused(400, "malformed", "This launch link is damaged. Open "
                                 "it again from the EHR.") from err
+
+    def check_transport(self, enc: str, method: str) -> None:
+        if enc or method.upper() != "GET" or self.allow_plain_get:
+            return
+        raise LaunchRefused(403, "plain-context-in-url", "This launch link carries "
+                            "the patient's identifiers unencrypted in its address, "
+                            "where browser history and proxy logs keep them, so it "
+                            "was not opened. Ask the EHR team to encrypt the context "
+                            "(enc=a256gcm) or to send the launch as a form POST.",
+                            "unencrypted context in a GET")
 
     def check_signature(self, ctx: str, signature: bytes, alg: str) -> None:
         tampered = LaunchRefused(403, "bad-signature", "This launch link was changed "
@@ -218,14 +372,38 @@ class LaunchVerifier:
         except InvalidSignature as err:
             raise tampered from err
 
-    def check_payload(self, ctx: str) -> dict[str, Any]:
+    def check_payload(self, ctx: str, enc: str = "") -> dict[str, Any]:
+        damaged = LaunchRefused(400, "malformed", "This launch link is damaged.")
+        if enc:
+            plain = self.decrypt(ctx)
+        else:
+            try:
+                plain = _b64decode(ctx)
+            except ValueError as err:
+                raise damaged from err
         try:
-            payload = json.loads(_b64decode(ctx))
+            payload = json.loads(plain)
         except ValueError as err:
-            raise LaunchRefused(400, "malformed", "This launch link is damaged.") from err
+            raise damaged from err
         if not isinstance(payload, dict):
-            raise LaunchRefused(400, "malformed", "This launch link is damaged.")
+            raise damaged
         return payload
+
+    def decrypt(self, ctx: str) -> bytes:
+        if self.secret is None:
+            raise LaunchRefused(403, "enc-not-configured", "This hub cannot read "
+                                "encrypted launch links: it has no shared launch "
+                                "secret. Ask the Lightbox administrators.",
+                                "enc=a256gcm without a launch secret")
+        try:
+            return decrypt_context(ctx, self.secret)
+        except ValueError as err:
+            raise LaunchRefused(403, "undecryptable", "This launch link could not be "
+                                "decrypted: it was changed, or encrypted with a key "
+                                "this hub does not share. Open the study again from "
+                                "the EHR; if it fails again, ask the Lightbox "
+                                "administrators.", f"context decryption failed: "
+                                f"{err}") from None
 
     def check_lifetime(self, payload: dict[str, Any], now: float) -> None:
         iat, exp = payload.get("iat"), payload.get("exp")

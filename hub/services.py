@@ -53,6 +53,29 @@ def write_role_archives(source: str | Path, allowed: list[str], target: Path) ->
     return len(tables)
 
 
+def is_the_launched_study(study: Any, context: LaunchContext) -> bool:
+    """Whether a study an archive found is exactly the one the link names.
+
+    An archive's search is only a filter: one that ignores a key, or matches it
+    loosely (wildcards, case, prefixes), may answer with another study of the
+    patient. So every identifier of the link is compared again, exactly:
+    (0010,0020) *Patient ID*; (0010,0021) *Issuer of Patient ID* when the
+    archive records one; and (0008,0050) *Accession Number* and (0020,000D)
+    *Study Instance UID*, each when the link names it.
+    """
+    if str(getattr(study, "PatientID", "") or "") != context.patient_id:
+        return False
+    # An archive that records the issuer must agree with the EHR's.
+    issuer = str(getattr(study, "IssuerOfPatientID", "") or "")
+    if issuer and issuer != context.issuer_of_patient_id:
+        return False
+    if context.accession_number is not None and str(
+            getattr(study, "AccessionNumber", "") or "") != context.accession_number:
+        return False
+    return context.study_instance_uid is None or str(
+        getattr(study, "StudyInstanceUID", "") or "") == context.study_instance_uid
+
+
 class LightboxServices:
     """Built once by the configuration; handlers find it in the tornado settings."""
 
@@ -63,7 +86,8 @@ class LightboxServices:
         state.mkdir(parents=True, exist_ok=True)
         self.verifier = LaunchVerifier(
             settings.launch_secret(), load_public_key(settings.launch_public_key_file),
-            NonceStore(state / "launch-nonces.sqlite"), settings.launch_max_age_s)
+            NonceStore(state / "launch-nonces.sqlite"), settings.launch_max_age_s,
+            allow_plain_get=settings.launch_allow_plain_get)
         self._pending: dict[str, tuple[float, LaunchContext]] = {}
         self._lock = threading.Lock()
 
@@ -136,13 +160,8 @@ class LightboxServices:
                                source.name, type(err).__name__)
                 continue
             for study in found:
-                if study.PatientID != context.patient_id:
-                    continue
-                # An archive that records the issuer must agree with the EHR's.
-                issuer = getattr(study, "IssuerOfPatientID", "") or ""
-                if issuer and issuer != context.issuer_of_patient_id:
-                    continue
-                return study.StudyInstanceUID, source.name
+                if is_the_launched_study(study, context):
+                    return study.StudyInstanceUID, source.name
         if not_searched:
             raise LaunchRefused(503, "archives-unreachable", "The study was not found, "
                                 "but these archives could not be searched just now: "

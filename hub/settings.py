@@ -9,18 +9,18 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from lightbox_hub.config import DEFAULT_ROLE_PANELS, PANELS, panels_of
 from lightbox_hub.roles import role_for_groups
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 NOTEBOOKS = Path(os.environ.get("LIGHTBOX_NOTEBOOKS", REPOSITORY / "notebooks"))
 
-# The JupyterLab panels of each role (lightbox_extensions.server reads LIGHTBOX_PANELS):
-# roles that do not read images get their lessons only. One table; other roles get all.
-ALL_PANELS = ("studies", "launcher", "app-view")
+# The JupyterLab panels of each role are c.LightboxHub.role_panels (lightbox_hub.
+# config); lightbox_extensions.server reads them from LIGHTBOX_PANELS. These names
+# stay for code that wants the built-in default table.
+ALL_PANELS = PANELS
 ROLE_PANELS: dict[str, tuple[str, ...]] = {
-    "security-admin": ("launcher",),
-    "network-admin": ("launcher",),
-}
+    role: tuple(panels) for role, panels in DEFAULT_ROLE_PANELS.items() if role != "*"}
 
 
 class HubConfigurationError(RuntimeError):
@@ -67,19 +67,50 @@ def proxy_command() -> list[str]:
         "folder (make demo does it)")
 
 
-def prepare_workspace(spawner: Any) -> None:
+def user_home(spawner: Any) -> Path | None:
+    """The folder the user's server runs in, as the hub sees it; ``None`` if unknown.
+
+    Local spawners name it with ``home_dir_template``; SystemdSpawner with
+    ``dynamic_users`` keeps it in systemd's state folder (``StateDirectory``, under
+    /var/lib/private), and otherwise in ``user_workingdir``.
+    """
+    name = spawner.user.name
+    template = getattr(spawner, "home_dir_template", "")
+    if template:
+        return Path(template.format(username=name))
+    if getattr(spawner, "dynamic_users", False):
+        return Path("/var/lib/private") / name
+    working = getattr(spawner, "user_workingdir", "")
+    if working:
+        return Path(working.replace("{USERNAME}", name).replace("{username}", name))
+    return None
+
+
+def require_user_home(spawner: Any) -> Path:
+    """:func:`user_home`, or a clear error naming the spawner that gives none."""
+    home = user_home(spawner)
+    if home is None:
+        raise HubConfigurationError(
+            f"Lightbox cannot tell where {type(spawner).__name__} keeps the user's "
+            "folder: set its home_dir_template, dynamic_users or user_workingdir")
+    return home
+
+
+def prepare_workspace(spawner: Any, role_panels: dict[str, Any] | None = None) -> None:
     """Open the user's server on their role's curriculum (a JupyterHub pre-spawn hook).
 
     The role's notebooks are copied into the user's home when missing, so each job
-    starts on its own lessons; a user's edits are kept on later starts.
+    starts on its own lessons; a user's edits are kept on later starts. The server
+    is told which panels the role sees (``role_panels``, the hub's
+    ``c.LightboxHub.role_panels``; the built-in default when not given).
     """
     groups = [group.name for group in spawner.user.groups]
     role = role_for_groups(groups)
-    home = Path(spawner.home_dir_template.format(username=spawner.user.name))
+    home = require_user_home(spawner)
     home.mkdir(parents=True, exist_ok=True)
     _write_lab_settings(home)
     write_kernel_profile(home)
-    panels = ROLE_PANELS.get(role.group, ALL_PANELS) if role else ()
+    panels = panels_of(role.group if role else None, role_panels)
     spawner.environment = {**spawner.environment, "LIGHTBOX_PANELS": ",".join(panels)}
     if role is None:
         return

@@ -31,6 +31,23 @@ PANELS = ("studies", "launcher", "app-view")
 PANELS_ENV = "LIGHTBOX_PANELS"
 ROLE_ENV = "LIGHTBOX_ROLE"
 SCRATCH_ENV = "LIGHTBOX_SCRATCH_DIR"
+# Set by JupyterHub for a user's server: where the audit receipt goes.
+HUB_API_ENV = "JUPYTERHUB_API_URL"
+
+
+def _report_purge(receipt: Any) -> bool:
+    """Send the server's purge receipt to the hub's audit log; False if not sent."""
+    try:
+        from lightbox_hub.audit_client import report
+    except ImportError:
+        return False
+    return report(
+        "purge",
+        kinds=list(receipt.kinds),
+        items=int(receipt.items),
+        bytes=int(receipt.bytes),
+        where="server",
+    )
 
 
 class LightboxServerExtension(ExtensionApp):
@@ -47,7 +64,7 @@ class LightboxServerExtension(ExtensionApp):
         'studies' (the side panel), 'launcher' (cards for the role's lessons) and
         'app-view' (launch notebooks open with their code hidden and run). Default:
         the comma-separated list in LIGHTBOX_PANELS, which the hub sets per role
-        (lightbox_hub.settings.prepare_workspace), else all three. Example:
+        from c.LightboxHub.role_panels, else all three. Example:
         c.LightboxServerExtension.panels = ["launcher"]""",
     ).tag(config=True)
 
@@ -254,7 +271,12 @@ class LightboxServerExtension(ExtensionApp):
         )
 
     async def stop_extension(self) -> None:
-        """Shut kernels down gracefully, then wipe launch notebooks and scratch."""
+        """Shut kernels down gracefully, wipe launch notebooks and scratch, purge.
+
+        The server's own purge receipt (its search and thumbnail caches) goes to
+        the hub's audit log with ``where="server"``, so every stop leaves one,
+        even when a kernel was killed before it could send its own.
+        """
         if self.shut_down_kernels:
             manager = self.serverapp.kernel_manager
             count = len(manager.list_kernel_ids())
@@ -262,10 +284,21 @@ class LightboxServerExtension(ExtensionApp):
             # Lightbox startup file purges viewerlib's caches; SIGKILL would not.
             await ensure_async(manager.shutdown_all(now=False))
             self.log.info("Lightbox: shut down %d kernel(s) gracefully", count)
-        self.wipe()
+        receipt = self.wipe()
+        if receipt is not None and os.environ.get(HUB_API_ENV):
+            # urllib blocks: in a thread, so the server's loop goes on shutting down.
+            delivered = await asyncio.get_running_loop().run_in_executor(
+                None, _report_purge, receipt
+            )
+            if not delivered:
+                self.log.warning("Lightbox: the server's purge receipt did not "
+                                 "reach the hub's audit log")
 
-    def wipe(self) -> None:
-        """Delete the launch notebooks and empty the scratch folder."""
+    def wipe(self) -> Any:
+        """Delete the launch notebooks, empty the scratch folder, purge the caches.
+
+        Returns viewerlib's purge receipt, or ``None`` without viewerlib.
+        """
         for folder in filter(None, [self.launch_path, self._safe_scratch()]):
             if folder.exists():
                 shutil.rmtree(folder, ignore_errors=True)
@@ -273,11 +306,12 @@ class LightboxServerExtension(ExtensionApp):
         try:
             import viewerlib.cache
         except ImportError:
-            return
+            return None
         receipt = viewerlib.cache.purge()
         self.log.info(
             "Lightbox: purged the server's viewerlib caches (%d items)", receipt.items
         )
+        return receipt
 
     def _safe_scratch(self) -> Path | None:
         if not self.scratch_dir:

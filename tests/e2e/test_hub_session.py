@@ -17,6 +17,7 @@ from typing import Any
 import pydicom.data
 import pytest
 
+from e2e_support import cache_entry_keys, files_holding, persistent_context
 from lightbox_hub.audit import AuditLog
 from lightbox_hub.demo import EmbeddedDefault
 from lightbox_hub.embedded.node_idp import node_idp_missing
@@ -129,8 +130,66 @@ def _navigations(page: Any) -> list[str]:
     return seen
 
 
+_IMAGE_TYPES = ("image/", "application/dicom", "multipart/related")
+# Scripts, styles, the hub's logo and icons: the same for everyone, no patient's.
+_STATIC = re.compile(r"/static/|/hub/logo$|/favicon\.ico")
+
+
+class _Responses:
+    """Every response of a browser context that carries images or patient data.
+
+    Image types by their Content-Type; patient data by the identifiers in the body
+    (static assets are the exception the README allows: they hold neither).
+    """
+
+    def __init__(self, identifiers: list[bytes]) -> None:
+        self.identifiers = identifiers
+        self.carrying: list[dict[str, Any]] = []
+        self.image_bodies: list[bytes] = []
+        self.seen = 0
+
+    def __call__(self, response: Any) -> None:
+        self.seen += 1
+        # blob: and data: URLs are the page's own memory, never the HTTP cache.
+        if (not response.url.startswith("http") or _STATIC.search(response.url)
+                or not 200 <= response.status < 300):
+            return
+        headers = response.headers
+        kind = headers.get("content-type", "")
+        try:
+            body = response.body()
+        except Exception:  # a body the browser no longer holds (e.g. aborted)
+            return
+        image = kind.startswith(_IMAGE_TYPES)
+        patient = [i.decode() for i in self.identifiers if i in body]
+        if image or patient:
+            self.carrying.append({"url": response.url.split("?")[0], "type": kind,
+                                  "patient": patient,
+                                  "cache": headers.get("cache-control", "")})
+        if image and len(body) > 256:
+            self.image_bodies.append(body)
+
+
+def _search_studies_panel(page: Any, modality: str) -> None:
+    """A radiologist's worklist: the studies of a modality, with thumbnails.
+
+    By modality, not by a typed Patient ID: Chromium keeps what is typed into a
+    form in its autofill database and session files, which is the JupyterLab
+    extension's to prevent (autocomplete="off"), not the server's headers.
+    """
+    page.locator(".lm-TabBar-tab[data-id='lightbox-studies']").click()
+    panel = page.locator("#lightbox-studies")
+    panel.locator("input[name='modality']").fill(modality)
+    panel.locator("button.lbx-studies-search").click()
+    page.wait_for_function(
+        "(el) => el.querySelectorAll('.lbx-study').length >= 2 && "
+        "el.dataset.searching === 'false' && "
+        "el.querySelectorAll('img[data-loaded=true]').length >= 2",
+        arg=panel.element_handle(), timeout=90_000)
+
+
 def test_launch_signs_on_silently_opens_the_study_and_logout_leaves_nothing(
-        browser, sso: EmbeddedDefault, artifacts: Path) -> None:
+        browser, sso: EmbeddedDefault, artifacts: Path, tmp_path: Path) -> None:
     """SSO, launch, second launch, logout, storage and audit: one clinician's day."""
     assert sso.hub is not None
     audit = AuditLog(sso.hub.directory / "audit.jsonl")
@@ -146,11 +205,21 @@ def test_launch_signs_on_silently_opens_the_study_and_logout_leaves_nothing(
     finally:
         fresh.close()
 
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
+    # A browser profile on disk, as a clinician's: its cache and storage are read
+    # after the logout.
+    profile = tmp_path / "chromium-profile"
+    identifiers = [PATIENT_ID.encode(), b"LBXACC01", str(PATIENT_NAME).encode(),
+                   b"Test, Case"]
+    responses = _Responses(identifiers)
+    context = persistent_context(browser, profile,
+                                 viewport={"width": 1400, "height": 900})
+    context.on("response", responses)
+    page = context.pages[0] if context.pages else context.new_page()
     try:
         sign_in_at_hub(page, sso, user)
         page.wait_for_url(re.compile(rf".*/user/{user}/lab.*"), timeout=90_000)
+        page.wait_for_selector("#jp-main-dock-panel", timeout=90_000)
+        _search_studies_panel(page, "CT")
 
         # The hub session ends (cookies gone), the provider's session lives: the
         # EHR launch signs on again without asking anything.
@@ -192,22 +261,29 @@ def test_launch_signs_on_silently_opens_the_study_and_logout_leaves_nothing(
         assert server_of(sso, user) is None
         # The provider was told whose session to end (RP-initiated logout).
         assert ended and ended[0].startswith(sso.identity_provider.issuer), ended
-
-        state = context.storage_state()
-        local_values = [item["value"] for origin in state["origins"]
-                        for item in origin.get("localStorage", [])]
-        assert not [v for v in local_values if "data:image" in v or len(v) > 20_000]
-        probe = page.evaluate("""async () => ({
-            idb: (await indexedDB.databases()).map(d => d.name),
-            caches: await caches.keys(),
-            local: Object.keys(localStorage).map(k => [k, localStorage[k].length])})""")
-        assert probe["idb"] == [] and probe["caches"] == [], probe
-        assert all(size < 20_000 for _, size in probe["local"]), probe
     except Exception:
         page.screenshot(path=str(artifacts / "hub-launch-FAILED.png"))
         raise
     finally:
-        context.close()
+        context.close()  # the profile is flushed to disk
+
+    # Every response that carried images or patient data said not to store it,
+    # and there were such responses (the search and its thumbnails at least).
+    assert responses.image_bodies, responses.carrying
+    assert any(r["patient"] for r in responses.carrying), responses.carrying
+    stored = [r for r in responses.carrying if "no-store" not in r["cache"]]
+    assert stored == [], [(r["url"], r["type"], r["cache"]) for r in stored]
+    # The profile on disk holds no identifier, no byte run of an image shown, and
+    # no cache entry of anything but static assets (which the cache did keep, so
+    # this looks at the real cache).
+    keys = cache_entry_keys(profile)
+    assert any("/static/" in key for key in keys), keys
+    dynamic = [key for key in keys if "/static/" not in key
+               and re.search(r"/(lightbox/api|api/contents|files|hub/lightbox)/", key)]
+    assert dynamic == [], dynamic
+    needles = identifiers + [body[len(body) // 2:len(body) // 2 + 64]
+                             for body in responses.image_bodies]
+    assert files_holding(profile, needles) == {}
 
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not any(
@@ -220,10 +296,11 @@ def test_launch_signs_on_silently_opens_the_study_and_logout_leaves_nothing(
         assert expected in events, events
     opened = [r for r in records if r["event"] == "study-opened"]
     assert opened[0]["series_instance_uid"]
-    purge = [r for r in records if r["event"] == "purge"][0]
+    purge = [r for r in records if r["event"] == "purge" and r["where"] == "kernel"][0]
     # viewerlib.purge ran in the kernel (its receipt names the caches); how many
     # entries it held depends on viewerlib's caching (see tests/hub/test_kernel_purge).
-    assert purge["where"] == "kernel" and set(purge["kinds"]) >= {"metadata", "pixel"}
+    assert set(purge["kinds"]) >= {"metadata", "pixel"}
+    assert "purge-missing" not in events, events
     assert all(r["client_ip"] for r in records if r["event"] in {"sign-in", "launch"})
 
     # Neither the audit nor the hub's log names the patient or the launch context.
@@ -233,6 +310,57 @@ def test_launch_signs_on_silently_opens_the_study_and_logout_leaves_nothing(
                    "LBXACC01", "ctx="):
         assert secret not in text
         assert secret not in log, secret
+
+
+def test_launch_to_a_stopped_server_signs_on_silently_and_starts_it(
+        browser, sso: EmbeddedDefault, artifacts: Path) -> None:
+    """The clinician's first click of the day: no server, no hub session."""
+    assert sso.hub is not None
+    user = "emergency"
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    try:
+        sign_in_at_hub(page, sso, user)
+        page.wait_for_url(re.compile(rf".*/user/{user}/lab.*"), timeout=90_000)
+        stop_server(sso, user)
+        assert server_of(sso, user) is None
+        # Yesterday's hub session is gone; the provider's session still lives.
+        context.clear_cookies(name=re.compile(r"^(jupyterhub|_xsrf).*"))
+
+        seen = _navigations(page)
+        page.goto(link(sso, CURRENT_CT))
+        page.wait_for_url(re.compile(rf".*/user/{user}/lab/tree/ehr-launch/.*ipynb"),
+                          timeout=150_000)
+
+        assert not [url for url in seen if "/interaction/" in url], seen
+        assert (server_of(sso, user) or {}).get("ready")
+        viewer = page.locator(
+            ".jp-NotebookPanel.lbx-app-view .lbx-stack[data-painted='true']").first
+        viewer.wait_for(timeout=120_000)
+        assert "CT HEAD" in viewer.locator(".lbx-tl").inner_text()
+        assert re.search(r"Im \d+/48", viewer.locator(".lbx-tr").inner_text())
+        # The study of the link's accession, not the prior of the same patient:
+        # the archive itself says which UID that is.
+        assert sso.archive is not None
+        with urllib.request.urlopen(sso.archive.dicomweb_url
+                                    + "/studies?AccessionNumber=LBXACC01",
+                                    timeout=30) as reply:
+            (study,) = json.loads(reply.read())
+        audit = AuditLog(sso.hub.directory / "audit.jsonl")
+        launch = [r for r in audit.read() if r["user"] == user
+                  and r["event"] == "launch"][-1]
+        assert launch["outcome"] == "opened"
+        assert launch["study_instance_uid"] == study["0020000D"]["Value"][0]
+        opened = [r for r in audit.read() if r["user"] == user
+                  and r["event"] == "study-opened"]
+        assert opened and opened[-1]["study_instance_uid"] == launch[
+            "study_instance_uid"]
+    except Exception:
+        page.screenshot(path=str(artifacts / "hub-launch-stopped-FAILED.png"))
+        raise
+    finally:
+        context.close()
+        stop_server(sso, user)
 
 
 @pytest.mark.parametrize(
@@ -258,7 +386,7 @@ def test_bad_launch_is_refused_with_a_page_that_says_why(
             real = sign_launch(CURRENT_CT, secret=sso.hub.launch_secret.encode())
             forged = sign_launch(dict(CURRENT_CT, acc="LBXACC00"), secret=b"x" * 32)
             url = launch_url(sso.hub.url, {"ctx": forged["ctx"], "sig": real["sig"],
-                                           "alg": "hs256"})
+                                           "alg": "hs256", "enc": "a256gcm"})
         elif case == "expired":
             url = link(sso, CURRENT_CT, now=time.time() - 600)
         elif case == "replayed":

@@ -58,13 +58,30 @@ def call(hub: EmbeddedHub, path: str, method: str = "GET") -> tuple[Any, Any]:
         return reply.headers, (json.loads(raw) if raw and is_json else None)
 
 
+HSTS = "max-age=31536000"
+
+
+def server_policy(hub: EmbeddedHub) -> str:
+    """The whole Content-Security-Policy of a user's server behind this hub."""
+    return ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval' "
+            "blob:; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+            "font-src 'self' data:; worker-src 'self' blob:; "
+            f"connect-src 'self' wss://127.0.0.1:{hub.port}; object-src 'none'; "
+            "base-uri 'self'; frame-ancestors 'self' https://ehr.example.org")
+
+
 def test_hub_serves_https_with_the_configured_certificate(tls_hub: EmbeddedHub) -> None:
     headers, body = call(tls_hub, "/hub/api/")
     assert "version" in body
     headers, _ = call(tls_hub, "/hub/login")
     assert headers["Cache-Control"] == "no-store"
-    assert "frame-ancestors 'self' https://ehr.example.org" in headers[
-        "Content-Security-Policy"]
+    assert headers["Content-Security-Policy"] == (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+        "'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src "
+        "'none'; base-uri 'self'; frame-ancestors 'self' https://ehr.example.org")
+    # Over TLS, browsers are told to use nothing else for this host.
+    assert headers["Strict-Transport-Security"] == HSTS
+    assert headers["X-Content-Type-Options"] == "nosniff"
     # Plain HTTP on the same port gets no page.
     plain = http.client.HTTPConnection("127.0.0.1", tls_hub.port, timeout=10)
     with pytest.raises((http.client.HTTPException, ConnectionError)):
@@ -95,11 +112,17 @@ def test_limits_are_in_force_and_the_idle_culler_stops_the_server(
     assert address_space.split()[3:5] == [str(MEM_LIMIT), str(MEM_LIMIT)]
     assert len(os.sched_getaffinity(pid)) == 1
 
-    # The user's server marks its responses as not to be stored.
+    # The user's server marks its responses as not to be stored, sends the whole
+    # policy (its JSON API a stricter one still) and HSTS.
     headers, _ = call(tls_hub, f"/user/{USER}/api/status")
     assert headers["Cache-Control"] == "no-store"
-    assert "frame-ancestors 'self' https://ehr.example.org" in headers[
-        "Content-Security-Policy"]
+    assert headers["Content-Security-Policy"] == (
+        server_policy(tls_hub) + "; default-src 'none'")
+    assert headers["Strict-Transport-Security"] == HSTS
+    headers, _ = call(tls_hub, f"/user/{USER}/lab")
+    assert headers["Content-Security-Policy"] == server_policy(tls_hub)
+    assert headers["Strict-Transport-Security"] == HSTS
+    assert headers["Cache-Control"] == "no-store"
 
     while call(tls_hub, f"/hub/api/users/{USER}")[1]["servers"]:
         assert time.monotonic() - started < 60, "idle server was not culled in 60 s"

@@ -122,7 +122,12 @@ def _running_demo_folder(tmp_path, secret: str, url: str):
 def test_launch_link_is_signed_with_the_running_demos_secret(tmp_path) -> None:
     from urllib.parse import parse_qsl, urlsplit
 
-    from lightbox_hub.launch import LaunchRefused, LaunchVerifier, NonceStore
+    from lightbox_hub.launch import (
+        LaunchRefused,
+        LaunchVerifier,
+        NonceStore,
+        _b64decode,
+    )
 
     secret = "s3cret-of-this-demo-" + "x" * 20
     state = _running_demo_folder(tmp_path, secret, "http://127.0.0.1:8123")
@@ -133,6 +138,13 @@ def test_launch_link_is_signed_with_the_running_demos_secret(tmp_path) -> None:
     assert (url.scheme, url.netloc, url.path) == ("http", "127.0.0.1:8123",
                                                    "/hub/lightbox/launch")
     params = dict(parse_qsl(url.query))
+    # The context is encrypted: neither the link nor its decoded ctx names the
+    # patient or the order (browser history and proxy logs keep the link).
+    assert params["enc"] == "a256gcm"
+    decoded = _b64decode(params["ctx"])
+    for identifier in ("LBX-0001", "LIGHTBOX-DEMO", "LBXACC01"):
+        assert identifier not in result.stdout
+        assert identifier.encode() not in decoded
 
     # The hub's own verifier, with the demo's secret, accepts it once.
     verifier = LaunchVerifier(secret.encode(), None, NonceStore(tmp_path / "n.sqlite"))

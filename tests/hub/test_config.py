@@ -62,10 +62,61 @@ def test_archives_for_role(role_archives, role, expected) -> None:
         ("launch_max_age_s", 86400, "10..3600"),
         ("role_archives", {"janitor": ["*"]}, "unknown roles"),
         ("idle_timeout_s", 0, "at least 1"),
+        ("role_panels", {"janitor": ["launcher"]}, "unknown roles"),
+        ("role_panels", {"radiologist": ["terminal"]}, "unknown panels"),
+        ("role_panels", {"radiologist": "launcher"}, "must be a list"),
     ],
     ids=["public url scheme", "authenticator", "scopes without openid",
-         "injected csp", "link lifetime", "unknown role", "zero idle timeout"],
+         "injected csp", "link lifetime", "unknown role", "zero idle timeout",
+         "panels of an unknown role", "unknown panel", "panels not a list"],
 )
 def test_invalid_setting_raises(name: str, value, match: str) -> None:
     with pytest.raises(TraitError, match=match):
         setattr(LightboxHub(), name, value)
+
+
+@pytest.mark.parametrize(
+    ("role_panels", "role", "expected"),
+    [
+        (None, "radiologist", ["studies", "launcher", "app-view"]),
+        (None, "security-admin", ["launcher"]),
+        (None, None, []),
+        ({"radiologist": ["launcher"]}, "radiologist", ["launcher"]),
+        ({"radiologist": ["launcher"]}, "emergency", ["studies", "launcher",
+                                                      "app-view"]),
+        ({"*": ["studies"], "researcher": []}, "emergency", ["studies"]),
+        ({"*": ["studies"], "researcher": []}, "researcher", []),
+    ],
+    ids=["default clinical role", "default security admin", "no role sees none",
+         "configured role", "unlisted role sees all", "fallback", "none at all"],
+)
+def test_panels_for_role(role_panels, role, expected) -> None:
+    config = Config()
+    if role_panels is not None:
+        config.LightboxHub.role_panels = role_panels
+    assert LightboxHub(config=config).panels_for_role(role) == expected
+
+
+def test_role_panels_come_from_the_environment_as_json(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIGHTBOX_ROLE_PANELS", '{"radiologist": ["launcher"]}')
+    assert LightboxHub().panels_for_role("radiologist") == ["launcher"]
+    monkeypatch.setenv("LIGHTBOX_ROLE_PANELS", "radiologist=launcher")
+    with pytest.raises(TraitError, match="LIGHTBOX_ROLE_PANELS is not JSON"):
+        LightboxHub().role_panels  # noqa: B018 (the default is computed here)
+
+
+@pytest.mark.parametrize(
+    ("name", "variable"),
+    [("launch_allow_plain_get", "LIGHTBOX_LAUNCH_ALLOW_PLAIN_GET"),
+     ("allow_unisolated_spawner", "LIGHTBOX_ALLOW_UNISOLATED_SPAWNER")],
+)
+def test_safety_overrides_are_off_unless_the_environment_says_so(
+        monkeypatch: pytest.MonkeyPatch, name: str, variable: str) -> None:
+    monkeypatch.delenv(variable, raising=False)
+    assert getattr(LightboxHub(), name) is False
+    monkeypatch.setenv(variable, "0")
+    assert getattr(LightboxHub(), name) is False
+    monkeypatch.setenv(variable, "1")
+    assert getattr(LightboxHub(), name) is True
+    assert variable in LightboxHub.class_traits()[name].help

@@ -61,10 +61,15 @@ def test_kernel_purges_at_shutdown_and_sends_the_receipt(tmp_path: Path) -> None
         server.server_close()
     assert len(_Receiver.received) == 2, _Receiver.received
     opened, report = _Receiver.received
+    session = opened["body"]["fields"]["session"]
     assert opened["body"] == {"event": "study-opened", "fields": {
-        "study_instance_uid": "1.2.3", "series_instance_uid": "1.2.3.4"}}
+        "study_instance_uid": "1.2.3", "series_instance_uid": "1.2.3.4",
+        "session": session}}
+    # One label names this kernel in both, so the hub can match receipt to opening.
+    assert len(session) == 16 and report["body"]["fields"]["session"] == session
     assert report["path"] == "/hub/api/lightbox/audit"
     assert report["auth"] == "token server-token"
     assert report["body"]["event"] == "purge"
+    assert report["body"]["fields"]["where"] == "kernel"
     assert report["body"]["fields"]["items"] == 1
     assert report["body"]["fields"]["bytes"] >= 1000

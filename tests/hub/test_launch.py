@@ -10,11 +10,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from lightbox_hub.launch import LaunchRefused, LaunchVerifier, NonceStore, sign_launch
+from lightbox_hub.launch import (
+    LaunchRefused,
+    LaunchVerifier,
+    NonceStore,
+    _b64decode,
+    _b64encode,
+    context_key,
+    launch_form,
+    launch_url,
+    sign_launch,
+)
 
 SECRET = b"s" * 32
 NOW = 1_800_000_000.0
@@ -45,53 +56,145 @@ def _tamper(params: dict[str, str]) -> dict[str, str]:
     return dict(params, ctx=other["ctx"])
 
 
+def _flip_ciphertext(params: dict[str, str], key: Any = None) -> dict[str, str]:
+    """One bit of the ciphertext changed; signed again when ``key`` is given (a
+    party holding the signing key but not the encryption key)."""
+    raw = bytearray(_b64decode(params["ctx"]))
+    raw[20] ^= 0x01
+    ctx = _b64encode(bytes(raw))
+    if key is None:
+        return dict(params, ctx=ctx)
+    return dict(params, ctx=ctx, sig=_b64encode(key.sign(ctx.encode())))
+
+
+# (case, link, verifier settings, how it comes, refusal)
 CASES = [
-    ("hmac link", lambda: _signed(), {}, None),
-    ("ed25519 link", lambda: _signed(private_key=ED_KEY), {"key": ED_KEY}, None),
-    ("rsa link", lambda: _signed(private_key=RSA_KEY), {"key": RSA_KEY}, None),
+    ("hmac link, encrypted", lambda: _signed(), {}, "GET", None),
+    ("ed25519 link posted", lambda: _signed(private_key=ED_KEY), {"key": ED_KEY},
+     "POST", None),
+    ("rsa link posted", lambda: _signed(private_key=RSA_KEY), {"key": RSA_KEY},
+     "POST", None),
+    ("ed25519 link, encrypted with the shared secret",
+     lambda: _signed(private_key=ED_KEY, encrypt=SECRET), {"key": ED_KEY}, "GET",
+     None),
     ("study uid instead of accession",
-     lambda: _signed(context={"pid": "P1", "iss": "X", "suid": "1.2.3.4"}), {}, None),
-    ("payload changed", lambda: _tamper(_signed()), {}, "bad-signature"),
+     lambda: _signed(context={"pid": "P1", "iss": "X", "suid": "1.2.3.4"}), {},
+     "GET", None),
+    ("plain context in a link", lambda: _signed(encrypt=False), {}, "GET",
+     "plain-context-in-url"),
+    ("plain public-key link in a link", lambda: _signed(private_key=ED_KEY),
+     {"key": ED_KEY}, "GET", "plain-context-in-url"),
+    ("plain context in a link, allowed by the setting",
+     lambda: _signed(encrypt=False), {"allow_plain_get": True}, "GET", None),
+    ("plain context posted", lambda: _signed(encrypt=False), {}, "POST", None),
+    ("payload changed", lambda: _tamper(_signed()), {}, "GET", "bad-signature"),
+    ("ciphertext changed", lambda: _flip_ciphertext(_signed()), {}, "GET",
+     "bad-signature"),
+    ("ciphertext changed and signed again",
+     lambda: _flip_ciphertext(_signed(private_key=ED_KEY, encrypt=SECRET), ED_KEY),
+     {"key": ED_KEY}, "POST", "undecryptable"),
+    ("encrypted with another key",
+     lambda: _signed(private_key=ED_KEY, encrypt=b"y" * 32), {"key": ED_KEY},
+     "GET", "undecryptable"),
+    ("signed with another secret", lambda: _signed(secret=b"y" * 32), {}, "GET",
+     "bad-signature"),
+    ("encrypted, hub without a shared secret",
+     lambda: _signed(private_key=ED_KEY, encrypt=SECRET),
+     {"key": ED_KEY, "secret": None}, "GET", "enc-not-configured"),
+    ("encrypted and expired", lambda: _signed(now=NOW - 600), {}, "GET", "expired"),
     ("signature of another key", lambda: _signed(private_key=ed25519.
-     Ed25519PrivateKey.generate()), {"key": ED_KEY}, "bad-signature"),
-    ("expired", lambda: _signed(now=NOW - 600), {}, "expired"),
-    ("dated in the future", lambda: _signed(now=NOW + 600), {}, "not-yet-valid"),
-    ("lifetime above the maximum", lambda: _signed(lifetime_s=3600), {},
+     Ed25519PrivateKey.generate()), {"key": ED_KEY}, "POST", "bad-signature"),
+    ("dated in the future", lambda: _signed(now=NOW + 600), {}, "GET",
+     "not-yet-valid"),
+    ("lifetime above the maximum", lambda: _signed(lifetime_s=3600), {}, "GET",
      "lifetime-too-long"),
-    ("no secret configured", lambda: _signed(), {"secret": None}, "alg-not-configured"),
-    ("public key link without a key", lambda: _signed(private_key=ED_KEY), {},
+    ("no secret configured", lambda: _signed(), {"secret": None}, "GET",
      "alg-not-configured"),
+    ("public key link without a key", lambda: _signed(private_key=ED_KEY), {},
+     "POST", "alg-not-configured"),
     ("rsa link, ed25519 key configured", lambda: _signed(private_key=RSA_KEY),
-     {"key": ED_KEY}, "alg-mismatch"),
+     {"key": ED_KEY}, "POST", "alg-mismatch"),
     ("no study named", lambda: _signed(context={"pid": "P1", "iss": "X"}), {},
-     "incomplete-context"),
-    ("no issuer", lambda: _signed(context={"pid": "P1", "acc": "A"}), {},
+     "GET", "incomplete-context"),
+    ("no issuer", lambda: _signed(context={"pid": "P1", "acc": "A"}), {}, "GET",
      "incomplete-context"),
     ("malformed study uid",
      lambda: _signed(context={"pid": "P1", "iss": "X", "suid": "1.2.x"}), {},
-     "incomplete-context"),
-    ("unknown algorithm", lambda: dict(_signed(), alg="none"), {}, "malformed"),
-    ("no signature", lambda: dict(_signed(), sig=""), {}, "malformed"),
+     "GET", "incomplete-context"),
+    ("unknown algorithm", lambda: dict(_signed(), alg="none"), {}, "GET",
+     "malformed"),
+    ("unknown encryption", lambda: dict(_signed(), enc="a128cbc"), {}, "GET",
+     "malformed"),
+    ("no signature", lambda: dict(_signed(), sig=""), {}, "GET", "malformed"),
 ]
 
 
-@pytest.mark.parametrize(("link", "config", "refusal"),
+@pytest.mark.parametrize(("link", "config", "method", "refusal"),
                          [case[1:] for case in CASES], ids=[case[0] for case in CASES])
 def test_launch_link_policy(tmp_path: Path, link, config: dict[str, Any],
-                            refusal: str | None) -> None:
+                            method: str, refusal: str | None) -> None:
     key = config.get("key")
     verifier = LaunchVerifier(config.get("secret", SECRET),
                               key.public_key() if key is not None else None,
                               NonceStore(tmp_path / "n.sqlite"), max_age_s=300,
-                              clock=lambda: NOW)
+                              clock=lambda: NOW,
+                              allow_plain_get=config.get("allow_plain_get", False))
     if refusal is None:
-        context = verifier.verify(link())
+        context = verifier.verify(link(), method)
         assert context.patient_id in {"LBX-0001", "P1"} and context.nonce
     else:
         with pytest.raises(LaunchRefused) as raised:
-            verifier.verify(link())
+            verifier.verify(link(), method)
         assert raised.value.reason == refusal
         assert raised.value.status in {400, 403}
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_an_encrypted_link_opens_once_raises(tmp_path: Path, method: str) -> None:
+    verifier = LaunchVerifier(SECRET, None, NonceStore(tmp_path / "n.sqlite"),
+                              clock=lambda: NOW)
+    params = _signed()
+    verifier.verify(params, method)
+    with pytest.raises(LaunchRefused) as replayed:
+        verifier.verify(params, method)
+    assert (replayed.value.status, replayed.value.reason) == (403, "replayed")
+
+
+def test_decoding_an_encrypted_link_reveals_no_patient_context() -> None:
+    params = _signed(context={"pid": "LBX-0001", "iss": "LIGHTBOX-DEMO",
+                              "acc": "LBXACC01"})
+    url = launch_url("http://127.0.0.1:8000", params)
+    decoded = _b64decode(parse_qs(urlsplit(url).query)["ctx"][0])
+    for identifier in (b"LBX-0001", b"LIGHTBOX-DEMO", b"LBXACC01", b'"pid"',
+                       b'"nonce"'):
+        assert identifier not in decoded
+        assert identifier.decode() not in url
+    # Two links to the same study look unrelated (a fresh IV and nonce each).
+    assert _signed()["ctx"] != _signed()["ctx"]
+
+
+def test_the_context_key_is_derived_with_hkdf_not_the_secret_itself() -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    key = context_key(SECRET)
+    expected = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"lightbox launch",
+                    info=b"lightbox launch context a256gcm v1").derive(SECRET)
+    assert key == expected and len(key) == 32 and key != SECRET
+
+
+def test_launch_form_posts_the_fields_and_names_no_patient_in_its_action() -> None:
+    params = _signed(private_key=ED_KEY)
+    page = launch_form("http://127.0.0.1:8000/", params)
+    assert '<form id="launch" method="post" action="http://127.0.0.1:8000/hub/' \
+        'lightbox/launch">' in page
+    for name, value in params.items():
+        assert f'name="{name}" value="{value}"' in page
+
+
+def test_encrypt_true_without_a_shared_secret_raises() -> None:
+    with pytest.raises(ValueError, match="encrypt=True needs the shared secret"):
+        sign_launch(CONTEXT, private_key=ED_KEY, encrypt=True)
 
 
 def test_a_link_opens_once_even_after_a_restart_raises(tmp_path: Path) -> None:

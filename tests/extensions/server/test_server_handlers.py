@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pydicom
 import pytest
@@ -344,6 +346,56 @@ def test_shutdown_stops_kernels_gracefully_and_wipes_launches_and_scratch(
     assert not scratch.exists()
     log = server.log.read_text()
     assert "shut down 1 kernel(s) gracefully" in log
+
+
+class _AuditReceiver(BaseHTTPRequestHandler):
+    """Stands in for the hub's audit endpoint: records what a server posts."""
+
+    received: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server API)
+        length = int(self.headers["Content-Length"])
+        self.received.append({"path": self.path,
+                              "auth": self.headers["Authorization"],
+                              "body": json.loads(self.rfile.read(length))})
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_shutdown_sends_the_servers_own_purge_receipt_to_the_hub(
+    tmp_path: Path, phantom_archive: tuple[Path, list[str]]
+) -> None:
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), _AuditReceiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    archives = write_archives(tmp_path / "archives.toml", phantom_archive[0], None)
+    server = LightboxServer(
+        tmp_path,
+        {
+            "LIGHTBOX_ARCHIVES": str(archives),
+            "JUPYTERHUB_API_URL": f"http://127.0.0.1:{receiver.server_port}/hub/api",
+            "JUPYTERHUB_API_TOKEN": "server-token",
+        },
+    ).start()
+    try:
+        # A search fills the server's own caches (metadata, thumbnails).
+        assert server.request("GET", "/lightbox/api/search?modality=CT").status == 200
+        assert server.stop() == 0
+    finally:
+        server.stop()
+        receiver.shutdown()
+        receiver.server_close()
+
+    purges = [r for r in _AuditReceiver.received if r["body"]["event"] == "purge"]
+    assert len(purges) == 1, _AuditReceiver.received
+    assert purges[0]["path"] == "/hub/api/lightbox/audit"
+    assert purges[0]["auth"] == "token server-token"
+    fields = purges[0]["body"]["fields"]
+    assert fields["where"] == "server"
+    assert set(fields) == {"kinds", "items", "bytes", "where"}
+    assert fields["kinds"] and fields["items"] >= 0
 
 
 def _phantom_study(folder: Path, kind: str) -> Any:
