@@ -170,16 +170,15 @@ class _Responses:
             self.image_bodies.append(body)
 
 
-def _search_studies_panel(page: Any, modality: str) -> None:
-    """A radiologist's worklist: the studies of a modality, with thumbnails.
+def _search_studies_panel(page: Any, patient_id: str) -> None:
+    """A clinician looks the patient up by ID: the current and prior, thumbnails.
 
-    By modality, not by a typed Patient ID: Chromium keeps what is typed into a
-    form in its autofill database and session files, which is the JupyterLab
-    extension's to prevent (autocomplete="off"), not the server's headers.
+    Typed into the form, so the storage check below also proves the panel keeps
+    what was typed out of Chromium's autofill and session files.
     """
     page.locator(".lm-TabBar-tab[data-id='lightbox-studies']").click()
     panel = page.locator("#lightbox-studies")
-    panel.locator("input[name='modality']").fill(modality)
+    panel.locator("input[name='patient_id']").fill(patient_id)
     panel.locator("button.lbx-studies-search").click()
     page.wait_for_function(
         "(el) => el.querySelectorAll('.lbx-study').length >= 2 && "
@@ -219,7 +218,7 @@ def test_launch_signs_on_silently_opens_the_study_and_logout_leaves_nothing(
         sign_in_at_hub(page, sso, user)
         page.wait_for_url(re.compile(rf".*/user/{user}/lab.*"), timeout=90_000)
         page.wait_for_selector("#jp-main-dock-panel", timeout=90_000)
-        _search_studies_panel(page, "CT")
+        _search_studies_panel(page, PATIENT_ID)
 
         # The hub session ends (cookies gone), the provider's session lives: the
         # EHR launch signs on again without asking anything.

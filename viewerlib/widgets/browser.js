@@ -27,6 +27,8 @@ function render({ model, el }) {
   const root = element("div", "lbx-browser", el);
   const health = element("div", "lbx-health", root);
   const form = element("form", "", root);
+  // Patient names and IDs typed here must not stay in the browser's form history.
+  form.autocomplete = "off";
   const fields = {};
   for (const [name, label, type] of [["patient_name", "Name", "text"],
     ["patient_id", "Patient ID", "text"], ["date_from", "From (YYYYMMDD)", "text"],
@@ -37,6 +39,7 @@ function render({ model, el }) {
     const input = element("input", "lbx-field-" + name, wrapper);
     input.type = type;
     input.name = name;
+    input.autocomplete = "off";
     fields[name] = input;
   }
   const button = element("button", "lbx-search", form);

@@ -29,6 +29,8 @@ export class StudiesPanel extends Widget {
 
   build() {
     const form = element('form', 'lbx-studies-form');
+    // Patient names and IDs typed here must not stay in the browser's form history.
+    form.autocomplete = 'off';
     this.fields = {};
     for (const [name, label] of [
       ['patient_name', "Patient's name"],
@@ -42,6 +44,7 @@ export class StudiesPanel extends Widget {
       const input = element('input');
       input.name = name;
       input.type = 'text';
+      input.autocomplete = 'off';
       row.appendChild(input);
       this.fields[name] = input;
       form.appendChild(row);
