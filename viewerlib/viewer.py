@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pydicom.dataset import Dataset
 
 from viewerlib import events
-from viewerlib.errors import PartialSeriesError, SourceError
+from viewerlib.errors import PartialSeriesError, SourceError, ViewerlibError
 from viewerlib.model import Series, Study
 from viewerlib.objects.sop import NON_IMAGE_MODALITIES
 from viewerlib.sources.federated import not_searched_note
@@ -28,6 +28,7 @@ from viewerlib.widgets.compare import compare as _compare
 from viewerlib.widgets.dispatch import ObjectViewer, show_object
 from viewerlib.widgets.mpr import MPRViewer
 from viewerlib.widgets.overlays import AnnotatedStackViewer
+from viewerlib.widgets.report_layout import ImagesWithReport, is_report, report_series
 from viewerlib.widgets.stack import StackViewer, overlay_texts
 from viewerlib.widgets.volume3d import VolumeViewer
 
@@ -346,6 +347,96 @@ def loading_failure_text(load: SeriesLoad, error: BaseException | None) -> str:
         "Run the cell again to retry; if it keeps failing, tell the archive's "
         "administrator."
     )
+
+
+def open_with_report(
+    study: Study | str,
+    source: Source | None = None,
+    series: Series | str | None = None,
+    **viewer_options: Any,
+) -> ImagesWithReport:
+    """Open a study's images with its report beside them.
+
+    Parameters
+    ----------
+    study : Study or str
+        A study from a search, or its (0020,000D) *Study Instance UID*.
+    source : Source, optional
+        Where to search and retrieve; the configured archives
+        (:func:`viewerlib.connect`) when not given.
+    series : Series or str, optional
+        The image series to show; by default :func:`choose_series` picks it.
+    **viewer_options
+        Passed to the images' viewer, as for :func:`open`.
+
+    Returns
+    -------
+    ImagesWithReport
+        An :class:`ipywidgets.HBox`: the viewer :func:`open` gives for the series
+        (``.images``) on the left and, on the right, the study's newest structured
+        report or Encapsulated PDF (``.report``; ``.reports`` lists every one,
+        newest first, and ``.show_report(i)`` or the menu above the report
+        switches). A study without a report says so on the right, and so does
+        one whose reports could not be retrieved, with the reason.
+
+    Raises
+    ------
+    LookupError
+        If the study has no image series, or no archive holds it.
+
+    Notes
+    -----
+    The report's series are those whose (0008,0060) *Modality* is SR or DOC;
+    each of their instances that is an SR document or an Encapsulated PDF (by
+    (0008,0016) *SOP Class UID*) counts. Key object selections (KO) mark images in
+    the stack viewer instead. Texts from the report are shown as text, never as
+    HTML, and a PDF's pages are drawn in the kernel (the PDF never reaches the
+    browser).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from viewerlib.samples.phantom import ct_head_phantom
+    >>> from viewerlib.sources.local import FolderSource
+    >>> with tempfile.TemporaryDirectory() as name:
+    ...     for ds in ct_head_phantom("current", rows=16, columns=16,
+    ...                               number_of_slices=4).datasets:
+    ...         ds.save_as(Path(name) / f"{ds.SOPInstanceUID}.dcm",
+    ...                    enforce_file_format=True)
+    ...     source = FolderSource(Path(name))
+    ...     shown = open_with_report(source.search_for_studies()[0], source)
+    >>> shown.report is None, len(shown.reports)
+    (True, 0)
+    """
+    if source is None:
+        source = _connect()
+    study_instance_uid = str(
+        study if isinstance(study, str) else study.StudyInstanceUID
+    )
+    # One search serves both sides: the image series and the report's.
+    everything = source.search_for_series(study_instance_uid=study_instance_uid)
+    if series is None:
+        series = choose_series(everything)
+    images = open(study_instance_uid, source, series, **viewer_options)
+    note = ""
+    reports: list[Dataset] = []
+    for found in report_series(everything):
+        series_instance_uid = str(found.SeriesInstanceUID)
+        try:
+            datasets = source.retrieve_series(study_instance_uid, series_instance_uid)
+        except (ViewerlibError, LookupError, OSError) as err:
+            # The images are shown anyway; the right side says what went wrong.
+            logger.warning("a report series could not be retrieved: %s",
+                           type(err).__name__)
+            note = (f"The report could not be retrieved ({type(err).__name__}: "
+                    f"{err}). Run the cell again to retry.")
+            continue
+        events.series_opened(study_instance_uid, series_instance_uid)
+        reports += [ds for ds in datasets if is_report(ds)]
+    if reports:
+        note = ""
+    return ImagesWithReport(images, reports, note)
 
 
 def open_mpr(

@@ -16,6 +16,7 @@ const DOCUMENT_CSS = `
 
 function render({ model, el }) {
   injectStyle("lbx-document-style", DOCUMENT_CSS);
+  injectStyle("lbx-report-layout-style", REPORT_LAYOUT_CSS);
   const root = element("div", "lbx-document", el);
   root.tabIndex = 0;
   const bar = element("div", "lbx-doc-bar", root);

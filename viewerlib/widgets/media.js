@@ -24,6 +24,7 @@ const MEDIA_AHEAD = 12;
 
 function render({ model, el }) {
   injectStyle("lbx-media-style", MEDIA_CSS);
+  injectStyle("lbx-report-layout-style", REPORT_LAYOUT_CSS);
   const root = element("div", "lbx-media", el);
   root.tabIndex = 0;
   const area = element("div", "lbx-media-area", root);

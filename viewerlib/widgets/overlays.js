@@ -312,9 +312,11 @@ function stackAddOn({ model, root, area, bar, footer, requestDraw, setSlice, set
     const isKey = (model.get("key_images") || []).some((k) => k.slice_index === index);
     const text = isKey ? "\u2605 " + (model.get("key_images_title") || "Key image") : "";
     if (badge.textContent !== text) badge.textContent = text;
-    root.dataset.keyImage = String(isKey);
-    root.dataset.layersShown = (model.get("layers") || []).filter((l) => l.visible)
+    const shownLayers = (model.get("layers") || []).filter((l) => l.visible)
       .map((l) => l.id).join(",");
+    // Written only when changed: every attribute write is work for the next frame.
+    if (root.dataset.keyImage !== String(isKey)) root.dataset.keyImage = String(isKey);
+    if (root.dataset.layersShown !== shownLayers) root.dataset.layersShown = shownLayers;
   }
 
   for (const name of ["layers", "key_images", "key_images_title"]) {

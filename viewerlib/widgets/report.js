@@ -11,6 +11,7 @@ const REPORT_CSS = `
 
 function render({ model, el }) {
   injectStyle("lbx-report-style", REPORT_CSS);
+  injectStyle("lbx-report-layout-style", REPORT_LAYOUT_CSS);
   const root = element("div", "lbx-report", el);
   const head = element("div", "lbx-head", root);
   const overlay = model.get("overlay") || {};

@@ -61,6 +61,13 @@ const STACK_CSS = `
 .lbx-menu[hidden], .lbx-bar [hidden] { display: none; }
 `;
 
+// Kernel sync of the view state: after this long still, and at least this often.
+const SYNC_STILL_MS = 250;
+const SYNC_EVERY_MS = 1000;
+// Fewest milliseconds between two moves of the slice slider's thumb while the
+// slice keeps changing (it shows the slice exactly once the slice is still).
+const SLIDER_EVERY_MS = 100;
+
 const STACK_TOOLS = [["auto", "Auto"], ["window", "W/L"], ["pan", "Pan"],
   ["zoom", "Zoom"], ["distance", "Length"], ["angle", "Angle"], ["region", "ROI"]];
 const MEASURE_POINTS = { distance: 2, angle: 3, region: 2 };
@@ -105,6 +112,7 @@ function collapsingToolbar(bar, menu, more, footer, { pinned, collapseFirst }) {
 
 function render({ model, el }) {
   injectStyle("lbx-stack-style", STACK_CSS);
+  injectStyle("lbx-report-layout-style", REPORT_LAYOUT_CSS);
   const root = element("div", "lbx-stack", el);
   root.tabIndex = 0;
   root.setAttribute("role", "img");
@@ -168,21 +176,30 @@ function render({ model, el }) {
   let lastTransform = "";
   // The view's CSS size, kept by a ResizeObserver so drawing never forces a layout.
   let areaSize = [area.clientWidth, area.clientHeight];
-  // Interactions change the model at once; the kernel hears of them at most every
-  // 100 ms (the last state always arrives), which keeps fast scrolling free of
-  // per-event messages and their echoes.
-  // The view's own state is `local`; the synced traits follow it.
+  // The view's own state is `local`; the synced traits follow it. The kernel hears
+  // of an interaction once the user has paused for SYNC_STILL_MS, and at least
+  // every SYNC_EVERY_MS during a long one; the last state always arrives. Each
+  // message makes the kernel busy, echo and go idle, and JupyterLab redraws its
+  // kernel status for each of these: with a message every 100 ms per viewer, that
+  // took 7-15 % of the page's main thread while two linked viewers scrolled.
   const local = { index: model.get("slice_index"), center: model.get("window_center"),
     width: model.get("window_width") };
   let syncTimer = null;
+  let syncDue = null; // latest time the pending state must be sent
   function saveSoon() {
-    if (syncTimer !== null) return;
-    syncTimer = setTimeout(() => {
-      syncTimer = null;
-      model.set({ slice_index: local.index, window_center: local.center,
-        window_width: local.width });
-      model.save_changes();
-    }, 100);
+    const now = performance.now();
+    if (syncDue === null) syncDue = now + SYNC_EVERY_MS;
+    if (syncTimer !== null) clearTimeout(syncTimer);
+    const wait = Math.max(0, Math.min(SYNC_STILL_MS, syncDue - now));
+    syncTimer = setTimeout(saveNow, wait);
+  }
+  function saveNow() {
+    if (syncTimer !== null) clearTimeout(syncTimer);
+    syncTimer = null;
+    syncDue = null;
+    model.set({ slice_index: local.index, window_center: local.center,
+      window_width: local.width });
+    model.save_changes();
   }
   // A change from the kernel (not our own, which is still pending) is adopted.
   for (const [trait, key] of [["slice_index", "index"], ["window_center", "center"],
@@ -201,13 +218,21 @@ function render({ model, el }) {
   const latencies = [];
   root.lightboxStats = { latencies, paints: [] };
 
+  // Window `frame` into the target's pixels, unless they already hold it windowed
+  // so: a pan, a zoom, a measurement being drawn or an overlay toggled repaints the
+  // view without windowing the whole frame again.
   function paintNative(frame, target) {
-    windowInto(target.image.data, frame, model.get("window_function"),
-      local.center, local.width, model.get("invert"),
+    const fn = model.get("window_function");
+    const invert = model.get("invert");
+    const held = target.held;
+    if (held && held.frame === frame && held.fn === fn && held.center === local.center
+        && held.width === local.width && held.invert === invert) return;
+    windowInto(target.image.data, frame, fn, local.center, local.width, invert,
       lutCache);
     target.context.putImageData(target.image, 0, 0);
+    target.held = { frame, fn, center: local.center, width: local.width, invert };
   }
-  const full = { canvas: native, context: nativeContext, image };
+  const full = { canvas: native, context: nativeContext, image, held: null };
 
   function quarterTurns() {
     return (((model.get("rotation") / 90) % 4) + 4) % 4;
@@ -391,6 +416,27 @@ function render({ model, el }) {
     }
   }
 
+  // Move the slider's thumb to `index`, at most every SLIDER_EVERY_MS while the
+  // slice keeps changing and then to where it stopped. Each move of a native range
+  // input has the browser re-layerize the whole page (JupyterLab's included: about
+  // 1.2 ms of the main thread a frame, measured), while the image and its
+  // "Im n/N" line, which follow every frame, are what the reader watches.
+  let sliderAt = -Infinity;
+  let sliderTimer = null;
+  function showOnSlider(index) {
+    if (slider.value === String(index)) return;
+    const now = performance.now();
+    if (now - sliderAt >= SLIDER_EVERY_MS) {
+      slider.value = String(index);
+      sliderAt = now;
+    } else if (sliderTimer === null) {
+      sliderTimer = setTimeout(() => {
+        sliderTimer = null;
+        if (shown !== null) showOnSlider(shown);
+      }, SLIDER_EVERY_MS - (now - sliderAt));
+    }
+  }
+
   function writeOverlay(s, index, painted) {
     const overlay = model.get("overlay") || {};
     const positions = model.get("slice_positions_mm") || [];
@@ -426,7 +472,7 @@ function render({ model, el }) {
     // Only what changed is written: each DOM write costs a style pass in the frame.
     if (scaleLabel.dataset.mm !== String(nice)) scaleLabel.dataset.mm = String(nice);
     if (slider.max !== String(count - 1)) slider.max = String(count - 1);
-    if (slider.value !== String(index)) slider.value = String(index);
+    showOnSlider(index);
     const fps = String(model.get("cine_fps"));
     if (document.activeElement !== fpsInput && fpsInput.value !== fps) fpsInput.value = fps;
     const pressed = (button, on) => {
@@ -634,8 +680,9 @@ function render({ model, el }) {
     return pixelScale().mmToCss * Math.min(...model.get("pixel_spacing_mm"));
   }
   function zoomBy(factor, from) {
+    // Drawn at once (change:zoom); the kernel hears of it with the other state.
     model.set("zoom", Math.min(16, Math.max(0.1, (from || currentZoom()) * factor)));
-    model.save_changes();
+    saveSoon();
   }
   function toggle(name) {
     model.set(name, !model.get(name));
@@ -940,6 +987,16 @@ function render({ model, el }) {
     observer.disconnect();
     fitToolbar.disconnect();
     unsubscribe();
+    // A state the kernel has not heard of yet is sent now, not lost, unless the
+    // view goes because its model was closed (then there is no one to tell).
+    if (syncTimer !== null) {
+      try {
+        saveNow();
+      } catch (err) {
+        syncTimer = null;
+      }
+    }
+    if (sliderTimer !== null) clearTimeout(sliderTimer);
     if (stillTimer !== null) clearTimeout(stillTimer);
     frames.length = 0;
     previews.length = 0;

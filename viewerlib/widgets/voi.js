@@ -93,3 +93,20 @@ function element(tag, className, parent) {
   if (parent) parent.appendChild(node);
   return node;
 }
+
+// viewerlib.viewer.open_with_report (report_layout.py): the images and the study's
+// report side by side at one height, the report under the images when the panel is
+// too narrow for both. Injected by each viewer that may take part.
+const REPORT_LAYOUT_CSS = `
+.lbx-with-report { flex-wrap: wrap; align-items: stretch; gap: 6px;
+  --lbx-height: 600px; }
+.lbx-with-report > .lbx-images-pane { flex: 3 1 420px; min-width: 0; }
+.lbx-with-report > .lbx-report-pane { flex: 2 1 300px; min-width: 0;
+  height: var(--lbx-height); display: flex; flex-direction: column; }
+.lbx-report-pane > .lbx-report-view { flex: 1 1 auto; min-height: 0; }
+.lbx-report-pane .lbx-report, .lbx-report-pane .lbx-document { height: 100%;
+  max-height: none; box-sizing: border-box; }
+.lbx-with-report .lbx-report-pane .lbx-head,
+.lbx-with-report .lbx-report-pane .lbx-doc-head { white-space: pre-wrap; }
+.lbx-report-pane .lbx-no-report { padding: 8px 12px; }
+`;

@@ -207,6 +207,60 @@ def decoy_study(rows: int = 32, slices: int = 4) -> list[Dataset]:
     return _as_patient(datasets, "Test^Case", "C-3", "HOSP-C")
 
 
+# Basic Text SR Storage (PS3.4 B.5).
+BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
+
+
+def _code(value: str, scheme: str, meaning: str) -> DicomSequence:
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = (
+        value, scheme, meaning)
+    return DicomSequence([item])
+
+
+def text_report(images: Sequence[Dataset], findings: Sequence[str],
+                date: str = CURRENT_DATE, time: str = "120000",
+                title: str = "Imaging report") -> Dataset:
+    """A Basic Text SR of the study of ``images``: one TEXT item per finding.
+
+    Built with pydicom as ``tests/viewerlib/objects/object_builders.py`` builds its
+    RTSTRUCT and PDF: the study, patient and Frame of Reference of ``images``, a
+    series of its own (Modality SR), content dated ``date`` ``time``.
+    """
+    first = images[0]
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = BASIC_TEXT_SR
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+                    "StudyInstanceUID", "StudyDate", "StudyTime", "StudyID",
+                    "AccessionNumber", "StudyDescription"):
+        if keyword in first:
+            setattr(ds, keyword, first.get(keyword))
+    ds.Modality = "SR"
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SeriesNumber = 900
+    ds.InstanceNumber = 1
+    ds.ContentDate, ds.ContentTime = date, time
+    # PS3.3 C.17.3: the root container names the document; its items hold the text.
+    ds.ValueType = "CONTAINER"
+    ds.ContinuityOfContent = "SEPARATE"
+    ds.ConceptNameCodeSequence = _code("18748-4", "LN", title)
+    ds.CompletionFlag, ds.VerificationFlag = "COMPLETE", "UNVERIFIED"
+    items = []
+    for text in findings:
+        item = Dataset()
+        item.RelationshipType, item.ValueType = "CONTAINS", "TEXT"
+        item.ConceptNameCodeSequence = _code("121071", "DCM", "Finding")
+        item.TextValue = text
+        items.append(item)
+    ds.ContentSequence = DicomSequence(items)
+    return ds
+
+
 def write(datasets: Sequence[Dataset], folder: Path) -> list[Path]:
     """Write `datasets` as DICOM files in `folder` (made if needed)."""
     folder.mkdir(parents=True, exist_ok=True)
