@@ -77,6 +77,7 @@ _EXIF_IFD, _EXIF_DATETIME_ORIGINAL, _EXIF_DATETIME = 0x8769, 0x9003, 0x0132
 _WHAT_TO_DO_CHANGED = ("Put the files back (or copy them again from the disc or "
                        "share), or call refresh() on the source and search again "
                        "to use only the files there now.")
+_LISTED_NOT_FOUND = "listed in the DICOMDIR but missing from the disc or folder"
 _LISTED_FILES = 5
 """Files named one by one in a message; the rest are counted."""
 
@@ -126,7 +127,7 @@ def _file_listing(files: Sequence[tuple[str, str]]) -> str:
 @dataclass
 class _Record:
     path: Path
-    kind: str  # 'dicom', 'image' or 'video'
+    kind: str  # 'dicom', 'image', 'video' or 'missing' (listed in a DICOMDIR only)
     attributes: dict[str, Any]
 
     def value(self, keyword: str, default: Any = "") -> Any:
@@ -172,21 +173,76 @@ def _exif_date(path: Path) -> tuple[str, str]:
     return moment.strftime("%Y%m%d"), moment.strftime("%H%M%S")
 
 
-def _referenced_files(dicomdir: Path) -> list[Path]:
+@dataclass
+class _Listed:
+    """A file a DICOMDIR references, with what its directory records say of it."""
+
+    path: Path
+    attributes: dict[str, Any]  # DICOM JSON: study, series and instance UIDs
+
+
+def _referenced_files(dicomdir: Path) -> list[_Listed]:
     """List the files a DICOMDIR references (PS3.3 F.3.2.2, (0004,1500)).
 
-    pydicom's ``FileSet`` would stage changes in a temporary folder; reading the
-    directory records directly keeps everything off the disk.
+    Each comes with the Study, Series and SOP Instance UIDs, Modality and Instance
+    Number its STUDY, SERIES and IMAGE records give, so a file that is missing from
+    the CD can still be named as a missing instance of its series. pydicom's
+    ``FileSet`` would stage changes in a temporary folder; reading the directory
+    records directly keeps everything off the disk.
     """
     directory = pydicom.dcmread(dicomdir)
+    records = list(directory.get("DirectoryRecordSequence", []))
+    parents = _record_parents(directory, records)
     files = []
-    for record in directory.get("DirectoryRecordSequence", []):
+    for position, record in enumerate(records):
         parts = record.get("ReferencedFileID")
         if not parts:
             continue
         components = [parts] if isinstance(parts, str) else list(parts)
-        files.append(dicomdir.parent.joinpath(*components))
+        listed = Dataset()
+        # PS3.3 F.5: the IMAGE record names its instance; STUDY and SERIES above it.
+        for keyword, source in (("SOPInstanceUID", "ReferencedSOPInstanceUIDInFile"),
+                                ("SOPClassUID", "ReferencedSOPClassUIDInFile"),
+                                ("InstanceNumber", "InstanceNumber")):
+            if record.get(source) not in (None, ""):
+                setattr(listed, keyword, record.get(source))
+        ancestor = parents.get(position)
+        while ancestor is not None:
+            for keyword in ("SeriesInstanceUID", "Modality", "SeriesNumber",
+                            "StudyInstanceUID", "StudyDate", "StudyDescription"):
+                value = records[ancestor].get(keyword)
+                if value not in (None, "") and keyword not in listed:
+                    setattr(listed, keyword, value)
+            ancestor = parents.get(ancestor)
+        files.append(_Listed(dicomdir.parent.joinpath(*components),
+                             dataset_to_dicom_json(listed)))
     return files
+
+
+def _record_parents(directory: Dataset, records: list[Dataset]) -> dict[int, int]:
+    """Map each directory record (by position) to its parent record's position.
+
+    PS3.3 F.3.2.2: records are linked by byte offsets, (0004,1400) to the next
+    record at the same level and (0004,1420) to the first one below.
+    """
+    at = {getattr(r, "seq_item_tell", None): i for i, r in enumerate(records)}
+    parents: dict[int, int] = {}
+
+    def walk(offset: int | None, parent: int | None, depth: int) -> None:
+        seen = set()
+        while offset and offset in at and offset not in seen and depth < 16:
+            seen.add(offset)
+            position = at[offset]
+            if parent is not None:
+                parents[position] = parent
+            record = records[position]
+            walk(record.get("OffsetOfReferencedLowerLevelDirectoryEntity"), position,
+                 depth + 1)
+            offset = record.get("OffsetOfTheNextDirectoryRecord")
+
+    walk(directory.get("OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity"),
+         None, 0)
+    return parents
 
 
 def _json_element(vr: str, value: Any) -> dict[str, Any]:
@@ -256,8 +312,14 @@ class FolderSource(Source):
             try:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
-                    files = _referenced_files(dicomdir)
+                    listed = _referenced_files(dicomdir)
                 index.warnings += [(str(dicomdir), str(w.message)) for w in caught]
+                files = []
+                for entry in listed:
+                    if entry.path.is_file():
+                        files.append(entry.path)
+                    else:
+                        self._note_missing(entry, index)
                 return files
             except (InvalidDicomError, OSError, ValueError, KeyError,
                     AttributeError) as err:
@@ -276,6 +338,18 @@ class FolderSource(Source):
             # Its failure is listed already; it holds no image either way.
             files = [f for f in files if f != dicomdir]
         return files
+
+    def _note_missing(self, entry: _Listed, index: _Index) -> None:
+        """List a file the DICOMDIR names but the CD lacks, in its series if known.
+
+        As a record of its series, the missing file is counted in the search
+        results and named when the series is read (PartialSeriesError), so a
+        series never opens as if it were whole.
+        """
+        index.unreadable.append((str(entry.path), _LISTED_NOT_FOUND))
+        if all(json_value(entry.attributes, k, "") for k in (
+                "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")):
+            index.records.append(_Record(entry.path, "missing", entry.attributes))
 
     def _read_header(self, path: Path, index: _Index) -> None:
         # pydicom warns about values it can work around; keep them per file.
@@ -545,6 +619,8 @@ class FolderSource(Source):
         _FileUnreadable
             If the file is gone, unreadable, or holds another instance now.
         """
+        if record.kind == "missing":
+            raise _FileUnreadable(record.path, _LISTED_NOT_FOUND)
         try:
             dataset = pydicom.dcmread(record.path,
                                       stop_before_pixels=stop_before_pixels,
@@ -628,8 +704,8 @@ class FolderSource(Source):
                 yield self._read(record)
                 continue
             try:
-                yield (self._read_file(record) if record.kind == "dicom"
-                       else self._read_video(record, stop_before_pixels=False))
+                yield (self._read_video(record, stop_before_pixels=False)
+                       if record.kind == "video" else self._read_file(record))
             except _FileUnreadable as err:
                 # One missing file must not cost the readable ones after it.
                 unreadable.append((record, err.reason))
@@ -771,6 +847,8 @@ class FolderSource(Source):
                                      index.unreadable])
         dicom = []
         for record in index.records:
+            if record.kind == "missing":
+                continue  # in index.unreadable already
             if record.kind != "dicom":
                 report.failed.append((str(record.path), f"not sent: a {record.kind} "
                                       "file, not DICOM (upload_to sends DICOM only)"))

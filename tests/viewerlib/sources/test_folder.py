@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import av
@@ -152,6 +153,67 @@ def test_dicomdir_lists_the_referenced_files():
     assert found == uids
     assert source.unreadable == []
     assert source.name == "dicomdirtests"
+
+
+def _cd_with_missing_files(tmp_path: Path, missing: int) -> tuple[
+        Path, str, list[Path]]:
+    """pydicom's test CD copied, with `missing` files of its 4-image CT deleted.
+
+    Returns the copy, the series' Series Instance UID and the deleted paths.
+    """
+    original = Path(pydicom.data.get_testdata_file("DICOMDIR")).parent
+    cd = tmp_path / "cd"
+    shutil.copytree(original, cd)
+    series_uid, gone = None, []
+    for record in pydicom.dcmread(cd / "DICOMDIR").DirectoryRecordSequence:
+        if record.DirectoryRecordType == "SERIES":
+            series_uid = record.SeriesInstanceUID
+        if (record.DirectoryRecordType == "IMAGE" and series_uid == _CD_SERIES
+                and len(gone) < missing):
+            path = cd.joinpath(*record.ReferencedFileID)
+            path.unlink()
+            gone.append(path)
+    return cd, _CD_SERIES, gone
+
+
+# The CT series of four images on pydicom's test CD (dicomdirtests).
+_CD_SERIES = "1.3.6.1.4.1.5962.1.1.0.0.0.1196530851.28319.0.2"
+
+
+def test_cd_with_files_missing_counts_them_and_the_series_is_partial_raises(
+        tmp_path):
+    cd, series_uid, gone = _cd_with_missing_files(tmp_path, missing=2)
+    source = FolderSource(cd)
+
+    (series,) = [s for s in source.search_for_series()
+                 if s.SeriesInstanceUID == series_uid]
+    study_uid = series.StudyInstanceUID
+    reasons = dict(source.unreadable)
+
+    # The DICOMDIR lists four images: the search says four, not the two left.
+    assert series.NumberOfSeriesRelatedInstances == 4
+    assert set(reasons) == {str(p) for p in gone}
+    assert all("listed in the DICOMDIR but missing" in why
+               for why in reasons.values())
+    with pytest.raises(PartialSeriesError, match="2 of the 4 files") as caught:
+        source.retrieve_series(study_uid, series_uid)
+    assert len(caught.value.datasets) == 2
+    assert {p for p, _ in caught.value.missing_files} == {str(p) for p in gone}
+
+
+def test_cd_with_files_missing_opens_what_is_there_and_says_what_is_not(tmp_path):
+    cd, series_uid, gone = _cd_with_missing_files(tmp_path, missing=1)
+    source = FolderSource(cd)
+    (series,) = [s for s in source.search_for_series()
+                 if s.SeriesInstanceUID == series_uid]
+
+    with pytest.warns(UserWarning, match="1 of the 4 files") as caught:
+        volume = viewerlib.viewer.open_volume(series.StudyInstanceUID,
+                                              source=source, series=series_uid)
+
+    assert volume.voxels.shape[0] == 3
+    assert str(gone[0]) in str(caught[0].message)
+    assert any("listed in the DICOMDIR but missing" in w for w in volume.warnings)
 
 
 def test_photographs_form_one_study_with_the_exif_date(tmp_path):
