@@ -134,6 +134,11 @@ class EmbeddedOrthanc:
             "DicomPort": self.dicom_port,
             "DicomModalities": {},
             "ConcurrentJobs": 2,
+            # Orthanc answers QIDO-RS in this character set. Its default, Latin-1
+            # (ISO_IR 100), drops the letters of Greek, Cyrillic, Japanese, ...
+            # patient names, which then cannot be found by name
+            # (tests/viewerlib/sources/test_patient_names_orthanc.py).
+            "DefaultEncoding": "Utf8",
             "DicomWeb": {
                 "Enable": True, "Root": "/dicom-web/", "EnableWado": True,
                 "WadoRoot": "/wado", "Ssl": False,

@@ -42,6 +42,8 @@ _JPEG_2000 = (uid.JPEG2000Lossless, uid.JPEG2000, uid.HTJ2KLossless,
               uid.HTJ2KLosslessRPCL, uid.HTJ2K)
 # Start Of Frame markers of ITU T.81 B.1.1.3 (C4 DHT, C8 JPG and CC DAC are not).
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# JPEG-LS Start Of Frame (ITU T.87 C.2.2); its frame header is laid out as T.81's.
+_SOF55 = 0xF7
 
 
 def available() -> bool:
@@ -174,7 +176,8 @@ def jpeg_header(frame: bytes | memoryview, photometric: str,
     Parameters
     ----------
     frame : bytes or memoryview
-        A JPEG (ITU T.81) codestream.
+        A JPEG (ITU T.81) codestream, or a JPEG-LS (ITU T.87) one, whose values
+        likewise never reach 2**P (its MAXVAL is at most 2**P - 1, C.2.4.1.1).
     photometric : str
         (0028,0004) *Photometric Interpretation* of the dataset.
     tsyntax : str
@@ -203,7 +206,8 @@ def jpeg_header(frame: bytes | memoryview, photometric: str,
         body = position + 4
         if marker == 0xE0 and bytes(data[body:body + 4]) == b"JFIF":
             jfif = True
-        elif marker in _SOF_MARKERS and length >= 8:
+        elif (marker in _SOF_MARKERS or marker == _SOF55 and tsyntax in _JPEG_LS
+              ) and length >= 8:
             precision = data[body]
             count = data[body + 5]
             component_ids = [data[body + 6 + 3 * i] for i in range(count)
@@ -302,9 +306,10 @@ def decode(frame: Any, layout: Any, frame_index: int = 0
         if tsyntax in _JPEG_2000 and photometric != "RGB":
             return None  # OpenJPEG's MCT changes the colour space: pydicom's job
     precision = 0
-    if tsyntax in _JPEG_PROCESS or tsyntax in _JPEG_LOSSLESS:
+    if tsyntax in _JPEG_PROCESS or tsyntax in _JPEG_LOSSLESS or tsyntax in _JPEG_LS:
         # Read once per frame: the header decides the colour space, and a
-        # precision within Bits Stored spares the check of the high bits.
+        # precision within Bits Stored spares the check of the high bits (a
+        # pass over every value: a tenth of decoding a small frame).
         known = layout.jpeg_headers.get(frame_index)
         if known is None:
             known = jpeg_header(frame, photometric, tsyntax)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from viewerlib.pipeline.modality import apply_modality_lut
+from viewerlib.pipeline.modality import apply_modality_lut, stored_value_range
 from viewerlib.pipeline.presentation import apply_presentation_lut
 from viewerlib.pipeline.voi import (
     VOILUTPreset,
@@ -98,13 +98,52 @@ def grayscale_display_lut(
     if dtype.kind not in "iu" or dtype.itemsize > _MAX_TABLE_ITEMSIZE:
         raise ValueError(f"A display table needs 8- or 16-bit integers, not {dtype}")
     unsigned = np.dtype(f"u{dtype.itemsize}")
-    patterns = np.arange(2 ** (8 * dtype.itemsize), dtype=np.int64).astype(unsigned)
-    stored = patterns.view(dtype)
+    width = 8 * dtype.itemsize
+    bits = _bits_stored(ds, width)
+    repeats = 1
+    if bits < width:
+        # Every stage maps each value on its own, and the first clears the bits
+        # above Bits Stored (PS3.5 8.1.1, clean_stored_values): the table repeats
+        # every 2**bits patterns. Work out one period (4,096 values for 12-bit
+        # CT instead of 65,536) and repeat it.
+        repeats = 2 ** (width - bits)
+        shift = width - bits
+        patterns = np.arange(2**bits, dtype=np.int64).astype(unsigned)
+        if dtype.kind == "i":
+            # Sign-extend from Bits Stored: the arithmetic shift of a signed type.
+            stored = np.left_shift(patterns, shift).view(dtype) >> shift
+        else:
+            stored = patterns
+    else:
+        patterns = np.arange(2**width, dtype=np.int64).astype(unsigned)
+        stored = patterns.view(dtype)
 
     values = apply_modality_lut(stored, ds, frame_index)
     shown = apply_voi(values, ds, window)
     shown = apply_presentation_lut(shown, ds)
-    return np.clip(np.rint(shown), 0, 255).astype(np.uint8)
+    period = np.clip(np.rint(shown), 0, 255).astype(np.uint8)
+    return np.tile(period, repeats) if repeats > 1 else period
+
+
+def _bits_stored(ds: Dataset, width: int) -> int:
+    """(0028,0101) *Bits Stored* as the Modality LUT stage clears above it.
+
+    The full width unless the header's Bits Stored, Bits Allocated and Pixel
+    Representation describe values narrower than the stored type, exactly as
+    :func:`~viewerlib.pipeline.modality.stored_value_range` and
+    :func:`~viewerlib.pipeline.modality.clean_stored_values` read them.
+    """
+    try:
+        bits = int(ds.get("BitsStored") or 0)
+        low, high = stored_value_range(ds)
+    except (TypeError, ValueError):
+        return width
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    if not 0 < bits < width:
+        return width
+    expected = ((-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed
+                else (0, 2**bits - 1))
+    return bits if (low, high) == expected else width
 
 
 def apply_voi(

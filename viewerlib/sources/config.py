@@ -24,7 +24,7 @@ Example ``~/.config/lightbox/archives.toml``::
 
 Settings of a ``type = "dicomweb"`` archive: ``url`` (required; no user name or
 password in it, see ``auth = "basic"``), ``quirks`` (a preset of
-:data:`~viewerlib.sources.dicomweb.QUIRK_PRESETS`), ``timeout_s``, ``retries``,
+:data:`~viewerlib.sources.quirks.QUIRK_PRESETS`), ``timeout_s``, ``retries``,
 ``slow_after_s``, ``verify`` (``false`` skips the server certificate check) or
 ``ca_bundle``, and ``auth`` with its keys:
 
@@ -64,9 +64,10 @@ from urllib.parse import urlsplit
 
 from viewerlib.sources.auth import AccessTokenProvider, fetch_hub_access_token
 from viewerlib.sources.base import Source
-from viewerlib.sources.dicomweb import QUIRK_PRESETS, ArchiveQuirks, DICOMwebSource
+from viewerlib.sources.dicomweb import DICOMwebSource
 from viewerlib.sources.federated import FederatedSource
 from viewerlib.sources.local import FolderSource
+from viewerlib.sources.quirks import QUIRK_PRESETS, ArchiveQuirks
 
 logger = logging.getLogger(__name__)
 

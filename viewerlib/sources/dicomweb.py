@@ -1,7 +1,7 @@
 """A DICOMweb archive (QIDO-RS, WADO-RS, STOW-RS) as a :class:`~.base.Source`.
 
 Every way in which one archive product departs from PS3.18 lives in
-:class:`ArchiveQuirks`; the rest of the module is written against the standard.
+:mod:`viewerlib.sources.quirks`; this module is written against the standard.
 """
 
 from __future__ import annotations
@@ -15,15 +15,13 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlsplit
 
 import pydicom
 import requests
 import urllib3
 from dicomweb_client.api import DICOMwebClient
-from pydicom.charset import python_encoding
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import (
@@ -43,14 +41,7 @@ from viewerlib.errors import (
     SourceResponseError,
     SourceUnreachableError,
 )
-from viewerlib.model import (
-    Instance,
-    PersonName,
-    Series,
-    Study,
-    json_value,
-    json_values,
-)
+from viewerlib.model import Instance, Series, Study, json_value
 from viewerlib.sources.auth import (
     REFRESHED_NOT_RESENT,
     TOKEN_PROVIDER,
@@ -64,7 +55,6 @@ from viewerlib.sources.base import (
     SourceHealth,
     StoreReport,
     normalize_date_query,
-    person_name_matches,
 )
 from viewerlib.sources.multipart import (
     SplitBody,
@@ -73,10 +63,10 @@ from viewerlib.sources.multipart import (
     read_ahead,
 )
 from viewerlib.sources.multipart import safe_url as _safe_url
+from viewerlib.sources.quirks import ArchiveQuirks, NameFilter, NameQuery
 
 logger = logging.getLogger(__name__)
 
-_JPEG_LS = frozenset({"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"})
 _OTHER_PATIENT_IDS = "00101002"  # (0010,1002) Other Patient IDs Sequence
 _STUDY_FIELDS = ("StudyDescription", "IssuerOfPatientID", "OtherPatientIDsSequence",
                  "ModalitiesInStudy", "NumberOfStudyRelatedSeries",
@@ -84,10 +74,6 @@ _STUDY_FIELDS = ("StudyDescription", "IssuerOfPatientID", "OtherPatientIDsSequen
 _SERIES_FIELDS = ("Modality", "SeriesNumber", "SeriesDescription",
                   "NumberOfSeriesRelatedInstances")
 _INSTANCE_FIELDS = ("SOPClassUID", "InstanceNumber", "NumberOfFrames")
-# Characters a query value may hold that need no percent-encoding (RFC 3986
-# unreserved) or that the raw-query quirk puts back raw (the wildcards).
-_SENT_AS_IS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                        "0123456789-._~*?")
 # Answers to a series-level WADO-RS request that mean "not this way": the
 # archive cannot send a whole series (or not in the media type asked for), so
 # its instances are retrieved one by one instead.
@@ -130,199 +116,6 @@ class _ScrubQueryStrings(logging.Filter):
 for _name in ("dicomweb_client.web", "urllib3.connectionpool"):
     logging.getLogger(_name).addFilter(_ScrubQueryStrings())
 
-
-def _sent_raw(character: str) -> str:
-    """One character of a name as a raw-query archive can read it, or a wildcard."""
-    if character == "?":
-        # It may stand for a letter the archive compares in another form.
-        return "*"
-    if character in _SENT_AS_IS:
-        return character
-    return "?" if character.isascii() else "*"
-
-
-class NameQuery(NamedTuple):
-    """How one archive is asked for a (0010,0010) *Patient's Name*.
-
-    Attributes
-    ----------
-    value : str
-        The ``PatientName`` query value to send.
-    fuzzymatching : bool or None
-        ``True`` to send ``fuzzymatching=true``; ``None`` to leave it out.
-    match_here : str or None
-        When set, the archive cannot match the name exactly as asked (``value``
-        is a looser pattern): keep only the results whose name matches this
-        wildcard pattern in one of its component groups
-        (:func:`~viewerlib.sources.base.person_name_matches`).
-    """
-
-    value: str
-    fuzzymatching: bool | None = None
-    match_here: str | None = None
-
-
-@dataclass(frozen=True)
-class ArchiveQuirks:
-    """How one archive product departs from DICOMweb (PS3.18), in one place.
-
-    Parameters
-    ----------
-    name : str
-        Preset name, shown in messages.
-    raw_query_characters : bool
-        The archive does not percent-decode query values: send ``*``, ``?`` and
-        ``,`` unencoded and turn space and ``^`` into the ``?`` wildcard (a raw
-        ``^`` cannot be sent from requests; urllib3 encodes it again). A patient
-        name is then sent as a looser pattern (see :meth:`prepare_name_query`)
-        and the results are matched against the name asked for here.
-    fuzzy_matching : bool
-        The archive honours ``fuzzymatching=true``. When ``False``, a patient
-        name without wildcards is searched as a prefix (a trailing ``*``).
-    forbidden_transfer_syntaxes : frozenset of str
-        Transfer syntaxes never to ask the archive to encode into.
-    explicit_media_types : bool
-        The archive refuses ``type="*/*"`` for frames and bulk data, so name the
-        media type (``application/octet-stream; transfer-syntax=*``). Otherwise
-        frames are asked for as ``type="*/*"; transfer-syntax=*``.
-    thumbnails : bool
-        The archive serves ``/thumbnail``; when ``False``, a small ``/rendered``
-        image stands in.
-    max_page_size : int
-        Results asked for per QIDO-RS page. Pages are fetched until one is empty
-        or a 204: a shorter page does not end the results, since some archives
-        send fewer per page than asked for. (A search for one UID stops after
-        its first page.)
-    qido_returns_sequences : bool
-        QIDO-RS answers include sequence attributes asked for with
-        ``includefield``. When ``False``, (0010,1002) *Other Patient IDs
-        Sequence*, needed to link a patient across archives, is read from the
-        metadata of one instance of each study found (two more requests per
-        study, remembered in the metadata cache).
-    series_retrieval : bool
-        The archive sends a whole series in one WADO-RS request. When
-        ``False``, a series is retrieved one instance at a time (its instances
-        are listed first), as it is anyway for a series whose series-level
-        request the archive refuses (HTTP 400, 405, 406 or 501).
-
-    Examples
-    --------
-    >>> quirks = ArchiveQuirks.for_orthanc_1_10()
-    >>> quirks.rewrite_query("PatientName=Test%5ECa%2A&limit=10")
-    'PatientName=Test?Ca*&limit=10'
-    >>> quirks.prepare_name_query("Buc^Jér")
-    NameQuery(value='Buc?J*r*', fuzzymatching=None, match_here='Buc^Jér*')
-    >>> quirks.prepare_name_query("Test^Ca").value
-    'Test?Ca*'
-    """
-
-    name: str = "standard"
-    raw_query_characters: bool = False
-    fuzzy_matching: bool = True
-    forbidden_transfer_syntaxes: frozenset[str] = frozenset()
-    explicit_media_types: bool = False
-    thumbnails: bool = True
-    max_page_size: int = 500
-    qido_returns_sequences: bool = True
-    series_retrieval: bool = True
-
-    @classmethod
-    def standard(cls) -> ArchiveQuirks:
-        """An archive that follows PS3.18 (percent-decoding, fuzzy matching, ...)."""
-        return cls()
-
-    @classmethod
-    def for_orthanc_1_10(cls) -> ArchiveQuirks:
-        """Orthanc 1.10 with DICOMweb plugin 1.7 (Debian 12).
-
-        Notes
-        -----
-        Measured on this project's machines: query values are not
-        percent-decoded (so a name with ``^``, a space or a letter outside
-        ASCII, such as ``Buc^Jérôme``, is matched here), ``fuzzymatching`` is
-        ignored, ``type="*/*"`` frames get 400, JPEG-LS output crashes the
-        server, thumbnails answer 404. QIDO-RS returns (0010,0021) *Issuer of
-        Patient ID* when it is asked for with ``includefield`` (and drops it with
-        ``includefield=all``), but never a sequence such as (0010,1002) *Other
-        Patient IDs Sequence*, at any level; WADO-RS metadata has it. QIDO-RS
-        answers are in Orthanc's ``DefaultEncoding``: Latin-1 (ISO_IR 100) unless
-        it is set to ``"Utf8"``, so as it comes it drops the letters of Greek,
-        Cyrillic, Japanese, ... names, which then cannot be found by name.
-        """
-        return cls(name="orthanc-1.10", raw_query_characters=True,
-                   fuzzy_matching=False, forbidden_transfer_syntaxes=_JPEG_LS,
-                   explicit_media_types=True, thumbnails=False,
-                   qido_returns_sequences=False)
-
-    @classmethod
-    def preset(cls, name: str) -> ArchiveQuirks:
-        """Return the preset named ``name`` (see :data:`QUIRK_PRESETS`).
-
-        Raises
-        ------
-        ValueError
-            If there is no such preset; the message lists the known ones.
-        """
-        try:
-            return QUIRK_PRESETS[name]()
-        except KeyError:
-            raise ValueError(f"unknown archive quirks preset {name!r}; known presets: "
-                             f"{', '.join(sorted(QUIRK_PRESETS))}") from None
-
-    def rewrite_query(self, query: str) -> str:
-        """Rewrite an encoded query string the way this archive can read it."""
-        if not self.raw_query_characters:
-            return query
-        for encoded, raw in (("%2A", "*"), ("%3F", "?"), ("%2C", ","),
-                             ("%5E", "?"), ("+", "?"), ("%20", "?")):
-            query = query.replace(encoded, raw).replace(encoded.lower(), raw)
-        return query
-
-    def prepare_name_query(self, patient_name: str) -> NameQuery:
-        """Say how to ask this archive for a (0010,0010) *Patient's Name*.
-
-        Parameters
-        ----------
-        patient_name : str
-            As given to ``search_for_studies``: ``*`` and ``?`` are wildcards; a
-            name without them is a prefix (fuzzy) search.
-
-        Returns
-        -------
-        NameQuery
-            The value to send, the ``fuzzymatching`` flag, and the pattern the
-            results must match here when the archive cannot match it itself.
-
-        Notes
-        -----
-        With ``raw_query_characters``, every character the archive would see
-        percent-encoded (``^``, space, ``=``, punctuation, and every letter
-        outside ASCII, whose UTF-8 bytes would arrive as ``%C3%A9``) is sent as
-        a wildcard: ``?`` for an ASCII character, ``*`` for any other (one
-        letter is several bytes, and the archive may count either), and ``?``
-        as ``*`` (it may stand for such a letter). The archive then finds a
-        superset, and the results are matched here against the name asked for,
-        over all three component groups. Orthanc answers names in its
-        ``DefaultEncoding`` (Latin-1 unless set to ``"Utf8"``); names it cannot
-        write in it cannot be matched here, and such a search warns.
-        """
-        has_wildcard = "*" in patient_name or "?" in patient_name
-        pattern = patient_name if has_wildcard else f"{patient_name}*"
-        if self.raw_query_characters and not set(patient_name) <= _SENT_AS_IS:
-            sent = "".join(_sent_raw(c) for c in pattern)
-            return NameQuery(re.sub(r"\*+", "*", sent), None, pattern)
-        if has_wildcard:
-            return NameQuery(patient_name)
-        if self.fuzzy_matching:
-            return NameQuery(patient_name, True)
-        return NameQuery(pattern)
-
-
-QUIRK_PRESETS: dict[str, Callable[[], ArchiveQuirks]] = {
-    "standard": ArchiveQuirks.standard,
-    "orthanc-1.10": ArchiveQuirks.for_orthanc_1_10,
-}
-"""Preset name (as used in the archives configuration) -> factory."""
 
 
 class ArchiveSession(requests.Session):
@@ -424,46 +217,6 @@ def _ssl_cause(err: BaseException) -> ssl.SSLError | None:
                         getattr(current, "reason", None), *current.args]
     return None
 
-
-def _can_hold(character_sets: Sequence[str], letters: str) -> bool:
-    """Whether text in these (0008,0005) character sets can hold ``letters``."""
-    codecs = ["ascii" if term in ("", "ISO_IR 6", "ISO 2022 IR 6")
-              else python_encoding.get(term, "ascii") for term in character_sets]
-
-    def holds(letter: str, codec: str) -> bool:
-        try:
-            letter.encode(codec)
-        except (UnicodeEncodeError, LookupError):
-            return False
-        return True
-
-    return all(any(holds(letter, codec) for codec in codecs or ["ascii"])
-               for letter in letters)
-
-
-class _NameFilter:
-    """Keep QIDO-RS studies whose (0010,0010) matches a pattern, checked here.
-
-    Counts the candidates whose answer is in character sets that cannot hold
-    the pattern's letters: the archive may have dropped letters from them.
-    """
-
-    def __init__(self, pattern: str) -> None:
-        self.pattern = pattern
-        self.letters = "".join(sorted({c for c in pattern if c not in "*?"}))
-        self.unreadable = 0
-        self.character_sets: set[str] = set()
-
-    def __call__(self, study: dict[str, Any]) -> bool:
-        found = json_value(study, "PatientName", None)
-        if person_name_matches(found if isinstance(found, PersonName) else None,
-                               self.pattern):
-            return True
-        terms = [str(t) for t in json_values(study, "SpecificCharacterSet")]
-        if not _can_hold(terms, self.letters):
-            self.unreadable += 1
-            self.character_sets.update(terms or ["ISO_IR 6"])
-        return False
 
 
 def _bulk_data_left_out(*_: Any) -> None:
@@ -727,7 +480,7 @@ class DICOMwebSource(Source):
         """
         name = (self.quirks.prepare_name_query(patient_name) if patient_name
                 else NameQuery(""))
-        keep = _NameFilter(name.match_here) if name.match_here is not None else None
+        keep = NameFilter(name.match_here) if name.match_here is not None else None
         if study_instance_uid is not None:
             _check_uid(study_instance_uid, "study_instance_uid")
         # "*" alone matches every name: the same as not asking.
@@ -909,12 +662,13 @@ class DICOMwebSource(Source):
         """Yield the whole instances of a series from ONE streamed WADO-RS request.
 
         Each instance is handed on as soon as its part of the multipart answer
-        has arrived, in its stored transfer syntax (``transfer-syntax=*``). A
-        reader thread receives the next parts (at most a few ahead) while the
-        caller works on this one; each pixel data value is read from the socket
-        into its own buffer and used as is (see
+        has arrived, in its stored transfer syntax (``transfer-syntax=*``), read
+        in the caller's thread (the socket's buffer receives the next parts
+        while the caller works on this one). Each instance's elements are read
+        as soon as its head has arrived, and its pixel data value is read from
+        the socket into its own buffer and used as is (see
         :func:`viewerlib.sources.multipart.iter_multipart_part10`). Closing the
-        iterator early stops the thread after its current read.
+        iterator early closes the answer at once.
 
         An archive that refuses the series-level request (HTTP 400, 405, 406 or
         501), or whose quirks say it cannot send a series whole
@@ -961,15 +715,21 @@ class DICOMwebSource(Source):
                                                      series_instance_uid, refusal)
             return
         with self._translated_errors("retrieving a series"):
-            # The next parts arrive in a reader thread while this one is parsed.
-            # Two parts ahead are enough to overlap; more would only fetch what
-            # a caller that stops early (first image only) does not want.
-            parts = read_ahead(lambda: iter_multipart_part10(response, self.name),
-                               depth=2, close=response.close)
-            for part in parts:
-                count += 1
-                yield (part.to_dataset() if isinstance(part, SplitBody)
-                       else pydicom.dcmread(io.BytesIO(part)))
+            # Read in the caller's thread, part after part: while one is parsed,
+            # the next ones arrive in the socket's buffer (the kernel reads
+            # ahead). A reader thread of our own would add no overlap, only
+            # hand-offs: it must hold the GIL after every receive, and waited
+            # for it behind the parsing, which made a series on a fast link
+            # take more time and processor, and a first image wait on a thread.
+            parts = iter_multipart_part10(response, self.name)
+            try:
+                for part in parts:
+                    count += 1
+                    yield (part.to_dataset() if isinstance(part, SplitBody)
+                           else pydicom.dcmread(io.BytesIO(part)))
+            finally:
+                parts.close()
+                response.close()
         logger.debug("%s: series streamed, %d instances", self.name, count)
 
     def _iter_series_by_instance(self, study_instance_uid: str,
@@ -1199,10 +959,9 @@ class DICOMwebSource(Source):
 
 
 __all__ = [
-    "QUIRK_PRESETS",
     "AccessToken",  # re-exported from viewerlib.sources.auth
     "AccessTokenProvider",
-    "ArchiveQuirks",
+    "ArchiveQuirks",  # re-exported from viewerlib.sources.quirks
     "ArchiveSession",
     "BearerAuth",
     "DICOMwebSource",

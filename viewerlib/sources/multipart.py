@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -131,7 +131,8 @@ def iter_multipart_parts(response: requests.Response, source_name: str,
 
 
 def iter_multipart_part10(response: requests.Response, source_name: str,
-                          chunk_size: int = _CHUNK) -> Iterator[bytes | SplitBody]:
+                          chunk_size: int = _CHUNK
+                          ) -> Generator[bytes | SplitBody, None, None]:
     """Like :func:`iter_multipart_parts`, for parts that are Part-10 files.
 
     A part with a ``Content-Length`` and pixel data of defined length comes as a
@@ -142,7 +143,7 @@ def iter_multipart_part10(response: requests.Response, source_name: str,
 
 
 def _iter_bodies(response: requests.Response, source_name: str, chunk_size: int,
-                 split: bool) -> Iterator[bytes | SplitBody]:
+                 split: bool) -> Generator[bytes | SplitBody, None, None]:
     media_type, *parameters = (p.strip() for p in
                                response.headers.get("Content-Type", "").split(";"))
     boundary = next((p.partition("=")[2].strip('"') for p in parameters
@@ -261,6 +262,13 @@ def _iter_bodies(response: requests.Response, source_name: str, chunk_size: int,
                 if len(rest) < length - len(head):
                     raise cut_short()
                 header_guess = body_start - found
+                if place is not None:
+                    # Still split (the first part of an answer, whose header
+                    # length is not known yet, lands here): the value is copied
+                    # once, as the whole body would be, and the elements are
+                    # then read from the head alone.
+                    yield _split_read_past(bytes(head), place, rest)
+                    continue
                 yield bytes(head) + rest
                 continue
             if have >= length:
@@ -291,6 +299,22 @@ def _iter_bodies(response: requests.Response, source_name: str, chunk_size: int,
             body = bytes(view[body_start:next_found])
         del buffer[:next_found]
         yield body
+
+
+def _split_read_past(head: bytes, place: PixelDataPlace, rest: bytes) -> SplitBody:
+    """A body split at its pixel data value when `head` reaches into the value.
+
+    `head` and `rest` together are the whole body.
+    """
+    start = place.value_offset
+    end = start + place.value_length
+    if end <= len(head):
+        value, tail = head[start:end], head[end:] + rest
+    else:
+        needed = end - len(head)
+        # A slice of all of `rest` is `rest` itself: no copy when nothing follows.
+        value, tail = head[start:] + rest[:needed], rest[needed:]
+    return SplitBody(head[:start], place, value, tail)
 
 
 def _read_to_pixel_data(head: bytearray, length: int, guess: int,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,8 @@ _SPACING_RELATIVE_TOLERANCE = 0.01
 _SPACING_ABSOLUTE_TOLERANCE_MM = 0.01
 # Stacking direction this far off the slice normal means a tilted gantry.
 _TILT_TOLERANCE_DEG = 0.1
+# stack_key's default: work the frame's geometry out.
+_NOT_GIVEN = object()
 
 
 @dataclass(frozen=True)
@@ -47,10 +51,10 @@ class FrameGeometry:
     column_cosines: np.ndarray
     pixel_spacing: tuple[float, float] | None
 
-    @property
+    @cached_property
     def normal(self) -> np.ndarray:
-        """Unit slice normal, row cosines x column cosines."""
-        return slice_normal(np.concatenate([self.row_cosines, self.column_cosines]))
+        """Unit slice normal, row cosines x column cosines (worked out once)."""
+        return slice_normal([*self.row_cosines, *self.column_cosines])
 
 
 def slice_normal(image_orientation: Sequence[float]) -> np.ndarray:
@@ -78,20 +82,24 @@ def slice_normal(image_orientation: Sequence[float]) -> np.ndarray:
     >>> slice_normal([1, 0, 0, 0, 1, 0]).tolist()  # axial: towards the head
     [0.0, 0.0, 1.0]
     """
-    values = np.asarray([float(v) for v in image_orientation], dtype=np.float64)
-    if values.shape != (6,):
+    values = [float(v) for v in image_orientation]
+    if len(values) != 6:
         raise ValueError(
             f"(0020,0037) 'Image Orientation (Patient)' needs 6 values, got "
-            f"{values.size}"
+            f"{len(values)}"
         )
-    normal = np.cross(values[:3], values[3:])
-    length = float(np.linalg.norm(normal))
+    # Plain floats: numpy's cross product and norm cost more than the sums on
+    # three values, and this runs for every slice that arrives.
+    rx, ry, rz, cx, cy, cz = values
+    normal = (ry * cz - rz * cy, rz * cx - rx * cz, rx * cy - ry * cx)
+    length = math.sqrt(normal[0] * normal[0] + normal[1] * normal[1]
+                       + normal[2] * normal[2])
     if length < 1e-6:
         raise ValueError(
-            f"(0020,0037) 'Image Orientation (Patient)' {values.tolist()} has "
+            f"(0020,0037) 'Image Orientation (Patient)' {values} has "
             "parallel or zero row and column directions; the header is corrupt"
         )
-    return normal / length
+    return np.array(normal) / length
 
 
 def _functional_item(ds: Dataset, frame_index: int, sequence: str) -> Any:
@@ -135,7 +143,7 @@ def frame_geometry(ds: Dataset, frame_index: int = 0) -> FrameGeometry | None:
     try:
         position_mm = np.asarray([float(v) for v in position], dtype=np.float64)
         cosines = np.asarray([float(v) for v in orientation], dtype=np.float64)
-        slice_normal(cosines)
+        slice_normal(cosines.tolist())
     except (TypeError, ValueError) as err:
         logger.warning("Unusable patient geometry, treated as absent: %s", err)
         return None
@@ -143,8 +151,8 @@ def frame_geometry(ds: Dataset, frame_index: int = 0) -> FrameGeometry | None:
         return None
     row = cosines[:3] / np.linalg.norm(cosines[:3])
     column = cosines[3:] / np.linalg.norm(cosines[3:])
-    spacing = pixel_spacing_of(ds, frame_index)[0]
-    if pixel_spacing_of(ds, frame_index)[1] == "PixelAspectRatio":
+    spacing, source, _ = pixel_spacing_of(ds, frame_index)
+    if source == "PixelAspectRatio":
         spacing = None
     return FrameGeometry(position_mm, row, column, spacing)
 
@@ -276,7 +284,9 @@ def _as_list(value: Any) -> list[Any]:
     return list(value)
 
 
-def stack_key(ds: Dataset, frame_index: int = 0) -> tuple[Any, ...]:
+def stack_key(ds: Dataset, frame_index: int = 0, *,
+              geometry: FrameGeometry | None | object = _NOT_GIVEN
+              ) -> tuple[Any, ...]:
     """Return the key that frames of one stack share.
 
     Parameters
@@ -288,22 +298,27 @@ def stack_key(ds: Dataset, frame_index: int = 0) -> tuple[Any, ...]:
         orientation of :func:`frame_geometry`.
     frame_index : int, optional
         Index of the frame, starting at 0.
+    geometry : FrameGeometry or None, optional
+        ``frame_geometry(ds, frame_index)``, when the caller has it already.
 
     Returns
     -------
     tuple
         Frames with equal keys can form one volume.
     """
+    if geometry is _NOT_GIVEN:
+        geometry = frame_geometry(ds, frame_index)
+    image_type = _as_list(ds.get("ImageType"))
     return (
         str(ds.get("SeriesInstanceUID", "")),
         str(ds.get("FrameOfReferenceUID", "")),
         int(ds.get("Rows", 0) or 0),
         int(ds.get("Columns", 0) or 0),
-        is_localizer(ds),
-        tuple(str(v) for v in _as_list(ds.get("ImageType"))),
+        "LOCALIZER" in [str(v).upper() for v in image_type],
+        tuple(str(v) for v in image_type),
         tuple(str(v) for v in _as_list(ds.get("EchoNumbers"))),
         str(ds.get("PhotometricInterpretation", "")),
-        _orientation_key(frame_geometry(ds, frame_index)),
+        _orientation_key(geometry),  # type: ignore[arg-type]
     )
 
 
@@ -325,17 +340,19 @@ def split_into_stacks(
         Frames at the same position within one key (repeated acquisitions or
         temporal phases) go to further stacks, in input order.
     """
+    geometries = [frame_geometry(ds, frame_index) for ds, frame_index in frames]
     groups: dict[tuple[Any, ...], list[int]] = {}
-    for index, (ds, frame_index) in enumerate(frames):
-        groups.setdefault(stack_key(ds, frame_index), []).append(index)
+    for index, ((ds, frame_index), geometry) in enumerate(
+            zip(frames, geometries, strict=True)):
+        key = stack_key(ds, frame_index, geometry=geometry)
+        groups.setdefault(key, []).append(index)
 
     stacks: list[list[int]] = []
     for members in groups.values():
         # A second frame at an already-used position starts (or joins) a new stack.
         layers: list[tuple[set[Any], list[int]]] = []
         for index in members:
-            ds, frame_index = frames[index]
-            geometry = frame_geometry(ds, frame_index)
+            geometry = geometries[index]
             # Frames without geometry have no position to clash on.
             where: Any = ("input", index)
             if geometry is not None:

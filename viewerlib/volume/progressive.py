@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import queue
 import threading
 import time
 import warnings
@@ -223,6 +224,56 @@ LayoutListener = Callable[[Volume, bool], None]
 #: ``listener(volume_or_None, error_or_None)`` once, when the load has ended.
 EndListener = Callable[["Volume | None", "BaseException | None"], None]
 
+_workers_lock = threading.Lock()
+_work: queue.SimpleQueue[tuple[Callable[[], None], str]] = queue.SimpleQueue()
+_idle_workers = 0
+# Seconds a thread waits for more work before it ends.
+_WORKER_IDLE_S = 60.0
+
+
+def _run_in_thread(task: Callable[[], None], name: str) -> None:
+    """Run `task` in a daemon thread named `name`, without waiting for it to start.
+
+    A thread that finished a task waits a while for the next one, so that a
+    series load starts with one queue operation (microseconds), where
+    :meth:`threading.Thread.start` waits until the new thread runs (up to
+    several milliseconds on a busy machine). A new thread is started only when
+    none is waiting. `task` must handle its own errors; anything it raises is
+    logged.
+    """
+    global _idle_workers
+    with _workers_lock:
+        if _idle_workers:
+            _idle_workers -= 1
+            _work.put((task, name))
+            return
+    threading.Thread(target=_worker, args=(task, name), daemon=True,
+                     name=name).start()
+
+
+def _worker(task: Callable[[], None], name: str) -> None:
+    global _idle_workers
+    while True:
+        threading.current_thread().name = name
+        try:
+            task()
+        except Exception:  # a task's failure must not end the thread
+            logger.exception("a background task of the series load failed")
+        threading.current_thread().name = "viewerlib-idle-worker"
+        with _workers_lock:
+            _idle_workers += 1
+        while True:
+            try:
+                # _run_in_thread counted this thread as busy again before it put.
+                task, name = _work.get(timeout=_WORKER_IDLE_S)
+                break
+            except queue.Empty:
+                with _workers_lock:
+                    if _work.empty():
+                        _idle_workers -= 1
+                        return
+
+
 # Longest pause of the stream while the first image is put on screen.
 _ATTACH_WAIT_S = 2.0
 # How far (in slice steps) an arrival may lie from its predicted place.
@@ -292,9 +343,6 @@ class SeriesLoad:
         self._finished = False
         self._stream_iterator: Iterator[Dataset] | None = None
         self._first_failure: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._stream, daemon=True, name="viewerlib-series-load"
-        )
 
     # -- set-up --------------------------------------------------------------------
 
@@ -322,7 +370,9 @@ class SeriesLoad:
                     self._arrive(first)
             except Exception as err:  # reported by the loading thread
                 self._first_failure = err
-        self._thread.start()
+        # Handed to a waiting thread: starting a new one waits until it runs,
+        # which on a busy machine delays the first image by milliseconds.
+        _run_in_thread(self._stream, "viewerlib-series-load")
         return self
 
     def expect(self, count: int | None) -> None:
@@ -411,9 +461,7 @@ class SeriesLoad:
             helpers, self._helpers = self._helpers, []
             self._helpers_started = True
         for helper in helpers:
-            threading.Thread(
-                target=helper, daemon=True, name="viewerlib-series-helper"
-            ).start()
+            _run_in_thread(helper, "viewerlib-series-helper")
 
     def attached(self) -> None:
         """Say that the first layout is on screen; the stream reads on at full speed."""
@@ -599,7 +647,7 @@ class SeriesLoad:
             assert geometry is not None
             prediction.update(
                 uids=[],
-                key=stack_key(dataset),
+                key=stack_key(dataset, geometry=geometry),
                 origin=geometry.position,
                 normal=geometry.normal,
                 step=None,
@@ -616,7 +664,7 @@ class SeriesLoad:
         elif (
             geometry is None
             or number_of_frames(dataset) != 1
-            or stack_key(dataset) != prediction["key"]
+            or stack_key(dataset, geometry=geometry) != prediction["key"]
         ):
             problem = "an instance of another stack"
         if not problem:
@@ -674,9 +722,7 @@ class SeriesLoad:
         self._mode = "plan"
         self._metadata_pending = True
         self._prediction = {}
-        threading.Thread(
-            target=self._fetch_plan, daemon=True, name="viewerlib-series-metadata"
-        ).start()
+        _run_in_thread(self._fetch_plan, "viewerlib-series-metadata")
 
     def _fetch_plan(self) -> None:
         try:

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -29,7 +30,8 @@ logger = logging.getLogger(__name__)
 
 Source = str | os.PathLike[str] | Dataset
 
-_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+# (7FE0,0010) Pixel Data, (7FE0,0008) Float and (7FE0,0009) Double Float Pixel Data.
+_PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 # What the volume code reads from a header besides the first: stack keys,
 # geometry, pixel description, rescale, windows, padding and identity. Keeping
 # only these (about 2 KB instead of 20 to 60 KB per header in pydicom objects)
@@ -82,24 +84,39 @@ def compact_header(ds: Dataset) -> Dataset:
     Returns
     -------
     pydicom.dataset.Dataset
-        A new dataset sharing those elements and ``file_meta``; no pixel data.
+        A new dataset sharing those elements, ``file_meta`` and the original
+        encoding; no pixel data.
     """
-    header = Dataset()
-    for tag in _header_tags():
-        # By tag: a keyword look-up costs more than the element itself.
-        if ds.get_item(tag) is not None:
-            header.add(ds[tag])
-    if hasattr(ds, "file_meta"):
-        header.file_meta = ds.file_meta
-    return header
+    # By tag, and as read: a keyword look-up or parsing an element no one reads
+    # costs more than keeping the element itself.
+    return _header_from(ds, {element.tag: element for tag in _header_tags()
+                             if (element := ds.get_item(tag)) is not None})
 
 
 def header_without_pixels(ds: Dataset) -> Dataset:
-    """Return a copy of `ds` without its pixel data (elements are shared)."""
-    header = Dataset()
-    for element in ds:
-        if element.keyword not in _PIXEL_KEYWORDS:
-            header.add(element)
+    """Return a copy of `ds` without its pixel data (elements are shared).
+
+    Elements that pydicom has not parsed yet are taken as read
+    (:meth:`pydicom.dataset.Dataset.elements`), with the original encoding, and
+    parsed when first used: parsing every element of a full header, private
+    groups included, costs several times the decoding of a CT slice and would
+    stand between the archive and the first image.
+    """
+    # keys(): iterating a Dataset gives its elements, parsed.
+    return _header_from(ds, {tag: ds.get_item(tag)
+                             for tag in ds.keys()  # noqa: SIM118
+                             if tag not in _PIXEL_TAGS})
+
+
+def _header_from(ds: Dataset, elements: dict[Any, Any]) -> Dataset:
+    """A dataset of `elements` of `ds`, read the way `ds` was, with its File Meta."""
+    header = Dataset(elements)
+    implicit, little_endian = ds.original_encoding
+    if implicit is not None:
+        # A raw element is parsed with the encoding and character set of the
+        # dataset that holds it: the one it was read with.
+        header.set_original_encoding(implicit, little_endian,
+                                     ds.original_character_set)
     if hasattr(ds, "file_meta"):
         header.file_meta = ds.file_meta
     return header
@@ -121,12 +138,13 @@ def read_header(source: Source, compact: bool) -> Dataset:
         The header.
     """
     if isinstance(source, Dataset):
-        full = header_without_pixels(source)
-    else:
-        try:
-            full = pydicom.dcmread(source, stop_before_pixels=True)
-        except pydicom.errors.InvalidDicomError:
-            full = header_without_pixels(_read_path(source))
+        # A compact header never holds pixel data: no full copy first.
+        return compact_header(source) if compact else header_without_pixels(source)
+    full: Dataset
+    try:
+        full = pydicom.dcmread(source, stop_before_pixels=True)
+    except pydicom.errors.InvalidDicomError:
+        full = header_without_pixels(_read_path(source))
     return compact_header(full) if compact else full
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import os
@@ -323,12 +324,23 @@ _ALERT_PREFIXES = ("Non-uniform", "Gantry tilt", "Some frames have no", "Slices 
                    "Missing slice", "Damaged pixel data")
 
 
-def _takes_problems(fill: Callable[..., tuple[np.ndarray, bool]]) -> bool:
-    """True when `fill` reports bad inputs instead of raising (``problems=``)."""
+@functools.lru_cache(maxsize=64)
+def _function_takes_problems(function: Callable[..., Any]) -> bool:
     try:
-        return "problems" in inspect.signature(fill).parameters
+        return "problems" in inspect.signature(function).parameters
     except (TypeError, ValueError):
         return False
+
+
+def _takes_problems(fill: Callable[..., tuple[np.ndarray, bool]]) -> bool:
+    """True when `fill` reports bad inputs instead of raising (``problems=``)."""
+    # Asked once per function: reading a signature costs as much as laying out
+    # a slice, and a bound method is a new object at every call.
+    function = getattr(fill, "__func__", fill)
+    try:
+        return _function_takes_problems(function)
+    except TypeError:  # not hashable
+        return _function_takes_problems.__wrapped__(function)
 
 
 def _blank_missing(voxels: np.ndarray, missing: list[int]) -> float:

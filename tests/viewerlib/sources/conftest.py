@@ -21,7 +21,8 @@ from lightbox_source_testing import (  # noqa: E402
 )
 
 from viewerlib import cache  # noqa: E402
-from viewerlib.sources.dicomweb import ArchiveQuirks, DICOMwebSource  # noqa: E402
+from viewerlib.sources.dicomweb import DICOMwebSource  # noqa: E402
+from viewerlib.sources.quirks import ArchiveQuirks  # noqa: E402
 
 
 

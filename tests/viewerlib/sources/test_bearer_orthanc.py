@@ -14,7 +14,8 @@ from lightbox_source_testing import BearerTokenGateway, ManualClock, make_ct_ser
 
 from viewerlib.errors import SourceAuthenticationError
 from viewerlib.sources.auth import AccessTokenProvider
-from viewerlib.sources.dicomweb import ArchiveQuirks, DICOMwebSource
+from viewerlib.sources.dicomweb import DICOMwebSource
+from viewerlib.sources.quirks import ArchiveQuirks
 
 pytestmark = pytest.mark.orthanc
 

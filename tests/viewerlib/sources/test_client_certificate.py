@@ -18,7 +18,8 @@ from pydicom.data import get_testdata_file
 
 from viewerlib.errors import SourceAuthenticationError, SourceUnreachableError
 from viewerlib.sources.config import load_sources
-from viewerlib.sources.dicomweb import ArchiveQuirks, DICOMwebSource
+from viewerlib.sources.dicomweb import DICOMwebSource
+from viewerlib.sources.quirks import ArchiveQuirks
 
 pytestmark = pytest.mark.orthanc
 

@@ -30,7 +30,8 @@ from viewerlib.errors import (
     SourceResponseError,
     SourceUnreachableError,
 )
-from viewerlib.sources.dicomweb import ArchiveQuirks, DICOMwebSource
+from viewerlib.sources.dicomweb import DICOMwebSource
+from viewerlib.sources.quirks import ArchiveQuirks
 
 pytestmark = pytest.mark.orthanc
 

@@ -18,7 +18,8 @@ from viewerlib.errors import (
     SourceUnreachableError,
 )
 from viewerlib.sources.auth import AccessToken, AccessTokenProvider
-from viewerlib.sources.dicomweb import ArchiveQuirks, DICOMwebSource
+from viewerlib.sources.dicomweb import DICOMwebSource
+from viewerlib.sources.quirks import ArchiveQuirks
 
 STUDY = "1.2.826.0.1.3680043.8.498.1"
 SERIES = "1.2.826.0.1.3680043.8.498.2"

@@ -21,7 +21,8 @@ from viewerlib.errors import (
     SourceUnreachableError,
 )
 from viewerlib.sources.config import connect
-from viewerlib.sources.dicomweb import ArchiveQuirks, DICOMwebSource
+from viewerlib.sources.dicomweb import DICOMwebSource
+from viewerlib.sources.quirks import ArchiveQuirks
 from viewerlib.sources.federated import FederatedSource, not_searched_note
 from viewerlib.sources.local import FolderSource
 from viewerlib.viewer import choose_series

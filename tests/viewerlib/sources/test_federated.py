@@ -12,7 +12,8 @@ from lightbox_source_testing import CREDENTIALS
 from lightbox_source_testing import LoopbackProxy, make_ct_series, write_datasets
 
 from viewerlib.errors import IncompleteResultsWarning, SourceNotFoundError
-from viewerlib.sources.dicomweb import ArchiveQuirks, DICOMwebSource
+from viewerlib.sources.dicomweb import DICOMwebSource
+from viewerlib.sources.quirks import ArchiveQuirks
 from viewerlib.sources.federated import THREAD_NAME_PREFIX, FederatedSource
 from viewerlib.sources.local import FolderSource
 

@@ -61,10 +61,12 @@ def test_part10_bodies_with_lengths_are_split_at_the_pixel_data():
     reply = Reply(200, {"Content-Type": CONTENT_TYPE}, _body(parts, lengths=True))
     with RecordingServer(lambda r: reply) as server, _get(server) as response:
         bodies = list(iter_multipart_part10(response, "rec"))
-    # The first parts may be read whole (the first read takes what has come, the
-    # second guesses the header length); from then on the header length of the
-    # part before guides the reads and the pixel data value is read on its own.
-    assert all(isinstance(b, SplitBody) for b in bodies[2:4])
+    # Every part is split: the first reads may reach into the pixel data value
+    # (the header length is not known yet), and the value is then made of what
+    # was read and the rest; from then on the header length of the part before
+    # guides the reads and the value is read on its own.
+    assert all(isinstance(b, SplitBody) for b in bodies[:4])
+    assert all(len(b.head) == b.place.value_offset for b in bodies[:4])
     for body, dataset, part in zip(bodies[:4], datasets, parts[:4], strict=True):
         read = body.to_dataset() if isinstance(body, SplitBody) else (
             pydicom.dcmread(io.BytesIO(body)))
@@ -122,3 +124,21 @@ def test_read_ahead_closed_early_stops_its_thread_and_closes():
     while len(_reader_threads()) > before and time.monotonic() < deadline:
         time.sleep(0.02)
     assert len(_reader_threads()) == before
+
+
+@pytest.mark.parametrize("rows", [4, 512], ids=["value-in-first-read", "value-after"])
+def test_part_read_past_its_pixel_data_start_is_split_with_its_tail(rows):
+    # The first part's header length is unknown, so its first reads may take the
+    # whole value (a tiny image) or part of it; what follows the value (here a
+    # trailing padding element) must end up in the tail, byte for byte.
+    datasets = make_ct_series(2, rows=rows)
+    for dataset in datasets:
+        dataset.DataSetTrailingPadding = b"\0" * 6
+    parts = [_part10(d) for d in datasets]
+    reply = Reply(200, {"Content-Type": CONTENT_TYPE}, _body(parts, lengths=True))
+    with RecordingServer(lambda r: reply) as server, _get(server) as response:
+        bodies = list(iter_multipart_part10(response, "rec"))
+    for body, part in zip(bodies, parts, strict=True):
+        assert isinstance(body, SplitBody)
+        assert body.head + body.value + body.tail == part
+        assert body.to_dataset() == pydicom.dcmread(io.BytesIO(part))

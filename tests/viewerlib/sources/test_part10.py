@@ -8,7 +8,8 @@ from pathlib import Path
 import pydicom
 import pytest
 from lightbox_source_testing import make_ct_series
-from pydicom.data import get_testdata_file
+from pydicom.data import get_charset_files, get_testdata_file
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
@@ -126,3 +127,66 @@ def test_big_endian_written_here_is_not_split():
     buffer = io.BytesIO()
     dataset.save_as(buffer, little_endian=False, implicit_vr=False)
     assert _walk(buffer.getvalue())[0] is None
+
+
+def _same_raw_elements(ours: Dataset, pydicoms: Dataset) -> bool:
+    """Same tags, and the same raw elements wherever both are still raw.
+
+    ``value_tell`` is left out: it counts from the file's start in pydicom's
+    reading and from the part's data set here.
+    """
+    # keys(): iterating a Dataset gives its elements, parsed.
+    if set(ours.keys()) != set(pydicoms.keys()):
+        return False
+    for tag in ours.keys():  # noqa: SIM118
+        mine, theirs = ours.get_item(tag), pydicoms.get_item(tag)
+        if (isinstance(mine, RawDataElement) and isinstance(theirs, RawDataElement)
+                and mine._replace(value_tell=0) != theirs._replace(value_tell=0)):
+            return False
+    return True
+
+
+# Explicit VR little endian files with private groups, sequences of defined and
+# undefined length, empty values and character sets other than the default.
+_READ_AS_PYDICOM_DOES = ["CT_small.dcm", "MR_small.dcm", "rtdose.dcm",
+                         "chrFren.dcm", "chrH31.dcm", "chrX1.dcm", "chrGreek.dcm"]
+
+
+# pydicom warns about a UID of one test file when it converts the value, in
+# both readings alike.
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
+@pytest.mark.parametrize("name", _READ_AS_PYDICOM_DOES)
+def test_split_files_read_element_for_element_as_pydicom_reads_them(name):
+    # The fast reader of plain explicit VR little endian elements must give the
+    # very raw elements, encoding and values that pydicom's reader gives.
+    path = (get_charset_files(name)[0] if name.startswith("chr")
+            else get_testdata_file(name))
+    data = Path(path).read_bytes()
+    place, _ = _walk(data)
+    if place is None:
+        pytest.skip(f"{name} is not split (no pixel data of defined length)")
+    end = place.value_offset + place.value_length
+    rebuilt = dataset_from_pieces(data[:place.value_offset], place,
+                                  data[place.value_offset:end], data[end:])
+    whole = pydicom.dcmread(io.BytesIO(data))
+    assert _same_raw_elements(rebuilt, whole)
+    assert rebuilt.original_encoding == whole.original_encoding
+    assert rebuilt.original_character_set == whole.original_character_set
+    assert [(e.tag, e.VR, e.value) for e in rebuilt if e.tag != 0x7FE00010] == [
+        (e.tag, e.VR, e.value) for e in whole if e.tag != 0x7FE00010]
+    assert rebuilt.PixelData == whole.PixelData
+
+
+@pytest.mark.parametrize("undefined", [False, True], ids=["defined", "undefined"])
+def test_sequences_read_as_pydicom_reads_them(undefined):
+    # A sequence of undefined length is left to pydicom's reader.
+    data = _file(_with_nested_sequence(make_ct_series(1)[0], undefined))
+    place, _ = _walk(data)
+    assert place is not None
+    rebuilt = dataset_from_pieces(data[:place.value_offset], place,
+                                  data[place.value_offset:])
+    whole = pydicom.dcmread(io.BytesIO(data))
+    assert _same_raw_elements(rebuilt, whole)
+    assert (rebuilt.AnatomicRegionSequence[0].ConceptNameCodeSequence[0].CodeMeaning
+            == "Brain")
+    assert rebuilt == whole

@@ -12,7 +12,8 @@ import dataclasses
 import pytest
 from lightbox_source_testing import make_ct_series
 
-from viewerlib.sources.dicomweb import ArchiveQuirks, DICOMwebSource
+from viewerlib.sources.dicomweb import DICOMwebSource
+from viewerlib.sources.quirks import ArchiveQuirks
 from viewerlib.sources.federated import FederatedSource
 
 pytestmark = pytest.mark.orthanc

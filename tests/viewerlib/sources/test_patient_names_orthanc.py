@@ -2,9 +2,10 @@
 
 Two archives hold pydicom's character set test files (Specific Character Set
 ISO_IR 100, 126, 144, 192, ISO 2022 IR 87 and 149, ...), each under its own UIDs,
-plus the synthetic Test^Case: one set up to answer in UTF-8 ("DefaultEncoding":
-"Utf8"), one as Orthanc comes (it answers in Latin-1, ISO_IR 100, dropping the
-letters Latin-1 lacks). The names, as the files hold them (alphabetic =
+plus the synthetic Test^Case: one as the embedded archive sets Orthanc up
+(``EmbeddedOrthanc`` writes "DefaultEncoding": "Utf8", so it answers in UTF-8),
+one as Orthanc comes ("Latin1", its default: it answers in ISO_IR 100, dropping
+the letters Latin-1 lacks). The names, as the files hold them (alphabetic =
 ideographic = phonetic):
 
 ==============  =================================================
@@ -32,7 +33,8 @@ from lightbox_source_testing import FAKE_PATIENT, make_ct_series
 from pydicom.data import get_charset_files
 from pydicom.uid import generate_uid
 
-from viewerlib.sources.dicomweb import ArchiveQuirks, DICOMwebSource
+from viewerlib.sources.dicomweb import DICOMwebSource
+from viewerlib.sources.quirks import ArchiveQuirks
 
 pytestmark = pytest.mark.orthanc
 
@@ -73,16 +75,16 @@ def _start_archive(orthanc_factory, name: str, default_encoding: str | None):
 
 @pytest.fixture(scope="module")
 def names_archive(orthanc_factory):
-    """The archive that answers in UTF-8."""
-    archive, patient_ids = _start_archive(orthanc_factory, "names-utf8", "Utf8")
+    """The archive as ``EmbeddedOrthanc`` sets it up: it answers in UTF-8."""
+    archive, patient_ids = _start_archive(orthanc_factory, "names-utf8", None)
     yield archive, patient_ids
     archive.stop()
 
 
 @pytest.fixture(scope="module")
 def latin1_archive(orthanc_factory):
-    """The archive as Orthanc comes: it answers in Latin-1."""
-    archive, patient_ids = _start_archive(orthanc_factory, "names-latin1", None)
+    """The archive as Orthanc comes (its default encoding): it answers in Latin-1."""
+    archive, patient_ids = _start_archive(orthanc_factory, "names-latin1", "Latin1")
     yield archive, patient_ids
     archive.stop()
 
