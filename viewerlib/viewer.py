@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydicom.dataset import Dataset
@@ -25,10 +27,20 @@ from viewerlib.volume.progressive import SeriesLoad
 from viewerlib.volume.volume import Volume, read_series
 from viewerlib.widgets.compare import Comparison
 from viewerlib.widgets.compare import compare as _compare
-from viewerlib.widgets.dispatch import ObjectViewer, show_object
+from viewerlib.widgets.dispatch import ObjectViewer, first_header, show_object
 from viewerlib.widgets.mpr import MPRViewer
+from viewerlib.widgets.notice import (
+    WAVEFORM_MODALITIES,
+    StudyNotice,
+    describe_series,
+)
 from viewerlib.widgets.overlays import AnnotatedStackViewer
-from viewerlib.widgets.report_layout import ImagesWithReport, is_report, report_series
+from viewerlib.widgets.report_layout import (
+    ImagesWithReport,
+    ReportPane,
+    is_report,
+    report_series,
+)
 from viewerlib.widgets.stack import StackViewer, overlay_texts
 from viewerlib.widgets.volume3d import VolumeViewer
 
@@ -37,8 +49,32 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Modalities whose series are not image stacks (reports, annotations, states).
-_NON_IMAGE_MODALITIES = NON_IMAGE_MODALITIES
+# Modalities whose series are not image stacks (reports, annotations, states,
+# waveforms).
+_NON_IMAGE_MODALITIES = NON_IMAGE_MODALITIES | frozenset(WAVEFORM_MODALITIES)
+# Series whose first header is read to say what a study without images holds.
+_DESCRIBED_WITH_HEADER = 8
+# A string of only digits and dots names a study: a UID, valid (PS3.5 9.1) or not.
+_UID_LIKE = re.compile(r"[0-9.]+")
+# File suffixes that mark a string as a path even when nothing is there.
+_PATH_SUFFIXES = frozenset({".dcm", ".dicom", ".ima", ".jpg", ".jpeg", ".png",
+                            ".mp4", ".m4v", ".mov"})
+
+
+def is_image_series(series: Series) -> bool:
+    """True for a series of images, by its (0008,0060) *Modality*.
+
+    Reports, annotations, presentation states and waveforms (SR, DOC, KO, PR,
+    SEG, RTSTRUCT, ECG, EEG, ...) are not.
+
+    Examples
+    --------
+    >>> is_image_series(Series("1", "1.1", "CT"))
+    True
+    >>> is_image_series(Series("1", "1.2", "ECG"))
+    False
+    """
+    return series.Modality not in _NON_IMAGE_MODALITIES
 
 
 def choose_series(series: list[Series]) -> Series:
@@ -47,7 +83,8 @@ def choose_series(series: list[Series]) -> Series:
     Raises
     ------
     LookupError
-        If the study has no image series.
+        If the study has no image series (:func:`open` then shows its reports,
+        or says what it holds).
     """
     if not series:
         # A search that could not reach every archive says which ones.
@@ -55,12 +92,12 @@ def choose_series(series: list[Series]) -> Series:
         raise LookupError("no archive holds a series of this study: check the Study "
                           "Instance UID, or whether your role may use the archive "
                           "that has it" + (f". {note}" if note else ""))
-    images = [s for s in series if s.Modality not in _NON_IMAGE_MODALITIES]
+    images = [s for s in series if is_image_series(s)]
     if not images:
         raise LookupError(
             "the study holds no image series (only "
             + ", ".join(sorted({s.Modality for s in series}))
-            + ")"
+            + "): viewerlib.open(study) shows its reports, or says what it holds"
         )
     return max(images, key=lambda s: s.NumberOfSeriesRelatedInstances or 0)
 
@@ -132,7 +169,7 @@ def open(
     source: Source | None = None,
     series: Series | str | None = None,
     **viewer_options: Any,
-) -> StackViewer | ObjectViewer:
+) -> StackViewer | ObjectViewer | ReportPane:
     """Open a study in the stack viewer, showing each image as it arrives.
 
     Parameters
@@ -141,6 +178,10 @@ def open(
         A study from a search, its (0020,000D) *Study Instance UID*, or a volume
         already in memory (shown as it is). An instance already read, or a file
         (DICOM, JPEG, PNG, MP4), is shown in the viewer its SOP Class asks for.
+        A folder (or a DICOMDIR) is read as a
+        :class:`~viewerlib.sources.local.FolderSource` and its one study is
+        opened. A string names a file or folder when that path exists (or it
+        holds a ``/``); a string of digits and dots is always a UID.
     source, series
         As for :func:`open_volume`. A ``series`` that is not an image stack (SEG,
         RTSTRUCT, GSPS, KOS, PDF, SR, photographs, video, colour or ultrasound
@@ -166,6 +207,26 @@ def open(
         that refer to the series, each switched on and off from the viewer
         (:meth:`~viewerlib.widgets.overlays.AnnotatedStackViewer.show_study_object`);
         they are looked up once the first image is on screen.
+    ReportPane
+        For a study without image series that holds structured reports or
+        Encapsulated PDFs: the newest shown (``.report``), a menu when there
+        are several (``.reports``), and a line naming what else it holds.
+    StudyNotice
+        For a study with nothing that can be shown (only a waveform, say): what
+        each series holds and where to open it instead
+        (:class:`~viewerlib.widgets.notice.StudyNotice`), not an error.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a path is given and nothing is there.
+    viewerlib.pipeline.instance.NotAnImageError
+        If a file is empty (0 bytes).
+    LookupError
+        If a folder holds no study, or several (the message lists them), or no
+        archive holds the study.
+    ValueError
+        If a folder is given with a ``source``, or a file with a ``series``.
 
     Notes
     -----
@@ -181,12 +242,23 @@ def open(
     """
     if isinstance(study, Volume):
         return StackViewer.from_volume(study, **viewer_options)
+    path = path_named(study)
+    if path is not None:
+        return _open_path(path, source, series, **viewer_options)
+    assert not isinstance(study, os.PathLike)
     load: SeriesLoad | None = None
     first: Dataset | None = None
     try:
         if isinstance(study, str | Study) and series is None:
             # The series to show decides the viewer: search for it first.
-            source, _, series = _resolve(study, source, None)
+            source = source if source is not None else _connect()
+            study_instance_uid = str(study if isinstance(study, str)
+                                     else study.StudyInstanceUID)
+            found = source.search_for_series(study_instance_uid=study_instance_uid)
+            if found and not any(is_image_series(s) for s in found):
+                # Reports only, or nothing to show: say what the study holds.
+                return show_study_without_images(study_instance_uid, source, found)
+            series = choose_series(found)
         if isinstance(study, str | Study) and isinstance(series, str):
             source = source if source is not None else _connect()
             study_instance_uid = str(study if isinstance(study, str)
@@ -236,6 +308,193 @@ def open(
         shown_series.find_study_objects, load.source, study_instance_uid,
         series_instance_uid))
     return shown_series
+
+
+def path_named(study: object) -> Path | None:
+    """The file or folder `study` names, or None when it names a study.
+
+    Parameters
+    ----------
+    study : object
+        What was given to :func:`open`: an ``os.PathLike`` is a path; a string
+        is one unless it is all digits and dots (a UID), when that path exists
+        or it looks like one (a slash or backslash, a leading ``~``, a suffix
+        such as ``.dcm``). Anything else is not.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The path, with ``~`` expanded.
+
+    Examples
+    --------
+    >>> path_named("1.2.840.113619.2.1")
+    >>> path_named("/tmp/scans/ct.dcm").name
+    'ct.dcm'
+    """
+    if isinstance(study, os.PathLike):
+        return Path(study).expanduser()
+    if not isinstance(study, str):
+        return None
+    text = study.strip()
+    if not text or _UID_LIKE.fullmatch(text):
+        # A UID, even if a file of that name happens to exist.
+        return None
+    path = Path(text).expanduser()
+    if (path.exists() or "/" in text or "\\" in text or text.startswith("~")
+            or path.suffix.lower() in _PATH_SUFFIXES):
+        return path
+    return None
+
+
+def _open_path(path: Path, source: Source | None, series: Series | str | None,
+               **viewer_options: Any) -> StackViewer | ObjectViewer | ReportPane:
+    """Open a file, or the one study of a folder (see :func:`open`)."""
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no file or folder {str(path)!r} (relative paths start at "
+            f"{Path.cwd()}): check the path. A study in an archive is opened by "
+            "its Study Instance UID, digits and dots"
+        )
+    if not (path.is_dir() or path.name.upper() == "DICOMDIR"):
+        if series is not None:
+            raise ValueError(
+                f"{path.name} is one file, so series= does not apply: drop it, or "
+                "open the file's folder"
+            )
+        shown = show_object(path, source, **viewer_options)
+        assert shown is not None  # a file always gets a viewer, or raises
+        return shown
+    if source is not None:
+        raise ValueError(
+            "give a folder or a source, not both: viewerlib.open(folder) reads the "
+            "folder as its own source; to open a study of another source, give its "
+            "Study Instance UID"
+        )
+    folder = FolderSource(path)
+    studies = folder.search_for_studies()
+    if len(studies) != 1:
+        raise LookupError(_folder_studies_text(path, folder, studies))
+    logger.info("opening the study of a folder")
+    return open(studies[0], folder, series, **viewer_options)
+
+
+def _folder_studies_text(path: Path, folder: FolderSource,
+                         studies: list[Study]) -> str:
+    """Why a folder cannot be opened as one study, and what to do."""
+    if not studies:
+        unreadable = folder.unreadable
+        listed = "; ".join(f"{name}: {why}" for name, why in unreadable[:3])
+        more = f" and {len(unreadable) - 3} more" if len(unreadable) > 3 else ""
+        return (
+            f"{str(path)!r} holds no DICOM study"
+            + (f"; {len(unreadable)} file{'' if len(unreadable) == 1 else 's'} "
+               f"could not be used ({listed}{more})" if unreadable else "")
+            + ": check the folder, or open a file with viewerlib.open(Path(...))"
+        )
+    lines = [
+        f"  {study.StudyDate or 'no date'} "
+        f"{'/'.join(study.ModalitiesInStudy) or '?'} "
+        f"{study.StudyDescription!r}: {study.StudyInstanceUID}"
+        for study in studies[:10]
+    ]
+    if len(studies) > 10:
+        lines.append(f"  and {len(studies) - 10} more")
+    return (
+        f"{str(path)!r} holds {len(studies)} studies; open one of them by its Study "
+        "Instance UID with the folder as the source:\n"
+        + "\n".join(lines)
+        + "\n  source = viewerlib.sources.local.FolderSource(folder); "
+        "viewerlib.open(uid, source)"
+    )
+
+
+def show_study_without_images(
+    study_instance_uid: str, source: Source, found: list[Series]
+) -> ReportPane | StudyNotice:
+    """What :func:`open` shows for a study without image series.
+
+    Parameters
+    ----------
+    study_instance_uid : str
+        (0020,000D) *Study Instance UID*.
+    source : Source
+        Where the study's series are.
+    found : list of Series
+        The study's series, none of them images (:func:`is_image_series`).
+
+    Returns
+    -------
+    ReportPane or StudyNotice
+        The study's newest structured report or Encapsulated PDF, with a menu
+        when there are several and a line naming what else the study holds;
+        without any report, a notice saying what each series holds (a
+        waveform, an RT plan, ...) and where to open it.
+    """
+    reports, note, failed = study_reports(source, study_instance_uid, found)
+    with_report = {str(ds.get("SeriesInstanceUID", "")) for ds in reports} | failed
+    others = [s for s in found if str(s.SeriesInstanceUID) not in with_report]
+    headers = [
+        first_header(source, study_instance_uid, str(s.SeriesInstanceUID))
+        if index < _DESCRIBED_WITH_HEADER else None
+        for index, s in enumerate(others)
+    ]
+    lines = [describe_series(s, h) for s, h in zip(others, headers, strict=True)]
+    if reports:
+        pane = ReportPane(
+            reports, notice="This study also holds " + "; ".join(lines) if lines
+            else "")
+        pane.add_class("lbx-study-reports")
+        return pane
+    if note:
+        lines.insert(0, note)
+    header = next((h for h in headers if h is not None), None)
+    return StudyNotice(lines, header)
+
+
+def study_reports(
+    source: Source, study_instance_uid: str, found: list[Series]
+) -> tuple[list[Dataset], str, set[str]]:
+    """The study's SR documents and Encapsulated PDFs, retrieved from `source`.
+
+    Parameters
+    ----------
+    source : Source
+        Where to retrieve.
+    study_instance_uid : str
+        (0020,000D) *Study Instance UID*.
+    found : list of Series
+        The study's series; those of :func:`report_series` are retrieved.
+
+    Returns
+    -------
+    reports : list of pydicom.dataset.Dataset
+        Every instance of them that :func:`is_report`.
+    note : str
+        Empty when a report was found; else, if a series could not be retrieved,
+        what went wrong and what to do.
+    failed : set of str
+        (0020,000E) *Series Instance UID* of the series that could not be
+        retrieved.
+    """
+    note = ""
+    reports: list[Dataset] = []
+    failed: set[str] = set()
+    for series in report_series(found):
+        series_instance_uid = str(series.SeriesInstanceUID)
+        try:
+            datasets = source.retrieve_series(study_instance_uid, series_instance_uid)
+        except (ViewerlibError, LookupError, OSError) as err:
+            # What can be shown is shown anyway; the note says what went wrong.
+            logger.warning("a report series could not be retrieved: %s",
+                           type(err).__name__)
+            note = (f"The report could not be retrieved ({type(err).__name__}: "
+                    f"{err}). Run the cell again to retry.")
+            failed.add(series_instance_uid)
+            continue
+        events.series_opened(study_instance_uid, series_instance_uid)
+        reports += [ds for ds in datasets if is_report(ds)]
+    return reports, "" if reports else note, failed
 
 
 def _connect() -> Source:
@@ -419,23 +678,7 @@ def open_with_report(
     if series is None:
         series = choose_series(everything)
     images = open(study_instance_uid, source, series, **viewer_options)
-    note = ""
-    reports: list[Dataset] = []
-    for found in report_series(everything):
-        series_instance_uid = str(found.SeriesInstanceUID)
-        try:
-            datasets = source.retrieve_series(study_instance_uid, series_instance_uid)
-        except (ViewerlibError, LookupError, OSError) as err:
-            # The images are shown anyway; the right side says what went wrong.
-            logger.warning("a report series could not be retrieved: %s",
-                           type(err).__name__)
-            note = (f"The report could not be retrieved ({type(err).__name__}: "
-                    f"{err}). Run the cell again to retry.")
-            continue
-        events.series_opened(study_instance_uid, series_instance_uid)
-        reports += [ds for ds in datasets if is_report(ds)]
-    if reports:
-        note = ""
+    reports, note, _ = study_reports(source, study_instance_uid, everything)
     return ImagesWithReport(images, reports, note)
 
 

@@ -329,3 +329,28 @@ from viewerlib.volume.volume import read_series
 current = read_series(ct_head_phantom("current").datasets)[0]
 prior = read_series(ct_head_phantom("prior").datasets)[0]
 """
+
+# Python that writes the CT head phantom to a folder with the RLE pixel data of
+# slice CUT_SLICE cut to a third (as tests/viewerlib/volume/test_bad_slices.py cuts
+# it): the volume keeps that slice in place, blank, in ``missing_slices``.
+CUT_SLICE = 20
+CUT_SLICE_SETUP = f"""\
+import tempfile, warnings
+from pathlib import Path
+from pydicom.encaps import encapsulate, generate_frames
+from pydicom.uid import RLELossless
+import viewerlib
+from viewerlib.samples.phantom import ct_head_phantom
+from viewerlib.volume.volume import read_series
+cut_folder = Path(tempfile.mkdtemp(prefix="lbx-cut-"))
+for ds in ct_head_phantom("current").datasets:
+    ds.compress(RLELossless)
+    if ds.InstanceNumber == {CUT_SLICE} + 1:
+        fragment = next(generate_frames(ds.PixelData, number_of_frames=1))
+        ds.PixelData = encapsulate([fragment[: len(fragment) // 3]])
+    ds.save_as(cut_folder / f"{{ds.InstanceNumber:03d}}.dcm", enforce_file_format=True)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # the volume's warnings name the slice too
+    cut = viewerlib.open(cut_folder)
+    assert cut.missing_slices == [{CUT_SLICE}], cut.missing_slices
+"""

@@ -361,6 +361,36 @@ def test_one_corrupt_instance_streamed_costs_only_its_slice(orthanc_factory):
     assert str(victim.SOPInstanceUID) in note and "RLE Lossless" in note
     assert note in [str(w.message) for w in caught]
     assert viewer.loading["state"] == "complete"
+    # The page learns of it when the series is whole: it marks the slice.
+    assert viewer.missing_slices == [bad]
+
+
+def test_a_study_of_an_ecg_and_of_a_report_open_without_a_traceback(
+        orthanc_factory):
+    """Through DICOMweb, as the Studies panel opens them: no decoding attempted."""
+    sys.path.insert(0, str(Path(__file__).parent / "widgets"))
+    from widget_builders import ecg_waveform, text_report
+
+    from viewerlib.widgets.notice import StudyNotice
+    from viewerlib.widgets.report import ReportViewer
+    from viewerlib.widgets.report_layout import ReportPane
+
+    ecg = ecg_waveform("1.2.826.0.1.3680043.8.498.79")
+    images = ct_head_phantom("prior", rows=16, columns=16, number_of_slices=2)
+    report = text_report(images.datasets, ["Normal study"])
+    server = orthanc_factory("no-images").start()
+    assert server.load_datasets([ecg, report]).stored == 2
+    source = DICOMwebSource(
+        server.dicomweb_url, "archive", quirks=ArchiveQuirks.for_orthanc_1_10()
+    )
+
+    notice = viewerlib.open(str(ecg.StudyInstanceUID), source)
+    shown = viewerlib.open(str(report.StudyInstanceUID), source)
+
+    assert isinstance(notice, StudyNotice)
+    assert notice.lines[0].startswith("an ECG waveform (12-lead ECG Waveform Storage")
+    assert "open it in the cardiology system" in notice.lines[0]
+    assert isinstance(shown, ReportPane) and isinstance(shown.report, ReportViewer)
 
 
 def test_nothing_found_while_an_archive_is_down_names_that_archive(tmp_path):

@@ -22,7 +22,9 @@ import numpy as np
 
 from viewerlib.errors import ViewerlibError
 from viewerlib.model import PatientIdentifier, Series, Study
+from viewerlib.objects.sop import NON_IMAGE_MODALITIES
 from viewerlib.sources.federated import not_searched_note
+from viewerlib.widgets.notice import WAVEFORM_MODALITIES
 from viewerlib.widgets.stack import StackViewer
 
 if TYPE_CHECKING:
@@ -32,7 +34,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Openable = Study | str
-_NON_IMAGE = {"SR", "PR", "KO", "SEG", "RTSTRUCT", "RTPLAN", "REG", "DOC"}
+# Series that never hang opposite images: reports, annotations, waveforms.
+_NON_IMAGE = NON_IMAGE_MODALITIES | frozenset(WAVEFORM_MODALITIES)
 
 
 def plane_of(image_orientation: Sequence[float] | None) -> str:

@@ -15,6 +15,7 @@ SR                         :class:`~.report.ReportViewer`
 photographs, video         :class:`~.media.MediaViewer`
 colour or US images        :class:`~.media.MediaViewer`, multi-frame ones as cine
 JPEG, PNG, MP4 file        :class:`~.media.MediaViewer`
+waveforms (ECG, EEG, ...)  :class:`~.notice.StudyNotice`: what it is, where to open it
 =========================  ===========================================================
 
 Colour images (ultrasound and echo cine, colour XA, RGB secondary captures) are not
@@ -35,21 +36,30 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from viewerlib.errors import ViewerlibError
+from viewerlib.model import Series
 from viewerlib.objects.references import referenced_series_uids
 from viewerlib.objects.sop import NON_IMAGE_MODALITIES, ObjectKind, object_kind
+from viewerlib.pipeline.instance import NotAnImageError
 from viewerlib.widgets.document import DocumentViewer
 from viewerlib.widgets.media import MediaViewer
+from viewerlib.widgets.notice import (
+    WAVEFORM_MODALITIES,
+    StudyNotice,
+    describe_series,
+    is_waveform,
+)
 from viewerlib.widgets.overlays import AnnotatedStackViewer
 from viewerlib.widgets.report import ReportViewer
 
 if TYPE_CHECKING:
-    from viewerlib.model import Series, Study
+    from viewerlib.model import Study
     from viewerlib.sources.base import Source
     from viewerlib.volume.volume import Volume
 
 logger = logging.getLogger(__name__)
 
-ObjectViewer = AnnotatedStackViewer | DocumentViewer | ReportViewer | MediaViewer
+ObjectViewer = (AnnotatedStackViewer | DocumentViewer | ReportViewer | MediaViewer
+                | StudyNotice)
 
 # Modalities of photographs, video and ultrasound (PS3.3 C.7.3.1.1.1): shown as
 # stills or cine loops, never as a stack.
@@ -62,6 +72,7 @@ _GRAYSCALE = frozenset({"MONOCHROME1", "MONOCHROME2"})
 _MEDIA_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".mp4", ".m4v", ".mov"})
 _OVERLAY_KINDS = (ObjectKind.SEGMENTATION, ObjectKind.RT_STRUCTURE_SET,
                   ObjectKind.PRESENTATION_STATE, ObjectKind.KEY_OBJECT_SELECTION)
+_OBJECT_NOTICE_TITLE = "Lightbox cannot show this object as images or as a report"
 
 
 def is_colour_image(ds: Dataset) -> bool:
@@ -170,8 +181,14 @@ def show_object(
     if modality not in NON_IMAGE_MODALITIES | _MEDIA_MODALITIES:
         if modality in _STACK_MODALITIES:
             return None
-        header = first if first is not None else _first_header(
+        header = first if first is not None else first_header(
             source, str(study_instance_uid), str(series_instance_uid))
+        if modality in WAVEFORM_MODALITIES or is_waveform(header):
+            # A waveform has no pixels: say what it is rather than fail to decode.
+            described = series if isinstance(series, Series) else Series(
+                str(study_instance_uid), str(series_instance_uid), Modality=modality)
+            return StudyNotice([describe_series(described, header)], header,
+                               title=_OBJECT_NOTICE_TITLE)
         if header is None or not shows_as_media(header):
             return None
     datasets = source.retrieve_series(str(study_instance_uid), str(series_instance_uid))
@@ -192,6 +209,14 @@ def show_datasets(datasets: list[Dataset], source: Source | None = None,
     if not datasets:
         raise ValueError("the series holds no instance to show")
     first = datasets[0]
+    if is_waveform(first):
+        series = Series(str(first.get("StudyInstanceUID", "")),
+                        str(first.get("SeriesInstanceUID", "")),
+                        Modality=str(first.get("Modality", "")),
+                        SeriesDescription=str(first.get("SeriesDescription", "")),
+                        NumberOfSeriesRelatedInstances=len(datasets))
+        return StudyNotice([describe_series(series, first)], first,
+                           title=_OBJECT_NOTICE_TITLE)
     kind = object_kind(first)
     logger.info("showing a %s", kind.value)
     if kind is ObjectKind.ENCAPSULATED_PDF:
@@ -239,9 +264,14 @@ def _connect() -> Source:
     return connect()
 
 
-def _first_header(source: Source, study_instance_uid: str,
-                  series_instance_uid: str) -> Dataset | None:
-    """The header of one instance of a series, or None if it cannot be read."""
+def first_header(source: Source, study_instance_uid: str,
+                 series_instance_uid: str) -> Dataset | None:
+    """The header of one instance of a series, or None if it cannot be read.
+
+    One search for an instance and one metadata retrieval; the failure is
+    logged (its type only), since callers only use the header to tell kinds of
+    objects apart.
+    """
     try:
         found = source.search_for_instances(study_instance_uid, series_instance_uid,
                                             limit=1)
@@ -295,6 +325,22 @@ def _referenced_volume(ds: Dataset, source: Source | None) -> Volume:
 
 def _show_file(path: Path, source: Source | None, **viewer_options: Any
                ) -> ObjectViewer:
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{str(path)!r} does not exist (relative paths start at {Path.cwd()}): "
+            "check the path"
+        )
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{str(path)!r} is a folder: open it with viewerlib.open(path), which "
+            "reads it as a folder source"
+        )
+    if path.stat().st_size == 0:
+        # As viewerlib.read_instance says it: an empty file is no DICOM file.
+        raise NotAnImageError(
+            f"{str(path)!r} is not a DICOM file: the file is empty (0 bytes): copy "
+            "it again from its source"
+        )
     if path.suffix.lower() in _MEDIA_SUFFIXES:
         return MediaViewer.from_file(path)
     # Anything else is read as DICOM; files without a preamble are common.

@@ -28,7 +28,19 @@ const MPR_CSS = `
   color: #eee; border: 1px solid #555; border-radius: 3px; font-size: 11px;
   min-height: 24px; }
 .lbx-mpr-bar input[type=number] { width: 4em; }
+.lbx-mpr-warning { padding: 4px 8px; background: #8c0000; color: #fff;
+  font-weight: 600; white-space: pre-wrap; }
+.lbx-mpr-warning[hidden], .lbx-mpr-missing[hidden] { display: none; }
+.lbx-mpr-missing { position: absolute; left: 50%; top: 50%; z-index: 2;
+  transform: translate(-50%, -50%); max-width: 85%; padding: 6px 10px;
+  background: rgba(150, 0, 0, .93); border: 2px solid #ff5252; border-radius: 4px;
+  color: #fff; font-weight: 600; text-align: center; white-space: pre-wrap;
+  pointer-events: none; }
 `;
+
+// Orange dashed lines (apart from the crosshair's colours) where the slices that
+// could not be decoded cut a view.
+const MISSING_COLOUR = "#ff9100";
 
 const PLANE_COLOURS = { axial: "#ff5252", coronal: "#52ff7a", sagittal: "#4fa3ff" };
 
@@ -59,6 +71,11 @@ function render({ model, el }) {
   root.tabIndex = 0;
   const title = element("div", "lbx-corner", root);
   title.style.cssText = "position:relative;padding:2px 6px";
+  // Slices that could not be decoded: the kernel's warning, text only.
+  const warning = element("div", "lbx-mpr-warning", root);
+  warning.setAttribute("role", "alert");
+  warning.textContent = model.get("warning") || "";
+  warning.hidden = !warning.textContent;
   const grid = element("div", "lbx-mpr-views", root);
   const bar = element("div", "lbx-mpr-bar", root);
   const [S, R, C] = model.get("shape");
@@ -187,9 +204,12 @@ function render({ model, el }) {
     markers.top.style.cssText = "top:4px;left:50%";
     markers.bottom.style.cssText = "bottom:4px;left:50%";
     const native = document.createElement("canvas");
+    const missing = element("div", "lbx-mpr-missing", box);
+    missing.setAttribute("role", "alert");
+    missing.hidden = true;
     // zoom: times the size that fits the view; pan: CSS pixels from the centre.
-    views[name] = { box, canvas, label, markers, native, fit: null, geometry: null,
-      zoom: 1, pan: [0, 0] };
+    views[name] = { box, canvas, label, markers, native, missing, fit: null,
+      geometry: null, zoom: 1, pan: [0, 0] };
   }
 
   function draw() {
@@ -244,6 +264,7 @@ function render({ model, el }) {
         view.lineTo(cx + dx / n * length, cy + dy / n * length);
         view.stroke();
       }
+      markMissing(v, g, view, x0, y0, scale, ratio);
       v.canvas.dataset.crosshair = JSON.stringify([cx, cy]);
       const mode = model.get("slab_mode");
       const thickness = model.get("slab_thickness_mm");
@@ -273,6 +294,51 @@ function render({ model, el }) {
     root.dataset.painted = "true";
     root.dataset.center = JSON.stringify(center);
   }
+  // Each slice that could not be decoded is a plane (point, normal): where it
+  // cuts view `v`, an orange dashed line; a view lying within it says so in words.
+  function markMissing(v, g, view, x0, y0, scale, ratio) {
+    const inside = [];
+    let lines = 0;
+    view.save();
+    view.strokeStyle = MISSING_COLOUR;
+    view.lineWidth = 2 * ratio;
+    view.setLineDash([8 * ratio, 5 * ratio]);
+    for (const plane of model.get("missing_planes") || []) {
+      const n = plane.normal;
+      // Signed distance (mm) from the plane at pixel (row, column) of the view.
+      const atOrigin = dot(add(g.origin, plane.point, -1), n);
+      const perRow = dot(g.row, n) * step;
+      const perColumn = dot(g.col, n) * step;
+      if (Math.abs(perRow) < 1e-6 && Math.abs(perColumn) < 1e-6) {
+        if (Math.abs(atOrigin) <= plane.half_mm) inside.push(plane.label);
+        continue;
+      }
+      const far = 4 * (g.nRows + g.nCols);
+      let ends;
+      if (Math.abs(perColumn) >= Math.abs(perRow)) {
+        ends = [-far, far].map((r) => [r, -(atOrigin + perRow * r) / perColumn]);
+      } else {
+        ends = [-far, far].map((c) => [-(atOrigin + perColumn * c) / perRow, c]);
+      }
+      view.beginPath();
+      ends.forEach(([r, c], i) => {
+        const x = x0 + (c + 0.5) * scale;
+        const y = y0 + (r + 0.5) * scale;
+        if (i) view.lineTo(x, y); else view.moveTo(x, y);
+      });
+      view.stroke();
+      lines += 1;
+    }
+    view.restore();
+    v.box.dataset.missingLines = String(lines);
+    v.box.dataset.missingSlice = String(inside.length > 0);
+    v.missing.hidden = !inside.length;
+    if (inside.length) {
+      v.missing.textContent = inside.join(", ") + " could not be decoded: "
+        + "this plane is blank, not the patient's image.";
+    }
+  }
+
   function requestDraw() {
     if (!pending) {
       pending = true;

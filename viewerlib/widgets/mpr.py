@@ -61,6 +61,10 @@ class MPRViewer(anywidget.AnyWidget):
     (:func:`~viewerlib.volume.resample.on_uniform_grid`; ``self.volume.warnings``
     says so). MONOCHROME1 (and an INVERSE Presentation LUT Shape) sets
     ``invert``: white is low, applied after the window (PS3.3 C.11.6).
+
+    Slices that could not be decoded (``volume.missing_slices``) are blank in
+    every plane: a warning line above the views names them, an orange dashed line
+    marks where each one cuts a view, and a view lying in one says so.
     """
 
     _esm = front_end("mpr.js")
@@ -83,8 +87,20 @@ class MPRViewer(anywidget.AnyWidget):
     show_crosshair = traitlets.Bool(True).tag(sync=True)
     overlay = traitlets.Dict({}).tag(sync=True)
     dtype = traitlets.Unicode("int16").tag(sync=True)
+    #: Slices of the series that could not be decoded (from 0, in the series as
+    #: read, before any resampling): blank in place.
+    missing_slices = traitlets.List(traitlets.Int(), []).tag(sync=True)
+    #: Where each of them lies (:func:`missing_planes`).
+    missing_planes = traitlets.List([]).tag(sync=True)
+    #: The line shown above the views while slices are missing; kept by the kernel.
+    warning = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, volume: Volume, **kwargs: Any) -> None:
+        # Before any resampling: the missing slices' numbers and places are those
+        # of the series as read.
+        kwargs.setdefault("missing_slices", sorted(set(volume.missing_slices)))
+        kwargs.setdefault("missing_planes", missing_planes(volume))
+        kwargs.setdefault("warning", missing_warning(volume))
         volume = on_uniform_grid(volume)
         self.volume = volume
         self._voxels = _transferable(volume.voxels)
@@ -165,3 +181,56 @@ class MPRViewer(anywidget.AnyWidget):
 
     def __repr__(self) -> str:
         return f"MPRViewer({'x'.join(str(n) for n in self._voxels.shape)})"
+
+
+def missing_planes(volume: Volume) -> list[dict[str, Any]]:
+    """Where the slices of `volume` that could not be decoded lie, for the page.
+
+    Returns
+    -------
+    list of dict
+        One per index of ``volume.missing_slices``: ``image`` (its number, from
+        1), ``label`` (as the stack viewer's overlay names it), ``point`` (its
+        (0020,0032) *Image Position (Patient)*, LPS mm), ``normal`` (the unit
+        slice normal) and ``half_mm`` (half the slice spacing: a plane within it
+        passes through the blank slice).
+    """
+    step = np.asarray(volume.affine[:3, 0], dtype=float)
+    length = float(np.linalg.norm(step)) or 1.0
+    normal = (step / length).tolist()
+    half = float(volume.spacing_mm[0]) / 2.0 or length / 2.0
+    positions = np.asarray(volume.slice_positions_mm, dtype=float)
+    return [
+        {"image": index + 1, "label": f"Im {index + 1}/{len(positions)}",
+         "point": positions[index].tolist(), "normal": normal, "half_mm": half}
+        for index in sorted(set(volume.missing_slices))
+        if 0 <= index < len(positions)
+    ]
+
+
+def missing_warning(volume: Volume) -> str:
+    """The MPR's warning line for slices that could not be decoded, or "".
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> text = missing_warning(SimpleNamespace(missing_slices=[7], shape=(48, 8, 8)))
+    >>> text.split(":")[0]
+    'Im 8/48 could not be decoded'
+    >>> missing_warning(SimpleNamespace(missing_slices=[], shape=(48, 8, 8)))
+    ''
+    """
+    missing = sorted(set(volume.missing_slices))
+    if not missing:
+        return ""
+    count = volume.shape[0]
+    names = ", ".join(f"Im {index + 1}/{count}" for index in missing[:10])
+    if len(missing) > 10:
+        names += f" and {len(missing) - 10} more"
+    one = len(missing) == 1
+    return (
+        f"{names} could not be decoded: {'it is' if one else 'they are'} blank in "
+        "every plane (orange dashed lines). Do not read or measure across "
+        f"{'it' if one else 'them'}; volume.warnings names the "
+        f"{'file' if one else 'files'} and why."
+    )

@@ -136,6 +136,104 @@ def report_viewer(ds: Dataset) -> ReportViewer | DocumentViewer:
     )
 
 
+class ReportPane(ipywidgets.VBox):
+    """A study's reports, the newest shown, with a menu when there are several.
+
+    The right side of :class:`ImagesWithReport`, and what :func:`viewerlib.open`
+    shows for a study that holds reports and no images.
+
+    Parameters
+    ----------
+    reports : sequence of pydicom.dataset.Dataset
+        SR documents and Encapsulated PDFs; the newest is shown
+        (:func:`newest_first`). Empty: the pane says that there is no report.
+    note : str
+        Shown instead of the report when there is none, e.g. why the reports could
+        not be retrieved.
+    notice : str
+        A line above the report, e.g. what else the study holds that is not shown.
+
+    Attributes
+    ----------
+    reports : list of pydicom.dataset.Dataset
+        The reports, newest first.
+    report : ReportViewer, DocumentViewer or None
+        The viewer of the report shown, None when there is no report.
+
+    Raises
+    ------
+    ValueError
+        If one of `reports` is not a report (:func:`is_report`).
+    """
+
+    def __init__(self, reports: Sequence[Dataset] = (), note: str = "",
+                 notice: str = "", **kwargs: Any) -> None:
+        refused = [
+            str(ds.get("SOPClassUID", "")) for ds in reports if not is_report(ds)
+        ]
+        if refused:
+            raise ValueError(
+                "only SR documents and Encapsulated PDFs are shown as reports; "
+                f"got (0008,0016) SOP Class UID {', '.join(refused)}"
+            )
+        self.reports = newest_first(reports)
+        self.report: ReportViewer | DocumentViewer | None = None
+        self._choice: ipywidgets.Dropdown | None = None
+        if len(self.reports) > 1:
+            # Plain strings: ipywidgets shows each option as text.
+            self._choice = ipywidgets.Dropdown(
+                options=[(report_title(ds), i) for i, ds in enumerate(self.reports)],
+                value=0,
+                description="Report",
+                layout=ipywidgets.Layout(width="auto"),
+            )
+            self._choice.observe(self._chosen, "value")
+        self._note = ipywidgets.Label(note or _NO_REPORT)
+        self._note.add_class("lbx-no-report")
+        self._notice: ipywidgets.Label | None = None
+        if notice:
+            self._notice = ipywidgets.Label(notice)
+            self._notice.add_class("lbx-report-notice")
+        kwargs.setdefault("layout", ipywidgets.Layout(min_width="0"))
+        super().__init__(**kwargs)
+        self.show_report(0)
+
+    def show_report(self, index: int) -> None:
+        """Show report `index` of :attr:`reports` (0 is the newest).
+
+        Raises
+        ------
+        IndexError
+            If there is no such report (and the study has at least one).
+        """
+        if not self.reports:
+            self.children = [c for c in (self._notice, self._note) if c is not None]
+            return
+        if not 0 <= index < len(self.reports):
+            raise IndexError(
+                f"report {index} asked for; this study has {len(self.reports)} "
+                f"(0 to {len(self.reports) - 1})"
+            )
+        previous = self.report
+        self.report = report_viewer(self.reports[index])
+        self.report.add_class("lbx-report-view")
+        self.children = [c for c in (self._notice, self._choice, self.report)
+                         if c is not None]
+        if self._choice is not None and self._choice.value != index:
+            self._choice.value = index
+        if previous is not None:
+            # A replaced viewer is closed so the page forgets its model.
+            previous.close()
+        logger.info("showing a report")
+
+    def _chosen(self, change: dict[str, Any]) -> None:
+        if self.report is not None and change["new"] != change["old"]:
+            self.show_report(int(change["new"]))
+
+    def __repr__(self) -> str:
+        return f"ReportPane({len(self.reports)} reports)"
+
+
 class ImagesWithReport(ipywidgets.HBox):
     """The images on the left and the study's report on the right.
 
@@ -173,36 +271,24 @@ class ImagesWithReport(ipywidgets.HBox):
         reports: Sequence[Dataset] = (),
         note: str = "",
     ) -> None:
-        refused = [
-            str(ds.get("SOPClassUID", "")) for ds in reports if not is_report(ds)
-        ]
-        if refused:
-            raise ValueError(
-                "only SR documents and Encapsulated PDFs go beside the images; "
-                f"got (0008,0016) SOP Class UID {', '.join(refused)}"
-            )
+        side = ReportPane(reports, note)
         self.images = images
-        self.reports = newest_first(reports)
-        self.report: ReportViewer | DocumentViewer | None = None
         # Equal height for both sides (stack.js and the report viewers read it).
         images.add_class("lbx-images-pane")
-        self._side = ipywidgets.VBox(layout=ipywidgets.Layout(min_width="0"))
-        self._side.add_class("lbx-report-pane")
-        self._choice: ipywidgets.Dropdown | None = None
-        if len(self.reports) > 1:
-            # Plain strings: ipywidgets shows each option as text.
-            self._choice = ipywidgets.Dropdown(
-                options=[(report_title(ds), i) for i, ds in enumerate(self.reports)],
-                value=0,
-                description="Report",
-                layout=ipywidgets.Layout(width="auto"),
-            )
-            self._choice.observe(self._chosen, "value")
-        self._note = ipywidgets.Label(note or _NO_REPORT)
-        self._note.add_class("lbx-no-report")
-        super().__init__([images, self._side], layout=ipywidgets.Layout(width="100%"))
+        side.add_class("lbx-report-pane")
+        self._side = side
+        super().__init__([images, side], layout=ipywidgets.Layout(width="100%"))
         self.add_class("lbx-with-report")
-        self.show_report(0)
+
+    @property
+    def reports(self) -> list[Dataset]:
+        """The study's reports, newest first."""
+        return self._side.reports
+
+    @property
+    def report(self) -> ReportViewer | DocumentViewer | None:
+        """The viewer of the report shown, None when there is no report."""
+        return self._side.report
 
     def show_report(self, index: int) -> None:
         """Show report `index` of :attr:`reports` (0 is the newest).
@@ -212,28 +298,7 @@ class ImagesWithReport(ipywidgets.HBox):
         IndexError
             If there is no such report (and the study has at least one).
         """
-        if not self.reports:
-            self._side.children = [self._note]
-            return
-        if not 0 <= index < len(self.reports):
-            raise IndexError(
-                f"report {index} asked for; this study has {len(self.reports)} "
-                f"(0 to {len(self.reports) - 1})"
-            )
-        previous = self.report
-        self.report = report_viewer(self.reports[index])
-        self.report.add_class("lbx-report-view")
-        self._side.children = [c for c in (self._choice, self.report) if c is not None]
-        if self._choice is not None and self._choice.value != index:
-            self._choice.value = index
-        if previous is not None:
-            # A replaced viewer is closed so the page forgets its model.
-            previous.close()
-        logger.info("showing a report beside the images")
-
-    def _chosen(self, change: dict[str, Any]) -> None:
-        if self.report is not None and change["new"] != change["old"]:
-            self.show_report(int(change["new"]))
+        self._side.show_report(index)
 
     def __repr__(self) -> str:
         return f"ImagesWithReport({self.images!r}, {len(self.reports)} reports)"

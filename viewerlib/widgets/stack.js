@@ -59,6 +59,18 @@ const STACK_CSS = `
   flex-wrap: wrap; gap: 3px; max-width: min(360px, 80%); padding: 4px;
   background: rgba(20,20,20,.97); border: 1px solid #555; border-radius: 3px; }
 .lbx-menu[hidden], .lbx-bar [hidden] { display: none; }
+/* A slice that could not be decoded: a banner over the image, marks by the slider. */
+.lbx-missing { position: absolute; left: 50%; top: 50%; z-index: 3;
+  transform: translate(-50%, -50%); max-width: min(80%, 460px); padding: 8px 12px;
+  background: rgba(150, 0, 0, .93); border: 2px solid #ff5252; border-radius: 4px;
+  color: #fff; font-size: 13px; font-weight: 600; text-align: center;
+  white-space: pre-wrap; pointer-events: none; }
+.lbx-missing[hidden], .lbx-missing-refused[hidden], .lbx-missing-marks[hidden] {
+  display: none; }
+.lbx-missing-refused { margin-top: 6px; font-weight: 400; }
+.lbx-missing-marks { position: relative; height: 5px; margin: 3px 8px 0; }
+.lbx-missing-mark { position: absolute; top: 0; height: 100%; min-width: 2px;
+  background: #ff5252; transform: translateX(-50%); }
 `;
 
 // Kernel sync of the view state: after this long still, and at least this often.
@@ -157,6 +169,15 @@ function render({ model, el }) {
   quality.hidden = true;
   quality.textContent = "PREVIEW: reduced while moving";
   quality.title = "Lower resolution; the lossless image follows when you stop";
+  // Slices that could not be decoded (kernel trait `missing_slices`): blank in
+  // place. Over them a banner says so, in words, and measuring is refused.
+  const missingBox = element("div", "lbx-missing", area);
+  missingBox.setAttribute("role", "alert");
+  missingBox.hidden = true;
+  const missingText = element("div", "lbx-missing-text", missingBox);
+  const refusedText = element("div", "lbx-missing-refused", missingBox);
+  refusedText.hidden = true;
+  let missing = new Set(model.get("missing_slices") || []);
   const lutCache = makeLutCache();
   const viewId = Math.random().toString(36).slice(2);
   let draws = 0;
@@ -328,6 +349,21 @@ function render({ model, el }) {
         context.drawImage(small.canvas, 0, 0, small.canvas.width * small.reduction,
           small.canvas.height * small.reduction);
       }
+      if (missing.has(index)) {
+        // A dashed red frame round the blank image, drawn in screen pixels.
+        context.setTransform(1, 0, 0, 1, 0, 0);
+        const ends = [[0, 0], [columns, 0], [columns, rows], [0, rows]]
+          .map(([x, y]) => device.transformPoint(new DOMPoint(x, y)));
+        context.strokeStyle = "#ff5252";
+        context.lineWidth = 3 * ratio;
+        context.setLineDash([10 * ratio, 6 * ratio]);
+        context.beginPath();
+        ends.forEach((p, i) => (i ? context.lineTo(p.x, p.y)
+          : context.moveTo(p.x, p.y)));
+        context.closePath();
+        context.stroke();
+        context.setLineDash([]);
+      }
       context.restore();
       if (addOn) addOn.draw(context, device, index, ratio);
       drawMeasurements(context, ratio, index);
@@ -353,6 +389,7 @@ function render({ model, el }) {
     setData("painted", painted ? "true" : "false");
     setData("windowCenter", String(local.center));
     setData("windowWidth", String(local.width));
+    showMissing(index);
     writeOverlay(s, index, Boolean(painted));
     // The wanted slice is one step further: paint it in the next frame.
     if (painted && index !== local.index) requestDraw();
@@ -437,6 +474,49 @@ function render({ model, el }) {
     }
   }
 
+  // The banner over a slice that could not be decoded; text only, never HTML.
+  let refusedAt = null; // the slice a refusal was said on
+  function showMissing(index) {
+    const isMissing = missing.has(index);
+    setData("missingSlice", String(isMissing));
+    if (missingBox.hidden !== !isMissing) missingBox.hidden = !isMissing;
+    if (!isMissing) {
+      refusedAt = null;
+      return;
+    }
+    setText(missingText, "Im " + (index + 1) + "/" + count + " could not be decoded: "
+      + "it is blank, not the patient's image.\nDo not read it, and do not measure "
+      + "on or across it.");
+    // A refusal is said on its slice only, until the reader scrolls away.
+    if (refusedAt !== index) refusedAt = null;
+    const refused = refusedAt === index;
+    if (refusedText.hidden !== !refused) refusedText.hidden = !refused;
+  }
+  function refuse(index, text) {
+    refusedAt = index;
+    setText(refusedText, text);
+    requestDraw();
+  }
+
+  // A red mark above the slider at each slice that could not be decoded.
+  const marks = element("div", "lbx-missing-marks", footer);
+  function markSlider() {
+    marks.replaceChildren();
+    marks.hidden = missing.size === 0;
+    const names = [];
+    for (const s of [...missing].sort((a, b) => a - b)) {
+      const mark = element("div", "lbx-missing-mark", marks);
+      mark.style.left = (count > 1 ? 100 * s / (count - 1) : 50) + "%";
+      names.push("Im " + (s + 1));
+    }
+    marks.title = "Could not be decoded: " + names.join(", ");
+  }
+  model.on("change:missing_slices", () => {
+    missing = new Set(model.get("missing_slices") || []);
+    markSlider();
+    requestDraw();
+  });
+
   function writeOverlay(s, index, painted) {
     const overlay = model.get("overlay") || {};
     const positions = model.get("slice_positions_mm") || [];
@@ -444,7 +524,8 @@ function render({ model, el }) {
     // textContent, never innerHTML: names and descriptions come from DICOM files.
     setText(corners.tl, [overlay.patient, overlay.study, overlay.series]
       .filter(Boolean).join("\n"));
-    const imageLine = "Im " + (index + 1) + "/" + count;
+    const imageLine = "Im " + (index + 1) + "/" + count
+      + (missing.has(index) ? "  NOT DECODED" : "");
     const position = positions.length > index
       ? "Pos " + positions[index].toFixed(1) + " mm" : "";
     // Slice Thickness, and the spacing where it differs (worded by the kernel).
@@ -623,6 +704,10 @@ function render({ model, el }) {
   }
 
   model.on("msg:custom", (message, buffers) => {
+    if (message.type === "refused") {
+      refuse(local.index, String(message.text || ""));
+      return;
+    }
     if (message.type === "previews") {
       const all = typed(message, buffers[0]);
       if (!small.image) {
@@ -755,6 +840,13 @@ function render({ model, el }) {
       gesture = { kind: "pinch", distance: Math.hypot(a[0] - b[0], a[1] - b[1]),
         zoom: currentZoom(), middle: [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2],
         pan: [...pan] };
+      return;
+    }
+    if (tool in MEASURE_POINTS && missing.has(local.index)) {
+      // Nothing true to measure on a blank slice; the banner says so.
+      draft = null;
+      gesture = null;
+      refuse(local.index, "Not measured: this slice holds no image.");
       return;
     }
     if (tool in MEASURE_POINTS) {
@@ -926,6 +1018,7 @@ function render({ model, el }) {
   slider.min = "0";
   slider.setAttribute("aria-label", "Slice");
   slider.addEventListener("input", (event) => setSlice(Number(slider.value), event));
+  markSlider();
 
   // Widgets that ship overlays.js (AnnotatedStackViewer) draw SEG/RTSTRUCT layers,
   // key images and presentation states through this add-on.

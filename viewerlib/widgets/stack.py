@@ -231,6 +231,10 @@ class StackViewer(anywidget.AnyWidget):
     lossless_slices = traitlets.Int(0).tag(sync=True)
     #: Stillness (ms) after which the browser fetches the lossless slices it lacks.
     lossless_after_ms = traitlets.Float(200.0).tag(sync=True)
+    #: Slices that could not be decoded (:attr:`Volume.missing_slices`), from 0:
+    #: blank in place. The page says so over the image whenever one is shown,
+    #: marks them beside the slider, and measuring on them is refused.
+    missing_slices = traitlets.List(traitlets.Int(), []).tag(sync=True)
 
     def __init__(
         self,
@@ -276,6 +280,8 @@ class StackViewer(anywidget.AnyWidget):
             min(voxels.shape[0], max(3, _LOSSLESS_BUDGET_BYTES // slice_bytes)),
         )
         self._previews: np.ndarray | None = None
+        # Validated against number_of_slices, so set once that is known.
+        missing_slices = kwargs.pop("missing_slices", ())
         super().__init__(
             number_of_slices=voxels.shape[0],
             rows=voxels.shape[1],
@@ -293,6 +299,7 @@ class StackViewer(anywidget.AnyWidget):
             slice_index=voxels.shape[0] // 2,
             **kwargs,
         )
+        self.missing_slices = list(missing_slices)
         self.on_msg(self._handle_message)
         self._update_orientation()
         self._update_thickness_text()
@@ -336,6 +343,7 @@ class StackViewer(anywidget.AnyWidget):
         kwargs.setdefault("window", (default.center, default.width))
         kwargs.setdefault("window_function", default.function.value)
         kwargs.setdefault("frame_of_reference_uid", volume.frame_of_reference_uid)
+        kwargs.setdefault("missing_slices", volume.missing_slices)
         if header is not None:
             kwargs.setdefault("cine_fps", cine_rate(header) or _DEFAULT_CINE_FPS)
             kwargs.setdefault("slice_thickness_mm", slice_thickness_of(header))
@@ -421,6 +429,11 @@ class StackViewer(anywidget.AnyWidget):
     def _valid_slice(self, proposal: dict[str, Any]) -> int:
         return int(min(max(0, proposal["value"]), self.number_of_slices - 1))
 
+    @traitlets.validate("missing_slices")
+    def _valid_missing(self, proposal: dict[str, Any]) -> list[int]:
+        return sorted({int(i) for i in proposal["value"]
+                       if 0 <= int(i) < self.number_of_slices})
+
     @property
     def voxels(self) -> np.ndarray:
         """The modality values shown, (slices, rows, columns)."""
@@ -457,8 +470,16 @@ class StackViewer(anywidget.AnyWidget):
         Raises
         ------
         ValueError
-            If the tool is unknown or the points do not fit it.
+            If the tool is unknown or the points do not fit it, or if the slice
+            could not be decoded (:attr:`missing_slices`): a blank slice has no
+            true values to measure.
         """
+        if int(slice_index) in self.missing_slices:
+            raise ValueError(
+                f"not measured: Im {int(slice_index) + 1}/{self.number_of_slices} "
+                "could not be decoded and is blank (see volume.warnings for the "
+                "file and why); measure on a slice that was decoded"
+            )
         volume = self.measured_volume
         points = [[float(r), float(c)] for r, c in points]
         needed = {"distance": 2, "angle": 3, "region": 2}.get(tool)
@@ -515,13 +536,15 @@ class StackViewer(anywidget.AnyWidget):
             self._send_slices(int(content["start"]), int(content["stop"]))
         elif kind == "measure":
             try:
-                self.measure(
-                    str(content["tool"]), int(content["slice_index"]), content["points"]
-                )
+                slice_index = int(content["slice_index"])
+                self.measure(str(content["tool"]), slice_index, content["points"])
             except (ValueError, KeyError, TypeError) as err:
                 # A degenerate drawing (zero-length ray, empty region) is not an error
-                # of the viewer; the overlay just gets no result.
+                # of the viewer; the overlay just gets no result. A slice that could
+                # not be decoded is, and the page says why nothing was measured.
                 logger.debug("measurement refused: %s", err)
+                if content.get("slice_index") in self.missing_slices:
+                    self.send({"type": "refused", "text": str(err)})
         elif kind == "clear_measurements":
             self.measurements = []
 
@@ -694,6 +717,8 @@ class StackViewer(anywidget.AnyWidget):
             self.__dict__.pop("_volume_wait", None)
             self.volume = volume
             self.relayout(volume, moved=moved)
+            # Known only now: the slices whose instances could not be decoded.
+            self.missing_slices = list(volume.missing_slices)
             if not np.shares_memory(self._voxels, volume.voxels):
                 self._voxels = _transferable(volume.voxels)
             self._arrived = None

@@ -261,6 +261,49 @@ def text_report(images: Sequence[Dataset], findings: Sequence[str],
     return ds
 
 
+# 12-lead ECG Waveform Storage (PS3.4 B.5).
+TWELVE_LEAD_ECG = "1.2.840.10008.5.1.4.1.1.9.1.1"
+
+
+def ecg_waveform(study_instance_uid: str, samples: int = 50) -> Dataset:
+    """A 12-lead ECG of patient Test^Case in study `study_instance_uid`.
+
+    Built with pydicom: SOP Class 12-lead ECG Waveform Storage, Modality ECG, a
+    (5400,0100) *Waveform Sequence* of one multiplex group with one channel (lead
+    I) of `samples` signed 16-bit samples at 500 Hz: a small sine, no pixel data.
+    """
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = TWELVE_LEAD_ECG
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.PatientName, ds.PatientID = "Test^Case", "A-1"
+    ds.StudyInstanceUID = study_instance_uid
+    ds.StudyDate, ds.StudyDescription = CURRENT_DATE, "Resting ECG"
+    ds.Modality = "ECG"
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SeriesNumber, ds.InstanceNumber = 1, 1
+    ds.SeriesDescription = "12-lead ECG"
+    # PS3.3 C.10.9: one multiplex group, its channels and their samples.
+    group = Dataset()
+    group.WaveformOriginality = "ORIGINAL"
+    group.NumberOfWaveformChannels = 1
+    group.NumberOfWaveformSamples = samples
+    group.SamplingFrequency = 500
+    channel = Dataset()
+    channel.ChannelSourceSequence = _code("5.6.3-9-1", "SCPECG", "Lead I (Einthoven)")
+    channel.WaveformBitsStored = 16
+    group.ChannelDefinitionSequence = DicomSequence([channel])
+    group.WaveformBitsAllocated = 16
+    group.WaveformSampleInterpretation = "SS"
+    values = np.rint(200 * np.sin(np.linspace(0, 4 * np.pi, samples))).astype("<i2")
+    group.WaveformData = values.tobytes()
+    ds.WaveformSequence = DicomSequence([group])
+    return ds
+
+
 def write(datasets: Sequence[Dataset], folder: Path) -> list[Path]:
     """Write `datasets` as DICOM files in `folder` (made if needed)."""
     folder.mkdir(parents=True, exist_ok=True)

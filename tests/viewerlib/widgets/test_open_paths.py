@@ -1,0 +1,94 @@
+"""viewerlib.open of a file or folder named by a Path or a string, and what it says.
+
+The files are the 16 x 16 x 4 CT phantom of ``tests/viewerlib/objects`` written to a
+folder; a second study (the widget builders' prior of Test^Case) makes a folder
+that holds two.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "objects"))
+from object_builders import SLICES, phantom  # noqa: E402
+from widget_builders import prior_study, write  # noqa: E402
+
+import viewerlib  # noqa: E402
+from viewerlib.pipeline.instance import NotAnImageError  # noqa: E402
+from viewerlib.sources.local import FolderSource  # noqa: E402
+from viewerlib.widgets.overlays import AnnotatedStackViewer  # noqa: E402
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    images, _ = phantom()
+    write(images, tmp_path / "ct")
+    return tmp_path / "ct"
+
+
+@pytest.mark.parametrize("kind", [Path, str], ids=["Path", "str"])
+def test_a_folder_opens_its_study_in_the_stack_viewer(folder, kind) -> None:
+    viewer = viewerlib.open(kind(folder))
+
+    assert isinstance(viewer, AnnotatedStackViewer)
+    assert viewer.number_of_slices == SLICES
+
+
+@pytest.mark.parametrize("kind", [Path, str], ids=["Path", "str"])
+def test_a_file_opens_as_one_instance(folder, kind) -> None:
+    path = sorted(folder.iterdir())[0]
+
+    viewer = viewerlib.open(kind(path))
+
+    assert isinstance(viewer, AnnotatedStackViewer) and viewer.number_of_slices == 1
+
+
+@pytest.mark.parametrize("kind", [Path, str], ids=["Path", "str"])
+def test_an_empty_file_says_it_is_empty_raises(tmp_path, kind) -> None:
+    empty = tmp_path / "empty.dcm"
+    empty.write_bytes(b"")
+
+    with pytest.raises(NotAnImageError, match=r"the file is empty \(0 bytes\)"):
+        viewerlib.open(kind(empty))
+
+
+@pytest.mark.parametrize("given", ["/tmp/lightbox-no-such-folder/ct.dcm",
+                                   "no-such-file.dcm", "~/no-such-folder"])
+def test_a_path_with_nothing_there_says_so_raises(given) -> None:
+    with pytest.raises(FileNotFoundError, match="no file or folder .*check the path"):
+        viewerlib.open(given)
+
+
+def test_a_string_of_digits_and_dots_stays_a_study_instance_uid(folder) -> None:
+    images, _ = phantom()
+
+    viewer = viewerlib.open(str(images[0].StudyInstanceUID), FolderSource(folder))
+
+    assert isinstance(viewer, AnnotatedStackViewer)
+
+
+def test_a_folder_of_two_studies_lists_them_raises(folder) -> None:
+    prior = prior_study(rows=16, slices=2)
+    write(prior, folder / "prior")
+    images, _ = phantom()
+
+    with pytest.raises(LookupError, match="holds 2 studies") as caught:
+        viewerlib.open(folder)
+
+    for uid in (images[0].StudyInstanceUID, prior[0].StudyInstanceUID):
+        assert uid in str(caught.value)
+
+
+def test_a_folder_without_dicom_says_so_raises(tmp_path) -> None:
+    (tmp_path / "notes.txt").write_text("not an image", encoding="utf-8")
+
+    with pytest.raises(LookupError, match="holds no DICOM study"):
+        viewerlib.open(tmp_path)
+
+
+def test_a_folder_and_a_source_together_raises(folder) -> None:
+    with pytest.raises(ValueError, match="give a folder or a source, not both"):
+        viewerlib.open(folder, FolderSource(folder))
