@@ -80,8 +80,9 @@ def _launch_link(arguments: argparse.Namespace) -> int:
                and _process_alive(int(owner.read_text().strip())))
     secret_file, url_file = folder / LAUNCH_SECRET_FILE, folder / HUB_URL_FILE
     if not running or not secret_file.exists() or not url_file.exists():
-        print(f"lightbox: no demo is running with {folder}: start `lightbox demo` "
-              "first, or name its folder with --state-dir", file=sys.stderr)
+        print(f"lightbox: no demo is running with {folder}: start "
+              f"`{lightbox_command()} demo` (or `make demo`) first, or name its "
+              "folder with --state-dir", file=sys.stderr)
         return 2
     if not 1 <= arguments.lifetime <= 300:
         print(f"lightbox: --lifetime {arguments.lifetime} is refused by the hub: use "
@@ -189,6 +190,25 @@ def _state_option(embedded: object) -> str:
     return f" --state-dir {folder}"
 
 
+def lightbox_command() -> str:
+    """How to run this ``lightbox`` from the folder the demo was started in.
+
+    The script sits next to the running Python (``.venv/bin/lightbox``), which is
+    not on PATH unless the environment is activated: relative to the current
+    folder when it is below it, as the README writes it, else absolute. Without
+    the script (run as ``python -m lightbox_hub.cli``), the module form.
+    """
+    script = Path(os.path.abspath(sys.executable)).with_name("lightbox")
+    if not script.is_file():
+        return f"{sys.executable} -m lightbox_hub.cli"
+    try:
+        relative = script.relative_to(Path.cwd())
+    except ValueError:
+        return str(script)
+    # A bare name would be looked up on PATH.
+    return str(relative) if len(relative.parts) > 1 else f"./{relative}"
+
+
 def _print_welcome(embedded: object, seconds: float) -> None:
     from lightbox_hub.demo import EXAMPLE_LAUNCH, EmbeddedDefault
 
@@ -196,10 +216,14 @@ def _print_welcome(embedded: object, seconds: float) -> None:
     for notice in embedded.notices:
         print(f"lightbox: notice: {notice}")
     if embedded.archive is not None and embedded.uploads is not None:
+        rejected = embedded.uploads.rejected
         print(f"lightbox: archive Orthanc at {embedded.archive.dicomweb_url} holds "
               f"{embedded.uploads.stored} images"
-              + (f" ({len(embedded.uploads.rejected)} files it refused)"
-                 if embedded.uploads.rejected else ""))
+              + (f"; it refused {len(rejected)} "
+                 f"file{'' if len(rejected) == 1 else 's'}:" if rejected else ""))
+        # File names only (demo.load_clinical_studies): never a folder or patient.
+        for name, reason in rejected:
+            print(f"    {name}: {reason}")
     print(f"""
   Lightbox is ready after {seconds:.0f} s (plain HTTP, on this computer only).
 
@@ -223,7 +247,7 @@ def _print_welcome(embedded: object, seconds: float) -> None:
 
   Make a fresh one (as 'researcher' it is refused: researchers see only the
   de-identified teaching archive) with
-    lightbox launch-link --patient-id {EXAMPLE_LAUNCH['pid']} \
+    {lightbox_command()} launch-link --patient-id {EXAMPLE_LAUNCH['pid']} \
 --issuer {EXAMPLE_LAUNCH['iss']} --accession {EXAMPLE_LAUNCH['acc']}{_state_option(embedded)}
 
   Press Ctrl-C to stop; the demo then deletes everything it stored.

@@ -25,6 +25,7 @@ from traitlets import (
 )
 from traitlets.config import Configurable
 
+from lightbox_hub.launch import DEFAULT_CLOCK_SKEW_S
 from lightbox_hub.roles import ADMIN_GROUP, JOB_ROLES
 
 # The parts of the JupyterLab extension a user can be shown (the server extension's
@@ -264,6 +265,28 @@ class LightboxHub(Configurable):
         value = int(proposal["value"])
         if not 10 <= value <= 3600:
             raise TraitError(f"launch_max_age_s must be 10..3600 seconds, got {value}")
+        return value
+
+    launch_clock_skew_s = Int(
+        help="""Seconds by which the EHR's clock and the hub's may disagree: a launch
+        link is still accepted this long after its expiry (exp), and already this
+        long before its issue time (iat). The link's one-time nonce is remembered
+        until exp plus this allowance, so a replay stays refused. So a link that
+        says it lasts 300 s opens for up to 300 s plus this allowance. Set 0 when
+        both clocks follow NTP; raise it only for an EHR whose clock you know
+        drifts. Default: $LIGHTBOX_LAUNCH_CLOCK_SKEW_S, else 30 (0..300). Example:
+        c.LightboxHub.launch_clock_skew_s = 5
+        """).tag(config=True)
+
+    @default("launch_clock_skew_s")
+    def _launch_clock_skew_default(self) -> int:
+        return int(_env("LIGHTBOX_LAUNCH_CLOCK_SKEW_S", str(DEFAULT_CLOCK_SKEW_S)))
+
+    @validate("launch_clock_skew_s")
+    def _check_clock_skew(self, proposal: dict[str, Any]) -> int:
+        value = int(proposal["value"])
+        if not 0 <= value <= 300:
+            raise TraitError(f"launch_clock_skew_s must be 0..300 seconds, got {value}")
         return value
 
     launch_allow_plain_get = Bool(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,18 +64,36 @@ def write_teaching_archive(folder: Path) -> str:
 
 def load_clinical_studies(archive: EmbeddedOrthanc, load_extra_data: bool = True
                           ) -> UploadReport:
-    """Store the phantoms, pydicom's samples and LIGHTBOX_EXTRA_DATA in ``archive``."""
-    report = archive.load_datasets(
+    """Store the phantoms, pydicom's samples and LIGHTBOX_EXTRA_DATA in ``archive``.
+
+    Each file the archive refused is listed by its file name alone (a folder's
+    name may be a patient's) with why, for the demo to print.
+    """
+    phantoms = archive.load_datasets(
         ds for study in teaching_studies() for ds in study.datasets)
-    samples = archive.load_files(
-        Path(pydicom.data.get_testdata_file(name)) for name in PYDICOM_SAMPLES)
-    report.stored += samples.stored
-    report.rejected += samples.rejected
+    report = UploadReport(phantoms.stored, [
+        ("a generated teaching image", refusal_reason(reason))
+        for _, reason in phantoms.rejected])
+    loads = [archive.load_files(
+        Path(pydicom.data.get_testdata_file(name)) for name in PYDICOM_SAMPLES)]
     if load_extra_data:
-        extra = archive.load_files(extra_data_files())
-        report.stored += extra.stored
-        report.rejected += extra.rejected
+        loads.append(archive.load_files(extra_data_files()))
+    for files in loads:
+        report.stored += files.stored
+        report.rejected += [(Path(path).name, refusal_reason(reason))
+                            for path, reason in files.rejected]
     return report
+
+
+def refusal_reason(reason: str) -> str:
+    """Why a file was refused, without the path an OS error repeats.
+
+    >>> refusal_reason("[Errno 13] Permission denied: '/data/DOE^JOHN/1.dcm'")
+    'Permission denied'
+    >>> refusal_reason("HTTP 400 Bad file format")
+    'HTTP 400 Bad file format'
+    """
+    return re.sub(r"^\[Errno \d+\]\s*|:\s*'.*'$", "", reason).strip() or reason
 
 
 def extra_data_files() -> Iterator[Path]:

@@ -105,8 +105,26 @@ async def open_launch(handler: BaseHandler, user: Any, context: LaunchContext,
                       status: int = 302) -> None:
     """Check the user's role may see the study, then show it in their server.
 
-    ``status`` is the redirect's: 303 answers a POST.
+    ``status`` is the redirect's: 303 answers a POST. A launch that fails for a
+    reason that is not the link's (an archive down, the server not starting)
+    gives the link's nonce back, so the same link works again until it expires;
+    one refused for the link's own sake (another patient, the role) stays used.
     """
+    services = _services(handler)
+    try:
+        await _open_launch(handler, user, context, status)
+    except LaunchRefused as refused:
+        if not refused.link_spent:
+            services.verifier.release(context)
+        raise _Refusal(refused) from None
+    except Exception:
+        # Unexpected, so not the link's fault either.
+        services.verifier.release(context)
+        raise
+
+
+async def _open_launch(handler: BaseHandler, user: Any, context: LaunchContext,
+                       status: int) -> None:
     services = _services(handler)
     ip = handler.request.remote_ip
     role = role_for_groups([group.name for group in user.groups])
@@ -116,29 +134,57 @@ async def open_launch(handler: BaseHandler, user: Any, context: LaunchContext,
     except LaunchRefused as refused:
         services.audit.record("launch", user.name, ip, outcome="refused",
                               reason=refused.reason)
-        raise _Refusal(refused) from None
+        raise
 
-    spawner = user.spawner
-    if not spawner.ready:
-        if not spawner.active:
-            await handler.spawn_single_user(user)
-        started = time.monotonic()
-        while not spawner.ready:
-            if time.monotonic() - started > spawner.start_timeout:
-                raise web.HTTPError(503, "server of %s did not start", user.name)
-            await asyncio.sleep(0.5)
-    # Only the UID goes to the server, in a request body: not in its start options
-    # (they would come back at the next start) and not in any URL or log line.
     try:
+        await _ready_server(handler, user)
+        # Only the UID goes to the server, in a request body: not in its start
+        # options (they would come back at the next start) and not in any URL or
+        # log line.
         path = await _open_in_server(user, study_instance_uid)
     except LaunchRefused as refused:
         services.audit.record("launch", user.name, ip, outcome="failed",
                               reason=refused.reason,
                               study_instance_uid=study_instance_uid, archive=archive)
-        raise _Refusal(refused) from None
+        raise
     services.audit.record("launch", user.name, ip, outcome="opened",
                           study_instance_uid=study_instance_uid, archive=archive)
     handler.redirect(f"{user.url}lab/tree/{quote(path)}", status=status)
+
+
+async def _ready_server(handler: BaseHandler, user: Any) -> None:
+    """Start the user's server if it is stopped, and wait until it is ready.
+
+    Raises
+    ------
+    LaunchRefused
+        503 ``server-not-started`` if it fails to start or is not ready within
+        the spawner's ``start_timeout``.
+    """
+    spawner = user.spawner
+    if spawner.ready:
+        return
+    not_started = LaunchRefused(503, "server-not-started", "Your Lightbox server "
+                                "did not start. Open the link again in a few "
+                                "minutes; if it fails again, ask the Lightbox "
+                                "administrators.")
+    try:
+        if not spawner.active:
+            await handler.spawn_single_user(user)
+        started = time.monotonic()
+        while not spawner.ready:
+            if not spawner.active or time.monotonic() - started > spawner.start_timeout:
+                not_started.detail = f"server of {user.name} did not start"
+                raise not_started
+            await asyncio.sleep(0.5)
+    except LaunchRefused:
+        raise
+    except Exception as err:
+        # Whatever the spawner raised (its own error, a timeout, an HTTP error):
+        # the hub log gets its kind, the user the page above.
+        not_started.detail = (f"server of {user.name} did not start "
+                              f"({type(err).__name__})")
+        raise not_started from err
 
 
 async def _open_in_server(user: Any, study_instance_uid: str) -> str:
@@ -171,12 +217,12 @@ async def _open_in_server(user: Any, study_instance_uid: str) -> str:
         raise _server_refusal(err) from None
     except OSError as err:
         raise LaunchRefused(502, "server-unreachable", "Your Lightbox server does "
-                            "not answer. Try the link again in a minute; if it "
+                            "not answer. Open the link again in a minute; if it "
                             "fails again, ask the Lightbox administrators.",
                             f"user server unreachable: {err}") from err
     except (ValueError, KeyError, TypeError) as err:
         raise LaunchRefused(502, "server-refused", "Your Lightbox server gave no "
-                            "viewer for the study. Try the link again; if it fails "
+                            "viewer for the study. Open the link again; if it fails "
                             "again, ask the Lightbox administrators.",
                             "user server answered the launch without a path") from err
     finally:
@@ -198,7 +244,7 @@ def _server_refusal(err: HTTPClientError) -> LaunchRefused:
     except (ValueError, KeyError, TypeError):
         message = ""
     return LaunchRefused(502, "server-refused", "Your Lightbox server could not "
-                         f"open the study{': ' + message if message else ''}. Try "
+                         f"open the study{': ' + message if message else ''}. Open "
                          "the link again; if it fails again, ask the Lightbox "
                          "administrators.", f"user server answered HTTP {err.code}")
 

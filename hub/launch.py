@@ -9,7 +9,8 @@ The context is JSON with the patient context and the link's own limits:
 ``pid``   (0010,0020) *Patient ID*, with ``iss``, (0010,0021) *Issuer of Patient ID*
 ``acc``   (0008,0050) *Accession Number*, or ``suid``, the *Study Instance UID*
 ``iat``   issued at, ``exp`` expires at (seconds since the epoch)
-``nonce`` a random one-time value; the hub remembers it until ``exp``
+``nonce`` a random one-time value; the hub remembers it until ``exp`` plus the
+          clock-skew allowance
 
 ``ctx`` is that JSON in base64url, or, with ``enc=a256gcm``, its AES-256-GCM
 encryption (a 12-byte IV, then ciphertext and tag, in base64url) under a key derived
@@ -46,7 +47,9 @@ from urllib.parse import urlencode
 _UID = re.compile(r"^[0-9]+(\.[0-9]+){1,63}$")
 _IDENTIFIER = re.compile(r"^[\x20-\x7e]{1,64}$")  # DICOM LO: printable, <= 64
 _NONCE = re.compile(r"^[A-Za-z0-9_\-]{16,128}$")
-_CLOCK_SKEW_S = 30
+# How far the EHR's clock and the hub's may disagree: a link is accepted this many
+# seconds past its exp and before its iat (c.LightboxHub.launch_clock_skew_s).
+DEFAULT_CLOCK_SKEW_S = 30
 ALGORITHMS = ("hs256", "ed25519", "rs256")
 ENCRYPTIONS = ("a256gcm",)
 # HKDF's context strings: the encryption key is never the signing key itself.
@@ -125,13 +128,20 @@ class LaunchRefused(Exception):
 
     ``status`` is the HTTP status, ``reason`` a short label for the audit log,
     ``message`` the text the user reads, and ``detail`` what the hub log gets (never
-    patient data).
+    patient data). ``link_spent`` says whether the link's one-time nonce stays used:
+    true when the link itself is at fault (changed, expired, another patient, a
+    role that may not open the study), false when the hub could not finish for a
+    reason of its own (an archive or the user's server down; by default every
+    status of 500 and above), so the same link may be opened again until it
+    expires.
     """
 
-    def __init__(self, status: int, reason: str, message: str, detail: str = "") -> None:
+    def __init__(self, status: int, reason: str, message: str, detail: str = "",
+                 link_spent: bool | None = None) -> None:
         super().__init__(message)
         self.status, self.reason, self.message = status, reason, message
         self.detail = detail or reason
+        self.link_spent = status < 500 if link_spent is None else link_spent
 
 
 def sign_launch(context: dict[str, Any], *, secret: bytes | None = None,
@@ -244,7 +254,12 @@ def launch_form(hub_url: str, params: dict[str, str]) -> str:
 
 
 class NonceStore:
-    """Nonces already used, in SQLite so a hub restart does not reopen a replay."""
+    """Nonces already used, in SQLite so a hub restart does not reopen a replay.
+
+    Only a SHA-256 digest of each nonce is stored, with the time after which it
+    may be forgotten (the link's expiry plus the clock-skew allowance: by then the
+    link is refused as expired anyway).
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -256,17 +271,25 @@ class NonceStore:
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=5)
 
-    def use(self, nonce: str, expires_at: float, now: float) -> bool:
-        """Record ``nonce``; ``False`` if it was used before."""
-        digest = hashlib.sha256(nonce.encode()).hexdigest()
+    def use(self, nonce: str, forget_after: float, now: float) -> bool:
+        """Record ``nonce`` until ``forget_after``; ``False`` if it was used before."""
         with self._lock, self._connect() as db:
-            # Keep a nonce a little past its link's expiry: the skew allowance.
-            db.execute("DELETE FROM nonce WHERE expires_at < ?", (now - 2 * _CLOCK_SKEW_S,))
+            db.execute("DELETE FROM nonce WHERE expires_at < ?", (now,))
             try:
-                db.execute("INSERT INTO nonce VALUES (?, ?)", (digest, expires_at))
+                db.execute("INSERT INTO nonce VALUES (?, ?)",
+                           (_digest(nonce), forget_after))
             except sqlite3.IntegrityError:
                 return False
         return True
+
+    def release(self, nonce: str) -> None:
+        """Forget ``nonce``: its link may be used again (until it expires)."""
+        with self._lock, self._connect() as db:
+            db.execute("DELETE FROM nonce WHERE value = ?", (_digest(nonce),))
+
+
+def _digest(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode()).hexdigest()
 
 
 class LaunchVerifier:
@@ -285,14 +308,19 @@ class LaunchVerifier:
         Longest lifetime (``exp - iat``) a link may claim.
     allow_plain_get : bool
         Accept a GET whose context is not encrypted (``launch_allow_plain_get``).
+    clock_skew_s : int
+        Seconds a link is still accepted after its ``exp``, and already before
+        its ``iat`` (``launch_clock_skew_s``).
     """
 
     def __init__(self, secret: bytes | None, public_key: Any, nonces: NonceStore,
                  max_age_s: int = 300, clock: Any = time.time,
-                 allow_plain_get: bool = False) -> None:
+                 allow_plain_get: bool = False,
+                 clock_skew_s: int = DEFAULT_CLOCK_SKEW_S) -> None:
         self.secret, self.public_key, self.nonces = secret, public_key, nonces
         self.max_age_s, self.clock = max_age_s, clock
         self.allow_plain_get = allow_plain_get
+        self.clock_skew_s = clock_skew_s
 
     def verify(self, arguments: dict[str, str], method: str = "GET") -> LaunchContext:
         """Return the context of a valid launch, or raise :class:`LaunchRefused`.
@@ -414,10 +442,13 @@ class LaunchVerifier:
             raise LaunchRefused(403, "lifetime-too-long", "This launch link claims to "
                                 "be valid for longer than this hub allows.",
                                 f"lifetime {exp - iat:.0f} s > {self.max_age_s} s")
-        if iat > now + _CLOCK_SKEW_S:
+        # The allowance is for clocks that disagree, not a longer life: a link is
+        # accepted from iat - skew to exp + skew, both ends included.
+        if iat > now + self.clock_skew_s:
             raise LaunchRefused(403, "not-yet-valid", "This launch link is dated in "
-                                "the future; check the EHR's clock.")
-        if exp < now - _CLOCK_SKEW_S:
+                                "the future; check the EHR's clock.",
+                                f"issued {iat - now:.0f} s in the future")
+        if exp < now - self.clock_skew_s:
             raise LaunchRefused(403, "expired", "This launch link has expired. Open "
                                 "the study again from the EHR to get a fresh one.",
                                 f"expired {now - exp:.0f} s ago")
@@ -442,10 +473,16 @@ class LaunchVerifier:
                              float(payload["exp"]))
 
     def check_nonce(self, context: LaunchContext, now: float) -> None:
-        if not self.nonces.use(context.nonce, context.expires_at, now):
+        if not self.nonces.use(context.nonce,
+                               context.expires_at + self.clock_skew_s, now):
             raise LaunchRefused(403, "replayed", "This launch link was already used. "
                                 "Each link opens once: open the study again from the "
                                 "EHR.")
+
+    def release(self, context: LaunchContext) -> None:
+        """Make a verified link usable again: its launch failed through no fault
+        of its own (an archive or the user's server down). It still expires."""
+        self.nonces.release(context.nonce)
 
 
 def load_public_key(path: str) -> Any:

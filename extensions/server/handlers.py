@@ -10,6 +10,7 @@ import asyncio
 import io
 import json
 import os
+import re
 import secrets
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,41 @@ _SEARCH_KEYS = (
     "accession_number",
 )
 _VIEWS = ("app", "notebook")
+# (0008,0061) Modalities in Study is CS: upper-case letters, digits, space and
+# underscore, 16 characters at most (PS3.5 6.2).
+_MODALITY = re.compile(r"^[A-Z0-9_]{1,16}$")
+# How people type several: DICOM's backslash, QIDO's comma, the panel's "CT/MR".
+_MODALITY_SEPARATORS = re.compile(r"[\\,/\s]+")
+
+
+def modality_values(text: str) -> list[str]:
+    r"""The modalities of a search field, upper case, each once, in order.
+
+    Several may be separated by a backslash (DICOM multi-value, ``CT\MR``), a
+    comma (the QIDO-RS list, PS3.18 8.3.4.1), a slash or spaces.
+
+    Raises
+    ------
+    ValueError
+        If a value is not a modality code, naming it.
+
+    Examples
+    --------
+    >>> modality_values("ct\\MR")
+    ['CT', 'MR']
+    >>> modality_values(" CT, MR,CT ")
+    ['CT', 'MR']
+    """
+    values = [v for v in _MODALITY_SEPARATORS.split(text.strip().upper()) if v]
+    for value in values:
+        if not _MODALITY.match(value):
+            # Echoed only when harmless: the text becomes an HTTP reason phrase.
+            shown = repr(value) if re.fullmatch(r"[\w*?.\-]{1,32}", value) else "It"
+            raise ValueError(
+                f"{shown} is not a modality: use codes such as CT or MR, several "
+                "separated by commas (CT,MR)"
+            )
+    return list(dict.fromkeys(values))
 
 
 def _health_row(name: str, health: Any) -> dict[str, Any]:
@@ -79,9 +115,13 @@ def _study_row(study: Any) -> dict[str, Any]:
         "patient_name": display_person_name(str(study.PatientName)),
         "patient_id": study.PatientID,
         "study_date": study.StudyDate,
+        "study_time": study.StudyTime,
         "study_description": study.StudyDescription,
         "accession_number": study.AccessionNumber,
         "modalities": list(study.ModalitiesInStudy),
+        # (0020,1206) and (0020,1208); None when the archive does not say.
+        "number_of_series": study.NumberOfStudyRelatedSeries,
+        "number_of_instances": study.NumberOfStudyRelatedInstances,
         "locations": list(study.locations),
     }
 
@@ -152,7 +192,8 @@ class HealthHandler(_LightboxHandler):
 class SearchHandler(_LightboxHandler):
     """``GET ?patient_name=&patient_id=&modality=&study_date=&accession_number=``.
 
-    A federated search. With some archives down, the others' studies and a
+    A federated search. ``modality`` may name several (``CT\\MR``, ``CT,MR``):
+    studies with any of them. With some archives down, the others' studies and a
     ``notice`` naming the down ones; with every archive down, HTTP 503 whose
     ``message`` names them and says what to do.
     """
@@ -166,10 +207,16 @@ class SearchHandler(_LightboxHandler):
             for key in _SEARCH_KEYS
             if self.get_argument(key, "")
         }
+        try:
+            modalities = modality_values(query.pop("modality", ""))
+        except ValueError as err:
+            raise web.HTTPError(400, reason=str(err)) from err
         source = self.connect()
 
         def search() -> Any:
-            return source.search_for_studies(limit=self.extension.search_limit, **query)
+            return search_modalities(
+                source, modalities, limit=self.extension.search_limit, **query
+            )
 
         try:
             results = await self.in_thread(search)
@@ -228,6 +275,41 @@ class SearchHandler(_LightboxHandler):
                 "notice": archives_notice(rows),
             }
         )
+
+
+def search_modalities(
+    source: Any, modalities: list[str], limit: int | None, **query: Any
+) -> Any:
+    """A federated study search for any of ``modalities`` (none: every modality).
+
+    DICOMweb archives get one QIDO-RS search with the modalities as a comma
+    separated list (PS3.18 8.3.4.1: any of them matches). A folder archive
+    matches one modality at a time, so with one among the archives there is a
+    search per modality, merged by Study Instance UID, newest first.
+    """
+    from viewerlib.sources.dicomweb import DICOMwebSource
+    from viewerlib.sources.federated import FederatedResults
+
+    if len(modalities) <= 1 or all(
+        isinstance(archive, DICOMwebSource) for archive in source.sources
+    ):
+        return source.search_for_studies(
+            limit=limit, modality=",".join(modalities) or None, **query
+        )
+    merged: dict[str, Any] = {}
+    health: dict[str, Any] = {}
+    for modality in modalities:
+        results = source.search_for_studies(limit=limit, modality=modality, **query)
+        for study in results:
+            merged.setdefault(study.StudyInstanceUID, study)
+        # An archive that failed one of the searches counts as failed.
+        for name, state in results.source_health.items():
+            if name not in health or not state.answered:
+                health[name] = state
+    studies = sorted(
+        merged.values(), key=lambda s: (s.StudyDate, s.StudyTime), reverse=True
+    )
+    return FederatedResults(studies[:limit] if limit else studies, health)
 
 
 def _listing(names: list[str]) -> str:

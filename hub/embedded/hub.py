@@ -105,12 +105,18 @@ class EmbeddedHub:
         self.process.wait_until(answers, timeout, "/hub/api/ answering")
         return self
 
-    def stop(self) -> None:
-        # The spawner starts user servers in sessions of their own, so they outlive a
-        # hub that had to be killed: note them first, and end any left afterwards.
+    def stop(self, timeout: float = 40.0) -> None:
+        """Stop the hub and every process it started.
+
+        SIGTERM, and SIGKILL after ``timeout`` seconds; then the proxy, the
+        services and the users' servers that are left (JupyterHub starts each in
+        a session of its own, so they outlive a killed hub and keep its ports) are
+        ended too: those seen descending from the hub (:class:`ManagedProcess`),
+        and the user servers its database names, for a hub that died on its own.
+        """
         servers = self._user_server_pids()
         if self.process:
-            self.process.stop(timeout=40)
+            self.process.stop(timeout=timeout)
         for pid in servers:
             _end_user_server(pid)
 
@@ -138,6 +144,10 @@ class EmbeddedHub:
         return pids
 
     def check_alive(self) -> None:
+        """Raise if the hub has stopped; else note the processes it runs now, so a
+        stop after the hub dies can still end them."""
+        if self.process:
+            self.process.note_descendants()
         if self.process and self.process.process and self.process.process.poll() is not None:
             raise EmbeddedServiceError(
                 f"JupyterHub stopped; its log is {self.process.log_path}")

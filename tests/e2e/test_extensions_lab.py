@@ -137,6 +137,9 @@ def archives(orthanc_factory: Any) -> dict[str, str]:
         uids[kind] = study.study_instance_uid
         uids[name] = server.dicomweb_url
         uids[f"{kind}_accession"] = str(study.datasets[0].AccessionNumber)
+        uids[f"{kind}_date"] = str(study.datasets[0].StudyDate)
+        uids[f"{kind}_time"] = str(study.datasets[0].StudyTime)
+        uids[f"{kind}_images"] = str(len(study.datasets))
         uids["patient_name"] = str(study.datasets[0].PatientName)
         uids["patient_id"] = str(study.datasets[0].PatientID)
     return uids
@@ -263,10 +266,20 @@ def _search_both_archives_and_open_as_an_app(
     assert found.locator(".lbx-study-patient").inner_text() == (
         f"{family}, {given} ({archives['patient_id']})"
     )
+    # Date and time, accession number, series and images tell alike studies apart.
+    date, time_of_day = archives["current_date"], archives["current_time"]
+    assert found.locator(".lbx-study-description").inner_text().startswith(
+        f"{date[:4]}-{date[4:6]}-{date[6:8]} {time_of_day[:2]}:{time_of_day[2:4]}"
+    )
+    assert found.locator(".lbx-study-details").inner_text() == (
+        f"Accession {archives['current_accession']} · 1 series · "
+        f"{archives['current_images']} images"
+    )
     panel.locator("input[name='patient_id']").fill("")
     panel.locator("input[name='accession_number']").fill("")
 
-    panel.locator("input[name='modality']").fill("CT")
+    # Several modalities as DICOM writes them (a backslash): either one matches.
+    panel.locator("input[name='modality']").fill("CT\\MR")
     panel.locator("button.lbx-studies-search").click()
     page.wait_for_function(
         "(el) => el.querySelectorAll('.lbx-study').length === 2 && "
@@ -280,6 +293,7 @@ def _search_both_archives_and_open_as_an_app(
     }
     assert "in North PACS" in studies[archives["current"]]
     assert "in South PACS" in studies[archives["prior"]]
+    assert f"Accession {archives['prior_accession']}" in studies[archives["prior"]]
     message = panel.locator(".lbx-studies-message").inner_text()
     assert message.startswith("2 studies") and "Closed PACS" in message
     page.wait_for_function(

@@ -235,3 +235,82 @@ def test_make_demo_ends_without_an_error_on_ctrl_c(tmp_path) -> None:
     assert "Error" not in err and "***" not in err, err
     # make ends as a Ctrl-C'd program should: by SIGINT, or 0 if only the demo got it.
     assert process.returncode in (0, -signal.SIGINT), process.returncode
+
+
+def _welcome(tmp_path, capsys, rejected) -> str:
+    from types import SimpleNamespace
+
+    from lightbox_hub.cli import _print_welcome
+    from lightbox_hub.demo import EmbeddedDefault
+    from lightbox_hub.embedded.hub import EmbeddedHub
+    from lightbox_hub.embedded.orthanc import UploadReport
+
+    demo = EmbeddedDefault(tmp_path)
+    demo.hub = EmbeddedHub(tmp_path / "hub", "", tmp_path / "archives.toml",
+                           port=8123)
+    demo.archive = SimpleNamespace(dicomweb_url="http://127.0.0.1:8042/dicom-web")
+    demo.uploads = UploadReport(7, rejected)
+    _print_welcome(demo, 3.0)
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("where", ["checkout", "elsewhere"])
+def test_the_launch_link_command_the_demo_prints_runs_as_printed(
+        tmp_path, capsys, monkeypatch, where: str) -> None:
+    import shlex
+    from pathlib import Path
+
+    checkout = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(checkout if where == "checkout" else tmp_path)
+    out = _welcome(tmp_path, capsys, [])
+
+    line = next(line for line in out.splitlines() if " launch-link " in line)
+    command = line.split(" launch-link ")[0].strip()
+    # Not the bare name: `lightbox` is on no PATH until the venv is activated.
+    assert command != "lightbox"
+    if where == "checkout":
+        assert command == os.path.join(".venv", "bin", "lightbox"), command
+    result = subprocess.run([*shlex.split(command), "launch-link", "--help"],
+                            capture_output=True, text=True, timeout=60,
+                            env={"PATH": "/usr/bin:/bin"}, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "--patient-id" in result.stdout
+
+
+def test_the_demo_names_each_file_its_archive_refused_and_why(
+        tmp_path, capsys) -> None:
+    out = _welcome(tmp_path, capsys, [("notes.pdf", "HTTP 400 Bad file format"),
+                                      ("scan.dcm", "Permission denied")])
+
+    assert "holds 7 images; it refused 2 files:" in out
+    assert "    notes.pdf: HTTP 400 Bad file format" in out
+    assert "    scan.dcm: Permission denied" in out
+
+
+def test_the_files_refused_are_named_without_their_folders(tmp_path) -> None:
+    from pathlib import Path
+
+    from lightbox_hub.demo import load_clinical_studies
+    from lightbox_hub.embedded.orthanc import UploadReport
+
+    # A folder named after a patient, as real exports often are.
+    folder = tmp_path / "TEST^CASE"
+
+    class _Archive:
+        def load_datasets(self, datasets) -> UploadReport:
+            count = len(list(datasets))
+            return UploadReport(count - 1, [("1.2.826.0.1.3680043.2.9",
+                                             "HTTP 400 Bad file format")])
+
+        def load_files(self, paths) -> UploadReport:
+            names = [Path(p).name for p in paths]
+            return UploadReport(len(names) - 1, [(
+                str(folder / "image.dcm"),
+                f"[Errno 13] Permission denied: '{folder / 'image.dcm'}'")])
+
+    report = load_clinical_studies(_Archive(), load_extra_data=False)
+
+    assert report.rejected == [("a generated teaching image",
+                                "HTTP 400 Bad file format"),
+                               ("image.dcm", "Permission denied")]
+    assert "TEST^CASE" not in repr(report.rejected)

@@ -25,6 +25,21 @@ def test_environment_fills_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.archives_for_role("researcher") == ["Teaching"]
 
 
+def test_the_launch_clock_skew_is_a_setting_the_link_checks_use(
+        monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from lightbox_hub.services import LightboxServices
+
+    assert LightboxHub().launch_clock_skew_s == 30
+    monkeypatch.setenv("LIGHTBOX_LAUNCH_CLOCK_SKEW_S", "5")
+    assert LightboxHub().launch_clock_skew_s == 5
+    config = Config()
+    config.LightboxHub.launch_clock_skew_s = 0
+    settings = LightboxHub(config=config, state_dir=str(tmp_path),
+                           audit_log=str(tmp_path / "audit.jsonl"))
+    assert settings.launch_clock_skew_s == 0
+    assert LightboxServices(settings).verifier.clock_skew_s == 0
+
+
 def test_config_file_wins_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LIGHTBOX_IDLE_TIMEOUT_S", "120")
     config = Config()
@@ -65,10 +80,13 @@ def test_archives_for_role(role_archives, role, expected) -> None:
         ("role_panels", {"janitor": ["launcher"]}, "unknown roles"),
         ("role_panels", {"radiologist": ["terminal"]}, "unknown panels"),
         ("role_panels", {"radiologist": "launcher"}, "must be a list"),
+        ("launch_clock_skew_s", -1, "0..300"),
+        ("launch_clock_skew_s", 3600, "0..300"),
     ],
     ids=["public url scheme", "authenticator", "scopes without openid",
          "injected csp", "link lifetime", "unknown role", "zero idle timeout",
-         "panels of an unknown role", "unknown panel", "panels not a list"],
+         "panels of an unknown role", "unknown panel", "panels not a list",
+         "negative clock skew", "clock skew of an hour"],
 )
 def test_invalid_setting_raises(name: str, value, match: str) -> None:
     with pytest.raises(TraitError, match=match):

@@ -314,3 +314,186 @@ def test_launch_to_a_server_that_cannot_open_it_raises(
     assert raised.value.reason == reason and raised.value.status == 502
     assert "ask the lightbox administrators" in raised.value.message.lower()
     assert user.orm_user.api_tokens == []
+
+
+# -- The clock-skew allowance, at its boundaries ------------------------------------
+
+# (case, seconds of allowance (None: the default), link's iat and exp, refusal)
+SKEW_CASES = [
+    ("expired exactly the allowance ago", None, (-330, -30), None),
+    ("expired a second more than the allowance ago", None, (-331, -31), "expired"),
+    ("issued exactly the allowance ahead", None, (30, 330), None),
+    ("issued a second more than the allowance ahead", None, (31, 331),
+     "not-yet-valid"),
+    ("no allowance, expires now", 0, (-300, 0), None),
+    ("no allowance, expired a second ago", 0, (-301, -1), "expired"),
+    ("5 s allowance, expired 5 s ago", 5, (-305, -5), None),
+    ("5 s allowance, expired 6 s ago", 5, (-306, -6), "expired"),
+]
+
+
+@pytest.mark.parametrize(("skew", "times", "refusal"), [c[1:] for c in SKEW_CASES],
+                         ids=[c[0] for c in SKEW_CASES])
+def test_the_clock_skew_allowance_ends_where_it_says(
+        tmp_path: Path, skew: int | None, times: tuple[int, int],
+        refusal: str | None) -> None:
+    options = {} if skew is None else {"clock_skew_s": skew}
+    verifier = LaunchVerifier(SECRET, None, NonceStore(tmp_path / "n.sqlite"),
+                              clock=lambda: NOW, **options)
+    iat, exp = times
+    params = _signed(now=NOW + iat, lifetime_s=exp - iat)
+
+    if refusal is None:
+        assert verifier.verify(params).nonce
+        # Accepted inside the allowance, it still opens once only.
+        with pytest.raises(LaunchRefused, match="already used"):
+            verifier.verify(params)
+    else:
+        with pytest.raises(LaunchRefused) as raised:
+            verifier.verify(params)
+        assert raised.value.reason == refusal
+
+
+def test_a_nonce_is_remembered_until_the_allowance_ends(tmp_path: Path) -> None:
+    clock = [NOW]
+    store = NonceStore(tmp_path / "n.sqlite")
+    verifier = LaunchVerifier(SECRET, None, store, clock=lambda: clock[0],
+                              clock_skew_s=30)
+    params = _signed(lifetime_s=60)
+    verifier.verify(params)
+
+    # Another link's check, just inside the allowance, forgets nothing yet.
+    clock[0] = NOW + 60 + 30
+    verifier.verify(_signed(now=clock[0]))
+    with pytest.raises(LaunchRefused, match="already used"):
+        verifier.verify(params)
+
+
+# -- A launch that failed through no fault of the link leaves it usable -------------
+
+def test_a_released_link_opens_again_and_then_only_once(tmp_path: Path) -> None:
+    verifier = LaunchVerifier(SECRET, None, NonceStore(tmp_path / "n.sqlite"),
+                              clock=lambda: NOW)
+    params = _signed()
+    context = verifier.verify(params)
+
+    verifier.release(context)
+
+    assert verifier.verify(params) == context
+    with pytest.raises(LaunchRefused, match="already used"):
+        verifier.verify(params)
+
+
+@pytest.mark.parametrize(("status", "spent"), [(403, True), (400, True), (502, False),
+                                               (503, False)])
+def test_only_the_hubs_own_failures_give_the_link_back(status: int,
+                                                        spent: bool) -> None:
+    assert LaunchRefused(status, "x", "y").link_spent is spent
+
+
+class _Handler:
+    """The parts of the hub's request handler a launch uses."""
+
+    def __init__(self, services: Any, spawn_fails: bool) -> None:
+        self.settings = {"lightbox": services}
+        self.request = SimpleNamespace(remote_ip="127.0.0.1")
+        self.spawn_fails = spawn_fails
+        self.redirected_to: str | None = None
+
+    async def spawn_single_user(self, user: Any) -> None:
+        from tornado import web
+
+        if self.spawn_fails:
+            raise web.HTTPError(500, "the spawner failed")
+        user.spawner.ready = True
+
+    def redirect(self, url: str, status: int = 302) -> None:
+        self.redirected_to = url
+
+
+@pytest.fixture
+def launch_services(tmp_path: Path, user_server) -> Any:
+    """The hub's services over the phantom folder, with a verifier of our own."""
+    from lightbox_hub.config import LightboxHub
+    from lightbox_hub.services import LightboxServices
+
+    archives = tmp_path / "archives.json"
+    archives.write_text(json.dumps({"archive": [
+        {"name": "Phantoms", "type": "folder",
+         "path": str(user_server.folder.parent / "phantoms")}]}))
+    services = LightboxServices(LightboxHub(
+        state_dir=str(tmp_path / "state"), archives_file=str(archives),
+        audit_log=str(tmp_path / "audit.jsonl"),
+        role_archives={"researcher": [], "*": ["*"]}))
+    services.verifier = LaunchVerifier(SECRET, None, NonceStore(tmp_path / "n.sqlite"))
+    return services
+
+
+def _phantom_link(user_server: Any) -> dict[str, str]:
+    from viewerlib.samples.phantom import ISSUER_OF_PATIENT_ID, PATIENT_ID
+
+    return sign_launch({"pid": PATIENT_ID, "iss": ISSUER_OF_PATIENT_ID,
+                        "suid": user_server.uids[0]}, secret=SECRET)
+
+
+# (case, role, the server: "fails to start" or its address, status, link usable again)
+LAUNCH_FAILURES = [
+    ("server does not start", "radiologist", "fails to start", 503, True),
+    ("server does not answer", "radiologist", "closed port", 502, True),
+    ("role may open no archive", "researcher", "running", 403, False),
+]
+
+
+@pytest.mark.parametrize(("role", "server", "status", "usable_again"),
+                         [case[1:] for case in LAUNCH_FAILURES],
+                         ids=[case[0] for case in LAUNCH_FAILURES])
+def test_a_launch_that_fails_for_the_hubs_sake_leaves_the_link_usable(
+        launch_services: Any, user_server: Any, role: str, server: str,
+        status: int, usable_again: bool) -> None:
+    from lightbox_hub.handlers import open_launch
+    from tornado import web
+
+    if server == "closed port":
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            url = f"http://127.0.0.1:{probe.getsockname()[1]}/"
+    else:
+        url = user_server.url + "/"
+    user = _HubUser(url, user_server.token)
+    user.groups = [SimpleNamespace(name=role)]
+    user.url = "/user/ana/"
+    user.spawner.ready = server != "fails to start"
+    user.spawner.active = user.spawner.ready
+    user.spawner.start_timeout = 5
+    params = _phantom_link(user_server)
+    context = launch_services.verifier.verify(params)
+
+    with pytest.raises(web.HTTPError) as failed:
+        _run(open_launch(_Handler(launch_services, server == "fails to start"),
+                         user, context))
+
+    assert failed.value.status_code == status
+    if usable_again:
+        assert launch_services.verifier.verify(params) == context
+    else:
+        with pytest.raises(LaunchRefused, match="already used"):
+            launch_services.verifier.verify(params)
+
+
+def test_a_launch_that_opened_its_study_stays_used(launch_services: Any,
+                                                   user_server: Any) -> None:
+    from lightbox_hub.handlers import open_launch
+
+    user = _HubUser(user_server.url + "/", user_server.token)
+    user.groups = [SimpleNamespace(name="radiologist")]
+    user.url = "/user/ana/"
+    user.spawner.ready = True
+    params = _phantom_link(user_server)
+    handler = _Handler(launch_services, spawn_fails=False)
+
+    _run(open_launch(handler, user, launch_services.verifier.verify(params)))
+
+    assert handler.redirected_to is not None
+    assert handler.redirected_to.startswith("/user/ana/lab/tree/ehr-launch/study-")
+    with pytest.raises(LaunchRefused, match="already used"):
+        launch_services.verifier.verify(params)

@@ -1,13 +1,16 @@
 """Launches as the hub receives them: links (GET) and the EHR's form (POST).
 
 A real hub with a shared launch secret and an EHR's Ed25519 public key. Every
-refusal is a 403 page that says why; the patient context reaches neither the hub's
-log nor its audit log.
+refusal is a page that says why; the patient context reaches neither the hub's
+log nor its audit log. A launch that fails for the hub's own sake (an archive down)
+leaves the link usable; one that opened its study leaves it used.
 """
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +22,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from live_hub import wait_for
+from live_hub import sign_in_with_provider_mock, wait_for, wait_until_ready
 
 from lightbox_hub.audit import AuditLog
 from lightbox_hub.embedded.hub import EmbeddedHub
@@ -31,6 +34,8 @@ _CT_SMALL = pydicom.dcmread(pydicom.data.get_testdata_file("CT_small.dcm"))
 CONTEXT = {"pid": str(_CT_SMALL.PatientID), "iss": "PYDICOM",
            "suid": str(_CT_SMALL.StudyInstanceUID)}
 ELSEWHERE = {"pid": "LBX-0001", "iss": "LIGHTBOX-DEMO", "acc": "LBXACC01"}
+# An empty folder: the only archive the researcher role sees.
+_TEACHING = '[[archive]]\nname = "Teaching folder"\ntype = "folder"\npath = "{}"\n'
 
 
 @pytest.fixture(scope="module")
@@ -39,15 +44,19 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedHub]:
     folder = root / "ct-small"
     folder.mkdir()
     shutil.copy(pydicom.data.get_testdata_file("CT_small.dcm"), folder / "ct.dcm")
+    teaching = root / "teaching"
+    teaching.mkdir()
     archives = root / "archives.toml"
     archives.write_text(f'[[archive]]\nname = "Test folder"\ntype = "folder"\n'
-                        f'path = "{folder}"\n')
+                        f'path = "{folder}"\n\n' + _TEACHING.format(teaching))
     public_key = root / "ehr.pem"
     public_key.write_bytes(EHR_KEY.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     idp = EmbeddedIdentityProvider(root / "idp").start()
     started = EmbeddedHub(root / "hub", idp.issuer, archives, extra_env={
-        "LIGHTBOX_LAUNCH_PUBLIC_KEY": str(public_key)})
+        "LIGHTBOX_LAUNCH_PUBLIC_KEY": str(public_key),
+        "LIGHTBOX_ROLE_ARCHIVES": json.dumps({"researcher": ["Teaching folder"],
+                                              "*": ["Test folder"]})})
     try:
         yield started.start()
     finally:
@@ -157,6 +166,89 @@ def test_form_post_launch_signs_on_and_opens_the_study(hub: EmbeddedHub) -> None
     assert opened[-1]["study_instance_uid"] == CONTEXT["suid"]
     requests.delete(f"{hub.url}/hub/api/users/emergency/server", timeout=60,
                     headers={"Authorization": f"token {hub.operator_token}"})
+
+
+_SESSIONS: dict[str, requests.Session] = {}
+
+
+def _signed_in(hub: EmbeddedHub, user: str) -> requests.Session:
+    """A browser session of ``user`` (signed in once per module; the server runs)."""
+    if user not in _SESSIONS:
+        session = requests.Session()
+        sign_in_with_provider_mock(session, hub, user)
+        wait_until_ready(hub, user)
+        _SESSIONS[user] = session
+    return _SESSIONS[user]
+
+
+def _stop_server(hub: EmbeddedHub, user: str) -> None:
+    requests.delete(f"{hub.url}/hub/api/users/{user}/server", timeout=60,
+                    headers={"Authorization": f"token {hub.operator_token}"})
+
+
+# (case, user, the link's context, reason, what the page says)
+STUDY_REFUSALS = [
+    ("another patient than the study's", "radiologist", dict(CONTEXT, pid="TEST-0002"),
+     "patient-mismatch", "belongs to another patient than the link names"),
+    ("no such study", "radiologist", dict(CONTEXT, suid="1.2.826.0.1.3680043.2.1"),
+     "study-not-found", "No archive holds a study with this Study Instance UID"),
+    ("an archive the role may not open", "researcher", CONTEXT,
+     "study-not-in-role-archives", "your role may not open (Test folder)"),
+]
+
+
+@pytest.mark.parametrize(("user", "context", "reason", "says"),
+                         [case[1:] for case in STUDY_REFUSALS],
+                         ids=[case[0] for case in STUDY_REFUSALS])
+def test_a_link_to_a_study_the_user_may_not_open_says_which_reason(
+        hub: EmbeddedHub, user: str, context: dict[str, str], reason: str,
+        says: str) -> None:
+    audit = AuditLog(hub.directory / "audit.jsonl")
+    session = _signed_in(hub, user)
+    before = len(audit.read())
+
+    reply = session.get(launch_url(hub.url, sign_launch(context,
+                                                        secret=_secret(hub))),
+                        allow_redirects=False, timeout=60)
+
+    assert reply.status_code == 403
+    assert says in reply.text
+    for value in context.values():
+        assert value not in reply.text, value
+    records = [r for r in audit.read()[before:] if r["event"] == "launch"]
+    assert [(r["outcome"], r["reason"]) for r in records] == [("refused", reason)]
+
+
+def test_a_link_whose_archive_was_down_opens_when_it_is_back_and_only_once(
+        hub: EmbeddedHub) -> None:
+    user = "neurologist"
+    session = _signed_in(hub, user)
+    params = sign_launch(CONTEXT, secret=_secret(hub))
+    everything = hub.archives_file.read_text()
+    # The role's archive is down: a DICOMweb address nobody serves, same name.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    hub.archives_file.write_text(
+        f'[[archive]]\nname = "Test folder"\ntype = "dicomweb"\n'
+        f'url = "http://127.0.0.1:{closed}/dicom-web"\ntimeout_s = 2\nretries = 0\n')
+    try:
+        down = _send(session, hub, params, "GET")
+    finally:
+        hub.archives_file.write_text(everything)
+    assert down.status_code == 503
+    assert "Open the link again in a few minutes" in down.text
+
+    # The archive is back: the very same link opens the study ...
+    opened = _send(session, hub, params, "GET")
+    assert opened.status_code == 302, opened.text[:300]
+    assert re.search(rf"/user/{user}/lab/tree/ehr-launch/study-\w+\.ipynb$",
+                     opened.headers["Location"]), opened.headers["Location"]
+
+    # ... once: after a launch that opened its study, the link stays used.
+    again = _send(session, hub, params, "GET")
+    assert again.status_code == 403 and "already used" in again.text
+    _stop_server(hub, user)
 
 
 def test_no_launch_puts_the_patient_context_in_a_log(hub: EmbeddedHub) -> None:

@@ -15,6 +15,38 @@ function element(tag, className, text) {
   return node;
 }
 
+/** DICOM DA "20150206" as "2015-02-06" (other text as it came). */
+export function formatDate(value) {
+  const match = /^(\d{4})(\d{2})(\d{2})$/.exec(value || '');
+  return match ? `${match[1]}-${match[2]}-${match[3]}` : value || '';
+}
+
+/** DICOM TM "101530.123" as "10:15:30", "1015" as "10:15" (other text as it came). */
+export function formatTime(value) {
+  const match = /^(\d{2})(\d{2})?(\d{2})?/.exec(value || '');
+  if (!match) {
+    return value || '';
+  }
+  return [match[1], match[2] || '00', match[3]].filter(Boolean).join(':');
+}
+
+/** What tells two studies of one description apart: accession, series, images. */
+export function studyDetails(study) {
+  const parts = [];
+  if (study.accession_number) {
+    parts.push(`Accession ${study.accession_number}`);
+  }
+  const series = study.number_of_series;
+  if (typeof series === 'number') {
+    parts.push(`${series} series`);
+  }
+  const images = study.number_of_instances;
+  if (typeof images === 'number') {
+    parts.push(`${images} ${images === 1 ? 'image' : 'images'}`);
+  }
+  return parts.join(' · ');
+}
+
 export class StudiesPanel extends Widget {
   constructor(openPath) {
     super();
@@ -35,7 +67,7 @@ export class StudiesPanel extends Widget {
     for (const [name, label] of [
       ['patient_name', "Patient's name"],
       ['patient_id', 'Patient ID'],
-      ['modality', 'Modality'],
+      ['modality', 'Modality (several: CT,MR)'],
       ['study_date', 'Study date (YYYYMMDD or range)'],
       ['accession_number', 'Accession number']
     ]) {
@@ -162,9 +194,11 @@ export class StudiesPanel extends Widget {
     });
     const text = element('div', 'lbx-study-text');
     text.appendChild(element('div', 'lbx-study-patient', `${study.patient_name} (${study.patient_id})`));
-    text.appendChild(
-      element('div', 'lbx-study-description', `${study.study_date} ${study.modalities.join('/')} ${study.study_description}`)
-    );
+    const when = [formatDate(study.study_date), formatTime(study.study_time)].filter(Boolean).join(' ');
+    const description = [when, study.modalities.join('/'), study.study_description];
+    text.appendChild(element('div', 'lbx-study-description', description.filter(Boolean).join(' ')));
+    // Two studies may read alike above; these tell them apart.
+    text.appendChild(element('div', 'lbx-study-details', studyDetails(study)));
     text.appendChild(element('div', 'lbx-study-locations', `in ${study.locations.join(', ')}`));
     item.appendChild(text);
     const open = element('button', 'jp-mod-styled jp-mod-accept lbx-study-open', 'Open');

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pydicom
+import pydicom.data
 import pytest
 from server_fixtures import (
     REPOSITORY,
@@ -536,3 +537,109 @@ def test_search_refused_by_every_archive_says_sign_in_again_not_down(
     assert [(a["name"], a["state"]) for a in body["archives"]] == [
         ("Guarded PACS", "refused")
     ]
+
+
+# -- Several modalities, and rows that tell alike studies apart -------------------
+
+_MR_SMALL = pydicom.data.get_testdata_file("MR_small.dcm")
+
+
+def _ids(reply: Any) -> list[str]:
+    assert reply.status == 200, reply.body
+    return sorted(s["study_instance_uid"] for s in reply.json()["studies"])
+
+
+@pytest.fixture(scope="module")
+def mixed_server(
+    tmp_path_factory: pytest.TempPathFactory, phantom_archive: tuple[Path, list[str]]
+) -> Iterator[tuple[LightboxServer, dict[str, Any]]]:
+    """A folder with the CT phantoms and an MR, and an archive that is down."""
+    folder = tmp_path_factory.mktemp("mixed-server")
+    archive = folder / "archive"
+    shutil.copytree(phantom_archive[0], archive)
+    shutil.copy(_MR_SMALL, archive / "mr.dcm")
+    archives = write_archives(folder / "archives.toml", archive, free_port())
+    server = LightboxServer(folder / "server", {"LIGHTBOX_ARCHIVES": str(archives)})
+    server.start()
+    uids = {"ct": sorted(phantom_archive[1]),
+            "mr": [str(pydicom.dcmread(_MR_SMALL).StudyInstanceUID)]}
+    yield server, uids
+    server.stop()
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["CT%5CMR", "CT,MR", "ct%2C%20mr", "CT/MR", "MR%5CCT%5CMR"],
+    ids=["backslash", "comma", "comma-space-lower-case", "slash", "repeated"],
+)
+def test_search_for_several_modalities_finds_studies_of_each(
+    mixed_server: tuple[LightboxServer, dict[str, Any]], typed: str
+) -> None:
+    server, uids = mixed_server
+
+    reply = server.request("GET", f"/lightbox/api/search?modality={typed}")
+
+    assert _ids(reply) == sorted(uids["ct"] + uids["mr"])
+
+
+def test_search_for_one_modality_still_finds_only_that_one(
+    mixed_server: tuple[LightboxServer, dict[str, Any]],
+) -> None:
+    server, uids = mixed_server
+
+    assert _ids(server.request("GET", "/lightbox/api/search?modality=MR")) == uids["mr"]
+    assert _ids(server.request("GET", "/lightbox/api/search?modality=ct")) == uids["ct"]
+
+
+@pytest.mark.parametrize("typed", ["CT%5C%3Cscript%3E", "C*", "TOOLONGMODALITYCODE"])
+def test_search_for_a_modality_that_is_no_code_raises(
+    mixed_server: tuple[LightboxServer, dict[str, Any]], typed: str
+) -> None:
+    reply = mixed_server[0].request("GET", f"/lightbox/api/search?modality={typed}")
+
+    assert reply.status == 400
+    assert "is not a modality: use codes such as CT" in reply.json()["message"]
+
+
+def test_search_rows_carry_time_accession_and_counts(
+    lightbox_server: LightboxServer, phantom_archive: tuple[Path, list[str]]
+) -> None:
+    reply = lightbox_server.request("GET", "/lightbox/api/search?modality=CT")
+
+    rows = {s["study_instance_uid"]: s for s in reply.json()["studies"]}
+    for kind in ("current", "prior"):
+        dataset = _phantom_study(phantom_archive[0], kind)
+        row = rows[dataset.StudyInstanceUID]
+        files = list(phantom_archive[0].glob(f"{kind}-*.dcm"))
+        assert row["study_time"] == dataset.StudyTime
+        assert row["accession_number"] == dataset.AccessionNumber
+        assert (row["number_of_series"], row["number_of_instances"]) == (1, len(files))
+
+
+@pytest.mark.orthanc
+def test_dicomweb_search_for_several_modalities_sends_a_qido_list(
+    tmp_path: Path, orthanc_factory
+) -> None:
+    archive = orthanc_factory("modalities").start()
+    files = [Path(pydicom.data.get_testdata_file(n))
+             for n in ("CT_small.dcm", "MR_small.dcm")]
+    assert archive.load_files(files).stored == 2
+    archives = tmp_path / "archives.toml"
+    archives.write_text(
+        '[[archive]]\nname = "Orthanc"\ntype = "dicomweb"\n'
+        f'url = "{archive.dicomweb_url}"\nquirks = "orthanc-1.10"\n'
+    )
+    server = LightboxServer(tmp_path, {"LIGHTBOX_ARCHIVES": str(archives)}).start()
+    try:
+        both = server.request("GET", "/lightbox/api/search?modality=CT%5CMR")
+        one = server.request("GET", "/lightbox/api/search?modality=MR")
+    finally:
+        server.stop()
+
+    expected = sorted(str(pydicom.dcmread(f).StudyInstanceUID) for f in files)
+    # Orthanc answers "CT\MR" with nothing: it was sent as QIDO's list, "CT,MR".
+    assert _ids(both) == expected
+    assert len(_ids(one)) == 1
+    row = both.json()["studies"][0]
+    assert row["number_of_series"] == 1 and row["number_of_instances"] == 1
+    assert row["study_time"]
