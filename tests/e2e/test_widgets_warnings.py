@@ -5,7 +5,10 @@ short, ``widget_fixtures.CUT_SLICE_SETUP``): the stack viewer puts a banner over
 and a mark by the slider and refuses to measure on it; the comparison does so in the
 pane that holds it; the MPR warns above its views and marks where the slice cuts
 them. A study without images: an ECG-only study opens a short notice of what it
-holds, an SR-only study its report, both without a traceback.
+holds, an SR-only study its report, both without a traceback. A series opened from
+a folder that lost one of its 48 files after it was indexed: the stack viewer keeps
+"Incomplete series" and "Uneven slice spacing" in one line above the image, and
+the notes behind them (file names, no folders) over the image on a click.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ pytestmark = pytest.mark.browser
 
 _XSS = "<img src=x onerror=alert(1)>"
 _SLICES = 48
+_LOST_FILE = "012.dcm"  # an inner slice's file: its loss leaves an 8 mm gap
 _BUILDERS = Path(__file__).resolve().parents[1] / "viewerlib" / "widgets"
 _OBJECTS = Path(__file__).resolve().parents[1] / "viewerlib" / "objects"
 
@@ -34,6 +38,21 @@ _CELLS = [
         "pair = viewerlib.compare(whole, cut.volume)\npair.add_class('t-pair')\npair"
     ),
     "mpr = viewerlib.open_mpr(cut.volume)\nmpr.add_class('t-mpr')\nmpr",
+    (
+        "from viewerlib.sources.local import FolderSource\n"
+        "lost_folder = Path(tempfile.mkdtemp(prefix='lbx-alerts-'))\n"
+        "lost_study = ct_head_phantom('current')\n"
+        "for ds in lost_study.datasets:\n"
+        "    ds.save_as(lost_folder / f'{ds.InstanceNumber:03d}.dcm',\n"
+        "               enforce_file_format=True)\n"
+        "lost_source = FolderSource(lost_folder, name='CD')\n"
+        "lost_source.search_for_studies()  # indexed, then the CD loses a file\n"
+        f"(lost_folder / '{_LOST_FILE}').unlink()\n"
+        "with warnings.catch_warnings():\n"
+        "    warnings.simplefilter('ignore')  # the alert line is what is tested\n"
+        "    lost = viewerlib.open(lost_study.study_instance_uid, lost_source)\n"
+        "lost.add_class('t-alerts')\nlost"
+    ),
     (
         "import sys\n"
         f"sys.path[:0] = [{str(_BUILDERS)!r}, {str(_OBJECTS)!r}]\n"
@@ -268,3 +287,49 @@ def test_an_sr_only_study_shows_its_report_as_text(page, artifacts):
     values = report.locator(".lbx-value").all_inner_texts()
     assert values == ["No bleed", _XSS]
     assert report.locator("img").count() == 0 and page.lightbox_dialogs == []
+
+
+def test_the_alerts_of_a_series_stay_in_one_line_above_the_image(page, artifacts):
+    lost = page.locator(".t-alerts .lbx-stack").first
+    _painted(page, lost)
+    line = lost.locator(".lbx-alerts-line")
+    assert lost.get_attribute("data-alerts") == "2"
+    assert line.is_visible()
+    assert lost.locator(".lbx-alerts").get_attribute("role") == "alert"
+    assert line.inner_text() == (
+        f"⚠ Incomplete series: 1 of {_SLICES} images missing · "
+        "Uneven slice spacing (4.000 to 8.000 mm)")
+    # Above the image, not over it: the whole image stays to be read.
+    canvas, box = lost.locator("canvas").bounding_box(), line.bounding_box()
+    assert box["y"] + box["height"] <= canvas["y"] + 1
+    assert box["width"] == pytest.approx(canvas["width"], abs=2)
+    lost.screenshot(path=str(artifacts / "widgets-alerts-line.png"))
+
+    # On hover the notes behind each line; on a click, over the image.
+    title = line.get_attribute("title")
+    assert "could not be read, so 47 of 48 instances arrived" in title
+    detail = lost.locator(".lbx-alerts-detail")
+    assert detail.is_hidden()
+    line.click()
+    detail.wait_for(state="visible", timeout=5_000)
+    assert line.get_attribute("aria-expanded") == "true"
+    text = detail.inner_text()
+    assert f"{_LOST_FILE} (deleted or moved since the folder was indexed)" in text
+    assert "Non-uniform slice spacing: gaps from 4.000 to 8.000 mm" in text
+    # File names only: not the folder, which could name the patient.
+    assert "lbx-alerts-" not in text and "lbx-alerts-" not in title
+    assert detail.locator("img, a, script").count() == 0
+    lost.screenshot(path=str(artifacts / "widgets-alerts-detail.png"))
+    line.click()
+    detail.wait_for(state="hidden", timeout=5_000)
+
+    # A whole series has no line; a pane with a blank slice says so in its own,
+    # and the other keeps the line's room, so both images are drawn at one scale.
+    whole, cut = (page.locator(".t-pair .lbx-stack").nth(i) for i in (0, 1))
+    assert whole.get_attribute("data-alerts") == "0"
+    assert whole.locator(".lbx-alerts").is_hidden()
+    assert cut.locator(".lbx-alerts-line").inner_text() == (
+        f"⚠ 1 of {_SLICES} slices not decoded (blank)")
+    areas = [pane.locator(".lbx-area").bounding_box() for pane in (whole, cut)]
+    assert areas[0]["y"] == pytest.approx(areas[1]["y"], abs=1)
+    assert whole.locator(".lbx-br").inner_text() == cut.locator(".lbx-br").inner_text()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -425,3 +426,143 @@ def test_a_folder_whose_files_went_missing_opens_what_is_left(tmp_path):
         viewer = viewerlib.open(study.study_instance_uid, source)
     assert viewer.volume.voxels.shape[0] == 5
     assert any("06.dcm" in note for note in viewer.volume.warnings)
+    # Above the image, in a few words; the file by its name, not its folder.
+    (alert,) = viewer.alerts
+    assert alert["text"] == "Incomplete series: 1 of 6 images missing"
+    assert "06.dcm" in alert["detail"] and str(folder) not in alert["detail"]
+
+
+def test_a_volume_from_an_archive_that_stopped_says_so_above_the_image(archive):
+    server, datasets, _ = archive
+    study, series = _uids(datasets)
+    with LoopbackProxy(
+        _port(server), cut_after_bytes=int(3.5 * INSTANCE_BYTES)
+    ) as proxy:
+        source = DICOMwebSource(
+            proxy.url(), "dying-archive", retries=0,
+            quirks=ArchiveQuirks.for_orthanc_1_10(),
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # the gaps left depend on where it cut
+            volume = viewerlib.viewer.open_volume(study, source, series)
+    assert any(str(w.message).startswith("dying-archive: only") for w in caught)
+    arrived = volume.voxels.shape[0]
+    assert 1 <= arrived < SLICES
+
+    viewer = StackViewer.from_volume(volume)
+
+    assert viewer.alerts[0]["text"] == (
+        f"Incomplete series: {SLICES - arrived} of {SLICES} images missing")
+    assert viewer.alerts[0]["detail"].startswith(
+        f"dying-archive: only {arrived} of {SLICES} instances of the series arrived")
+
+
+# -- An uncompressed file whose pixel data is cut short -------------------------------
+# The CT head phantom (32 x 32, 10 slices 4 mm apart, written foot to head) with the
+# native (7FE0,0010) Pixel Data of one inner slice 100 bytes short. read_series of the
+# folder keeps that slice in place, blank, named in missing_slices and warnings
+# (tests/viewerlib/volume/test_bad_slices.py); every way of opening it must too.
+_CUT_SLICES = 10
+_CUT = 4  # an inner slice: dropping it would leave a gap, not a shorter stack
+_CUT_BYTES = 100
+
+
+def _phantom_with_short_pixel_data():
+    """The phantom's datasets, each slice's modality values, and the cut dataset."""
+    study = ct_head_phantom("current", rows=32, columns=32,
+                            number_of_slices=_CUT_SLICES, slice_spacing_mm=4.0)
+    expected = []
+    for ds in study.datasets:
+        # PS3.3 C.11.1.1.2: HU = slope * stored value + intercept.
+        stored = np.frombuffer(ds.PixelData, "<u2").reshape(32, 32)
+        expected.append(float(ds.RescaleSlope) * stored + float(ds.RescaleIntercept))
+    return study, expected, study.datasets[_CUT]
+
+
+def _cut_folder(folder: Path):
+    """Write the phantom and cut the end off slice _CUT's file (inside its pixels)."""
+    study, expected, victim = _phantom_with_short_pixel_data()
+    paths = write_datasets(study.datasets, folder)
+    cut = paths[_CUT]
+    cut.write_bytes(cut.read_bytes()[:-_CUT_BYTES])
+    return study, expected, victim, cut
+
+
+def _check_kept_in_place(viewer, expected, named: str) -> list:
+    """The cut slice is blank at its place, named; the others are the phantom's.
+
+    Returns the warnings that reading ``viewer.volume`` gave.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        volume = viewer.volume
+    assert volume.voxels.shape[0] == _CUT_SLICES
+    assert volume.missing_slices == [_CUT]
+    for k in range(_CUT_SLICES):
+        if k != _CUT:
+            np.testing.assert_array_equal(volume.voxels[k], expected[k])
+    low = min(float(e.min()) for k, e in enumerate(expected) if k != _CUT)
+    assert (volume.voxels[_CUT] == low).all()
+    # The geometry stays true: one 4 mm step, no gap, no spacing alarm.
+    np.testing.assert_allclose(np.diff(volume.slice_positions_mm[:, 2]), 4.0)
+    assert volume.spacing_mm[0] == pytest.approx(4.0)
+    assert not any(w.startswith("Non-uniform") for w in volume.warnings)
+    needed = 32 * 32 * 2  # Rows * Columns * Bits Allocated / 8
+    note = next(w for w in volume.warnings if w.startswith("Missing slice"))
+    assert named in note
+    assert f"needs {needed} bytes and {needed - _CUT_BYTES} are there" in note
+    # The stack viewer's banner, slider marks and alert line are driven by these.
+    assert viewer.missing_slices == [_CUT]
+    assert [row["text"] for row in viewer.alerts] == [
+        f"1 of {_CUT_SLICES} slices not decoded (blank)"]
+    return caught
+
+
+@pytest.mark.parametrize("how", ["folder path", "folder source", "streamed"])
+def test_a_file_cut_inside_its_pixel_data_keeps_its_slice_in_place_when_opened(
+    tmp_path, how
+):
+    from viewerlib.sources.federated import FederatedSource
+
+    study, expected, victim, _ = _cut_folder(tmp_path / "cd")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if how == "folder path":
+            viewer = viewerlib.open(str(tmp_path / "cd"))
+        elif how == "folder source":
+            viewer = viewerlib.open(study.study_instance_uid,
+                                    FolderSource(tmp_path / "cd", name="cd"))
+        else:
+            # Through a federation the folder streams (Source.iter_series), slice
+            # by slice, into viewerlib.volume.progressive.
+            viewer = viewerlib.open(
+                study.study_instance_uid,
+                FederatedSource([FolderSource(tmp_path / "cd", name="cd")]))
+        late = _check_kept_in_place(viewer, expected, str(victim.SOPInstanceUID))
+    alerts = [str(w.message) for w in [*caught, *late]]
+    assert any(a.startswith("Missing slice") for a in alerts)
+    assert not any(a.startswith(("Non-uniform", "left out")) for a in alerts)
+
+
+def test_a_short_native_instance_streamed_from_orthanc_keeps_its_slice_in_place(
+    orthanc_factory, caplog
+):
+    study, expected, victim = _phantom_with_short_pixel_data()
+    # Stored whole by the archive, its (7FE0,0010) 100 bytes shorter than Rows x
+    # Columns x Bits Allocated asks: a copy cut short before it was archived.
+    victim.PixelData = victim.PixelData[:-_CUT_BYTES]
+    server = orthanc_factory("short-native").start()
+    assert server.load_datasets(study.datasets).stored == _CUT_SLICES
+    source = DICOMwebSource(
+        server.dicomweb_url, "archive", quirks=ArchiveQuirks.for_orthanc_1_10()
+    )
+    with caplog.at_level(logging.INFO, logger="viewerlib.volume.progressive"), \
+            warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        viewer = viewerlib.open(study.study_instance_uid, source)
+        late = _check_kept_in_place(viewer, expected, str(victim.SOPInstanceUID))
+    alerts = [str(w.message) for w in [*caught, *late]]
+    assert any(a.startswith("Missing slice") for a in alerts)
+    assert viewer.loading["state"] == "complete"
+    # The slices streamed in place are the volume: no second lay-out for the blank.
+    assert "laid out again" not in caplog.text

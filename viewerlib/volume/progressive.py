@@ -44,7 +44,7 @@ from viewerlib.volume.reading import (
     failure_reason,
     read_header,
 )
-from viewerlib.volume.volume import _ALERT_PREFIXES, Volume, _build_volume
+from viewerlib.volume.volume import Volume, _build_volume, is_alert
 
 if TYPE_CHECKING:
     from viewerlib.sources.base import Source
@@ -568,7 +568,7 @@ class SeriesLoad:
         if not self._alerted:
             self._alerted = True
             for message in self._volume.warnings:
-                if message.startswith(_ALERT_PREFIXES):
+                if is_alert(message):
                     warnings.warn(message, UserWarning, stacklevel=3)
         return self._volume
 
@@ -971,11 +971,15 @@ class SeriesLoad:
         """
         decoded = self.plan.voxels if self.plan is not None else None
         moves = []
+        failed: dict[int, str] = {}
         for input_index, wanted in slots.items():
             uid = str(sources[input_index].get("SOPInstanceUID", ""))
+            if uid in self._failed:
+                failed[input_index] = self._failed[uid]
             for slot, frame_index in wanted:
                 planned = self._slot_of.get((uid, frame_index))
-                if planned is not None and not self._filled[planned]:
+                if (planned is not None and not self._filled[planned]
+                        and uid not in self._failed):
                     planned = None
                 moves.append((slot, planned, input_index, frame_index))
         if (
@@ -984,7 +988,13 @@ class SeriesLoad:
             and decoded.dtype in (voxels.dtype, np.dtype(np.int32))
             and all(slot == planned for slot, planned, _, _ in moves)
         ):
-            # The usual case: the prediction held, the array is the volume.
+            # The usual case: the prediction held, the array is the volume. An
+            # instance that could not be decoded holds its own slot too (the
+            # volume blanks it): it is no reason to lay everything out again.
+            if failed and problems is None:
+                raise DecodingError(next(iter(failed.values())))
+            if problems is not None:
+                problems.failed.update(failed)
             return decoded, self._widened
         logger.info("the streamed slices are laid out again for the whole series")
         widened = False
@@ -996,7 +1006,8 @@ class SeriesLoad:
             voxels, widened = voxels.astype(np.int32), True
         for slot, planned, input_index, frame_index in moves:
             if (
-                planned is not None
+                input_index not in failed
+                and planned is not None
                 and decoded is not None
                 and decoded.shape[1:] == voxels.shape[1:]
             ):

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import warnings
 
 import numpy as np
 from scipy import ndimage
 
-from viewerlib.volume.volume import Volume
+from viewerlib.volume.volume import Volume, _slice_list
 
 logger = logging.getLogger(__name__)
 
 # Largest number of output slices, so a tiny spacing cannot exhaust memory.
 _MAX_SLICES = 4096
+# Interpolation weights below this are taken as none: a plane that falls on an
+# original slice, up to rounding, comes from that slice alone.
+_WEIGHT_TOLERANCE = 1e-6
 
 
 def _slice_frame(volume: Volume) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -51,12 +55,21 @@ def resample_uniform(
         original data the voxels take the volume's smallest value. Integer
         volumes stay integer (rounded). ``source_order``, ``source_frames`` and
         ``datasets`` name the original slice nearest each new slice.
+        ``missing_slices`` names every new slice interpolated from a slice
+        that could not be decoded (a blank one), however little it weighs:
+        such a slice is not the patient's image either.
 
     Raises
     ------
     ValueError
         If the volume has fewer than two slices, the spacing is not positive or
         `order` is not 0 or 1.
+
+    Warns
+    -----
+    UserWarning
+        When the volume has missing slices: the note (also in ``warnings``)
+        names the new slices they spoil.
 
     Notes
     -----
@@ -77,6 +90,16 @@ def resample_uniform(
     >>> resample_uniform(volume).shape == volume.shape
     True
     """
+    resampled, spoiled = _resample(volume, slice_spacing_mm, order)
+    if spoiled:
+        warnings.warn(spoiled, UserWarning, stacklevel=2)
+    return resampled
+
+
+def _resample(
+    volume: Volume, slice_spacing_mm: float | None, order: int
+) -> tuple[Volume, str]:
+    """:func:`resample_uniform`, and its note on missing slices ("" if none)."""
     if order not in (0, 1):
         raise ValueError(f"order must be 0 or 1, got {order}")
     slices = volume.voxels.shape[0]
@@ -134,8 +157,11 @@ def resample_uniform(
         r0, c0 = float(shift @ down) / row_mm, float(shift @ across) / column_mm
         if same_grid and abs(r0) < 1e-6 and abs(c0) < 1e-6:
             # No tilt: the new plane is the linear blend of its two neighbours,
-            # which is what trilinear sampling gives, at a fraction of the cost.
+            # which is what trilinear sampling gives, at a fraction of the cost
+            # (order 0: the nearest one, rounding half up as ndimage does).
             below, weight = int(lower[n]), np.float32(frac[n, 0])
+            if order == 0:
+                weight = np.float32(weight >= 0.5)
             plane = volume.voxels[below].astype(np.float32)
             if weight > 0:
                 plane *= 1 - weight
@@ -162,6 +188,11 @@ def resample_uniform(
         "orthogonal grid (resample_uniform)"
     )
     logger.info(note)
+    notes = [*volume.warnings, note]
+    spoiled, spoiled_note = _spoiled_slices(volume.missing_slices, lower,
+                                            frac[:, 0], order, slices)
+    if spoiled_note:
+        notes.append(spoiled_note)
     return dataclasses.replace(
         volume,
         voxels=voxels,
@@ -171,8 +202,66 @@ def resample_uniform(
         source_frames=[volume.source_frames[i] for i in nearest],
         datasets=[volume.datasets[i] for i in nearest],
         slice_positions_mm=np.array([origin + normal * (x * spacing) for x in k]),
-        warnings=[*volume.warnings, note],
+        warnings=notes,
+        missing_slices=spoiled,
+    ), spoiled_note
+
+
+def _spoiled_slices(
+    missing: list[int], lower: np.ndarray, fraction: np.ndarray, order: int,
+    slices: int,
+) -> tuple[list[int], str]:
+    """The new slices interpolated from a missing one, and the note that says so.
+
+    Parameters
+    ----------
+    missing : list of int
+        ``missing_slices`` of the original volume (blank slices).
+    lower, fraction : numpy.ndarray
+        For each new slice, the original slice below it and how far (0 to 1)
+        it lies towards the next one.
+    order : int
+        1: both neighbours count, each unless its weight is (nearly) zero;
+        0: the nearest one counts (both at an exact half, where rounding
+        could go either way).
+    slices : int
+        Slices of the original volume.
+
+    Returns
+    -------
+    spoiled : list of int
+        Indexes of the new slices, from 0.
+    note : str
+        "" when nothing is missing.
+    """
+    lost = set(missing)
+    if not lost:
+        return [], ""
+    spoiled = []
+    for n, (below, part) in enumerate(zip(lower.tolist(), fraction.tolist(),
+                                          strict=True)):
+        if order == 0:
+            half = abs(part - 0.5) <= _WEIGHT_TOLERANCE
+            used = {below, below + 1} if half else {below + int(part > 0.5)}
+        else:
+            used = ({below} if part < 1 - _WEIGHT_TOLERANCE else set()) | (
+                {below + 1} if part > _WEIGHT_TOLERANCE else set())
+        if used & lost:
+            spoiled.append(n)
+    originals = _slice_list(sorted(lost))
+    if not spoiled:
+        logger.info("no resampled slice lies on the missing slice(s) %s", originals)
+        return [], ""
+    # A blend with a blank slice is a made-up image: flagged like the blank one.
+    note = (
+        f"Missing slice(s) after resampling: resampled slice(s) "
+        f"{_slice_list(spoiled)} of {len(lower)} are interpolated from original "
+        f"slice(s) {originals} of {slices}, which could not be decoded (blank); "
+        "they are not the patient's image, so do not read or measure on them "
+        "(missing_slices names them on the new grid)"
     )
+    logger.warning(note)
+    return spoiled, note
 
 
 def _covering_spacing(extent_mm: float, spacing_mm: float) -> float:
@@ -213,6 +302,13 @@ def on_uniform_grid(volume: Volume, *, orthogonal: bool = False) -> Volume:
         close pair of slices cannot multiply the memory; it is adjusted to
         reach the last slice exactly. A volume that cannot be resampled
         (repeated positions) is returned as it is, with a warning note.
+        ``missing_slices`` is mapped onto the new grid as by
+        :func:`resample_uniform`.
+
+    Warns
+    -----
+    UserWarning
+        When a resampled slice is interpolated from a missing one.
 
     Examples
     --------
@@ -234,10 +330,13 @@ def on_uniform_grid(volume: Volume, *, orthogonal: bool = False) -> Volume:
     if not volume.affine_is_exact and gaps.size and gaps.min() > 0:
         spacing = max(float(gaps.min()), float(np.median(gaps)) / 2)
     try:
-        return resample_uniform(
-            volume, _covering_spacing(float(abs(along[-1] - along[0])), spacing))
+        resampled, spoiled = _resample(
+            volume, _covering_spacing(float(abs(along[-1] - along[0])), spacing), 1)
     except ValueError as err:
         note = (f"The volume could not be resampled onto a uniform grid ({err}); "
                 "it is shown on its own grid, so slices may be misplaced")
         logger.warning(note)
         return dataclasses.replace(volume, warnings=[*volume.warnings, note])
+    if spoiled:
+        warnings.warn(spoiled, UserWarning, stacklevel=2)
+    return resampled

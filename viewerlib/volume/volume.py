@@ -6,6 +6,7 @@ import functools
 import inspect
 import logging
 import os
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -97,7 +98,9 @@ class Volume:
     missing_slices : list of int
         Slices whose input could not be read or decoded. They keep their
         place (so positions, spacing and the affine stay true) and hold the
-        volume's lowest value; ``warnings`` names their files and why.
+        volume's lowest value; ``warnings`` names their files and why. On a
+        resampled volume (:mod:`viewerlib.volume.resample`): every slice
+        interpolated from one of them.
     """
 
     voxels: np.ndarray
@@ -319,9 +322,117 @@ def _note(volume_warnings: list[str], message: str) -> None:
     volume_warnings.append(message)
 
 
-# Prefixes of the notes that change where voxels are: the user must see them.
-_ALERT_PREFIXES = ("Non-uniform", "Gantry tilt", "Some frames have no", "Slices share",
-                   "Missing slice", "Damaged pixel data")
+# The notes a reader must not miss (voxels missing, blank or not where they seem),
+# most serious first: a pattern that finds each in Volume.warnings, and the short
+# line the viewers keep on screen for it. Fields: the pattern's named groups, and
+# ``missing`` (total - arrived), ``blank`` (len(missing_slices)) and ``slices``.
+# read_series and SeriesLoad.result warn about these notes and volume_alerts puts
+# them on screen: one table, so that what is warned and what is shown agree.
+_ALERTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), line) for pattern, line in (
+        # A series that arrived in part (PartialSeriesError, added by the caller).
+        (r"(?P<arrived>\d+) of (?:the )?(?P<total>\d+) instances (?:of the series )?"
+         + r"arrived", "Incomplete series: {missing} of {total} images missing"),
+        (r"(?P<arrived>\d+) instances of the series arrived before the transfer",
+         "Incomplete series: only {arrived} images arrived"),
+        (r"^left out (?P<count>\d+) unreadable input",
+         "Incomplete series: {count} unreadable file(s) left out"),
+        (r"^Missing slice", "{blank} of {slices} slices not decoded (blank)"),
+        (r"^Damaged pixel data", "Damaged pixel data"),
+        (r"^Non-uniform slice spacing: gaps from (?P<low>[\d.]+) to (?P<high>[\d.]+)",
+         "Uneven slice spacing ({low} to {high} mm)"),
+        (r"^Gantry tilt: slices are stacked (?P<degrees>[\d.]+) deg",
+         "Gantry tilt {degrees}°"),
+        (r"^Some frames have no", "Slice positions unknown"),
+        (r"^Slices share", "Slices share one position"),
+    )
+)
+# What the page may show of a note: file names without their folders, and no
+# instance UIDs; the notebook's volume.warnings keeps the whole text.
+_QUOTED_PATH = re.compile(r"""(?<![^\s(])(['"])[^'"]*[/\\]([^'"/\\]+)\1""")
+_BARE_PATH = re.compile(r"(?<![\w.'\"])(?:[A-Za-z]:)?(?:[/\\][^\s/\\;:'\"()]+)+"
+                        r"[/\\]([^\s/\\;:'\"()]+)")
+_INSTANCE_UID = re.compile(r" ?\(SOP Instance UID [^)]*\)")
+
+
+def is_alert(note: str) -> bool:
+    """True when a note of ``Volume.warnings`` is one a reader must not miss.
+
+    Examples
+    --------
+    >>> is_alert("Gantry tilt: slices are stacked 18.50 deg off their normal")
+    True
+    >>> is_alert("Single slice: slice spacing 5.0 mm taken from the header")
+    False
+    """
+    return any(pattern.search(note) for pattern, _ in _ALERTS)
+
+
+@dataclass(frozen=True)
+class VolumeAlert:
+    """A note of ``Volume.warnings`` as the viewers keep it on screen.
+
+    Attributes
+    ----------
+    text : str
+        A few words, e.g. "Incomplete series: 1 of 4 images missing".
+    detail : str
+        The notes behind it, one per line, without folders or instance UIDs.
+    """
+
+    text: str
+    detail: str
+
+
+def volume_alerts(volume: Volume) -> list[VolumeAlert]:
+    """Return what a reader must not miss about `volume`, most serious first.
+
+    Parameters
+    ----------
+    volume : Volume
+        Its ``warnings`` are read, with ``missing_slices`` and its slice count.
+
+    Returns
+    -------
+    list of VolumeAlert
+        One per kind of problem (a partial series, blank slices, damaged pixel
+        data, uneven spacing, a gantry tilt, no or shared positions), from the
+        notes that describe it; empty for a volume without such notes.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> volume = SimpleNamespace(missing_slices=[], shape=(3, 8, 8), warnings=[
+    ...     "Non-uniform slice spacing: gaps from 4.000 to 8.000 mm (...)"])
+    >>> [alert.text for alert in volume_alerts(volume)]
+    ['Uneven slice spacing (4.000 to 8.000 mm)']
+    """
+    found: dict[int, tuple[str, list[str]]] = {}
+    for note in volume.warnings:
+        for row, (pattern, line) in enumerate(_ALERTS):
+            match = pattern.search(note)
+            if match is None:
+                continue
+            if row not in found:
+                fields = {key: value for key, value in match.groupdict().items()
+                          if value is not None}
+                if "arrived" in fields and "total" in fields:
+                    fields["missing"] = str(int(fields["total"])
+                                            - int(fields["arrived"]))
+                text = line.format(blank=len(volume.missing_slices) or "Some",
+                                   slices=volume.shape[0], **fields)
+                found[row] = (text, [])
+            found[row][1].append(_screen_text(note))
+            break
+    return [VolumeAlert(text, "\n".join(notes))
+            for _, (text, notes) in sorted(found.items())]
+
+
+def _screen_text(note: str) -> str:
+    """`note` without folders and instance UIDs, for the page."""
+    note = _INSTANCE_UID.sub("", note)
+    note = _QUOTED_PATH.sub(r"\1\2\1", note)
+    return _BARE_PATH.sub(r"\1", note)
 
 
 @functools.lru_cache(maxsize=64)
@@ -591,13 +702,23 @@ def _label(source: Any) -> str:
 
 
 def _truncation_problem(source: Any, header: Dataset) -> str | None:
+    """Say why an input is left out before decoding, or None to decode it.
+
+    A dataset whose pixel data is cut short is decoded like any other: the
+    decode fails (:func:`~viewerlib.volume.reading.read_for_decoding` names the
+    shortfall) and its slices stay in place, blank and named in
+    ``Volume.missing_slices``. Leaving it out here would drop the slice and
+    leave a gap (a folder read by a source, or a series streamed from an
+    archive, arrives as datasets).
+    """
     if "SOPClassUID" not in header and "Rows" not in header:
         return ("it ends before even its (0008,0016) SOP Class UID: the file is "
                 "probably cut short; copy it again from its source")
     if isinstance(source, Dataset):
-        if "PixelData" not in source:
-            return None
-        return pixel_data_shortfall(header, len(source.PixelData))
+        return None
+    # TODO(#4): a file shorter than its pixel data alone is still left out, not
+    # kept blank in place like one cut by a few bytes; tests/viewerlib/pipeline/
+    # test_broken_files.py relies on that (a copy of a single-slice file).
     # The file's size includes its header: a lower bound of the pixel bytes.
     return pixel_data_shortfall(header, os.path.getsize(source))
 
@@ -711,11 +832,12 @@ def read_series(
         volume = _build_volume(stack, frames, paths_or_datasets, workers, lost=lost)
         if volume is None:
             continue
-        if unreadable:
-            volume.warnings.append(message)
         for note in volume.warnings:
-            if note.startswith(_ALERT_PREFIXES):
+            if is_alert(note):
                 warnings.warn(note, UserWarning, stacklevel=2)
+        if unreadable:
+            # Warned once above; noted in every volume, for the viewers.
+            volume.warnings.append(message)
         volumes.append(volume)
     if not volumes:
         reasons = ([message] if unreadable else []) + lost

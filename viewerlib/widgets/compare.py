@@ -291,6 +291,17 @@ class Comparison(ipywidgets.HBox):
             # the class), set by a class rather than `layout` so that nothing
             # depends on the viewer's own traits.
             viewer.add_class("lbx-compare-pane")
+
+        def keep_warning_room(_change: Any = None) -> None:
+            # One scale for both images: a pane without alerts or missing
+            # slices keeps the room the other's take, so both image areas match.
+            keep = any(v.alerts or v.missing_slices for v in (current, prior))
+            current.keep_warning_room = prior.keep_warning_room = keep
+
+        keep_warning_room()
+        for viewer in (current, prior):
+            # A viewer still loading learns these when its series is whole.
+            viewer.observe(keep_warning_room, names=["alerts", "missing_slices"])
         super().__init__([current, prior], layout=ipywidgets.Layout(width="100%"))
         self.current = current
         self.prior = prior

@@ -68,6 +68,22 @@ const STACK_CSS = `
 .lbx-missing[hidden], .lbx-missing-refused[hidden], .lbx-missing-marks[hidden] {
   display: none; }
 .lbx-missing-refused { margin-top: 6px; font-weight: 400; }
+/* What a reader must not miss about the series (kernel trait alerts): one line
+   above the image while there is any, its notes over the image on a click. */
+.lbx-alerts { flex: none; }
+.lbx-alerts[hidden], .lbx-alerts-detail[hidden] { display: none; }
+.lbx-alerts-empty { visibility: hidden; }
+.lbx-alerts-line { display: block; width: 100%; margin: 0; padding: 2px 8px;
+  border: none; border-bottom: 1px solid #ffb74d; background: #6b3f00;
+  color: #fff; font: 600 12px/1.35 system-ui, sans-serif; text-align: left;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; cursor: pointer; }
+.lbx-alerts-line:focus-visible { outline: 2px solid #ffd54a; outline-offset: -2px; }
+.lbx-alerts-detail { position: absolute; left: 0; right: 0; top: 0; z-index: 6;
+  max-height: 60%; overflow: auto; padding: 6px 10px; background: rgba(40,25,0,.96);
+  border-bottom: 1px solid #ffb74d; color: #fff; white-space: pre-wrap;
+  user-select: text; }
+.lbx-alert-title { font-weight: 600; }
+.lbx-alert-notes { margin: 2px 0 6px; color: #f3e3c3; }
 .lbx-missing-marks { position: relative; height: 5px; margin: 3px 8px 0; }
 .lbx-missing-mark { position: absolute; top: 0; height: 100%; min-width: 2px;
   background: #ff5252; transform: translateX(-50%); }
@@ -128,6 +144,7 @@ function render({ model, el }) {
   const root = element("div", "lbx-stack", el);
   root.tabIndex = 0;
   root.setAttribute("role", "img");
+  const alertBox = element("div", "lbx-alerts", root);
   const area = element("div", "lbx-area", root);
   const view = element("canvas", "lbx-view lightbox-stack-canvas", area);
   const corners = {
@@ -178,6 +195,49 @@ function render({ model, el }) {
   const refusedText = element("div", "lbx-missing-refused", missingBox);
   refusedText.hidden = true;
   let missing = new Set(model.get("missing_slices") || []);
+  // The series' alerts (kernel trait `alerts`): a line above the image, set
+  // when the trait changes, never per frame. Text only, never HTML.
+  alertBox.setAttribute("role", "alert");
+  const alertLine = element("button", "lbx-alerts-line", alertBox);
+  alertLine.type = "button";
+  alertLine.setAttribute("aria-expanded", "false");
+  const alertDetail = element("div", "lbx-alerts-detail", area);
+  alertDetail.hidden = true;
+  function showAlertDetail(open) {
+    alertDetail.hidden = !open;
+    alertLine.setAttribute("aria-expanded", String(open));
+  }
+  function showAlerts() {
+    const alerts = model.get("alerts") || [];
+    // A comparison pane without alerts keeps the line's room (invisible), so
+    // that both images are drawn at one scale.
+    alertBox.hidden = alerts.length === 0 && !model.get("keep_warning_room");
+    alertBox.classList.toggle("lbx-alerts-empty", alerts.length === 0);
+    setData("alerts", String(alerts.length));
+    alertLine.textContent = alerts.length
+      ? "⚠ " + alerts.map((a) => a.text).join(" · ") : "\u00a0";
+    alertLine.title = alerts.length ? alerts.map((a) => a.text + ": " + a.detail)
+      .join("\n\n") + "\n\nClick for the details." : "";
+    alertDetail.replaceChildren();
+    for (const alert of alerts) {
+      element("div", "lbx-alert-title", alertDetail).textContent = alert.text;
+      element("div", "lbx-alert-notes", alertDetail).textContent = alert.detail;
+    }
+    if (!alerts.length) showAlertDetail(false);
+  }
+  alertLine.addEventListener("click", () => showAlertDetail(alertDetail.hidden));
+  // Its keys are the button's, not the viewer's (Space would start the cine).
+  alertLine.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") showAlertDetail(false);
+    event.stopPropagation();
+  });
+  alertDetail.addEventListener("click", () => showAlertDetail(false));
+  model.on("change:alerts", showAlerts);
+  model.on("change:keep_warning_room", () => {
+    showAlerts();
+    markSlider();
+  });
+  showAlerts();
   const lutCache = makeLutCache();
   const viewId = Math.random().toString(36).slice(2);
   let draws = 0;
@@ -502,14 +562,14 @@ function render({ model, el }) {
   const marks = element("div", "lbx-missing-marks", footer);
   function markSlider() {
     marks.replaceChildren();
-    marks.hidden = missing.size === 0;
+    marks.hidden = missing.size === 0 && !model.get("keep_warning_room");
     const names = [];
     for (const s of [...missing].sort((a, b) => a - b)) {
       const mark = element("div", "lbx-missing-mark", marks);
       mark.style.left = (count > 1 ? 100 * s / (count - 1) : 50) + "%";
       names.push("Im " + (s + 1));
     }
-    marks.title = "Could not be decoded: " + names.join(", ");
+    marks.title = names.length ? "Could not be decoded: " + names.join(", ") : "";
   }
   model.on("change:missing_slices", () => {
     missing = new Set(model.get("missing_slices") || []);

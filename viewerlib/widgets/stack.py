@@ -32,7 +32,7 @@ import traitlets
 
 from viewerlib.pipeline.voi import VOILUTFunction, WindowPreset
 from viewerlib.volume import measure
-from viewerlib.volume.volume import Volume
+from viewerlib.volume.volume import Volume, volume_alerts
 from viewerlib.widgets._frontend import front_end
 
 if TYPE_CHECKING:
@@ -235,6 +235,15 @@ class StackViewer(anywidget.AnyWidget):
     #: blank in place. The page says so over the image whenever one is shown,
     #: marks them beside the slider, and measuring on them is refused.
     missing_slices = traitlets.List(traitlets.Int(), []).tag(sync=True)
+    #: What a reader must not miss about the series, one ``{"text", "detail"}``
+    #: per kind (:func:`~viewerlib.volume.volume.volume_alerts`): a partial
+    #: series, blank slices, uneven spacing, a gantry tilt. The page keeps the
+    #: texts in one line above the image and shows the details on a click.
+    alerts = traitlets.List(traitlets.Dict(), []).tag(sync=True)
+    #: Keep the room of the alert line and of the missing-slice marks even
+    #: without them: a comparison sets it when the other pane has them, so that
+    #: both images are drawn at one scale.
+    keep_warning_room = traitlets.Bool(False).tag(sync=True)
 
     def __init__(
         self,
@@ -344,6 +353,7 @@ class StackViewer(anywidget.AnyWidget):
         kwargs.setdefault("window_function", default.function.value)
         kwargs.setdefault("frame_of_reference_uid", volume.frame_of_reference_uid)
         kwargs.setdefault("missing_slices", volume.missing_slices)
+        kwargs.setdefault("alerts", alert_rows(volume))
         if header is not None:
             kwargs.setdefault("cine_fps", cine_rate(header) or _DEFAULT_CINE_FPS)
             kwargs.setdefault("slice_thickness_mm", slice_thickness_of(header))
@@ -433,6 +443,14 @@ class StackViewer(anywidget.AnyWidget):
     def _valid_missing(self, proposal: dict[str, Any]) -> list[int]:
         return sorted({int(i) for i in proposal["value"]
                        if 0 <= int(i) < self.number_of_slices})
+
+    @traitlets.validate("alerts")
+    def _valid_alerts(self, proposal: dict[str, Any]) -> list[dict[str, str]]:
+        # Plain strings only: the page sets them as text, and a line without
+        # text would be an empty alert.
+        rows = [{key: str(row.get(key, "")) for key in ("text", "detail")}
+                for row in proposal["value"]]
+        return [row for row in rows if row["text"]]
 
     @property
     def voxels(self) -> np.ndarray:
@@ -717,8 +735,10 @@ class StackViewer(anywidget.AnyWidget):
             self.__dict__.pop("_volume_wait", None)
             self.volume = volume
             self.relayout(volume, moved=moved)
-            # Known only now: the slices whose instances could not be decoded.
+            # Known only now: the slices whose instances could not be decoded,
+            # and what the whole series' geometry says.
             self.missing_slices = list(volume.missing_slices)
+            self.alerts = alert_rows(volume)
             if not np.shares_memory(self._voxels, volume.voxels):
                 self._voxels = _transferable(volume.voxels)
             self._arrived = None
@@ -832,6 +852,21 @@ class StackViewer(anywidget.AnyWidget):
 
 
 _TOOLS = ("auto", "window", "pan", "zoom", "distance", "angle", "region")
+
+
+def alert_rows(volume: Volume) -> list[dict[str, str]]:
+    """The :attr:`StackViewer.alerts` of `volume`: text and detail of each alert.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> volume = SimpleNamespace(missing_slices=[], shape=(3, 8, 8), warnings=[
+    ...     "Gantry tilt: slices are stacked 18.50 deg off their normal"])
+    >>> alert_rows(volume)[0]["text"]
+    'Gantry tilt 18.50°'
+    """
+    return [{"text": alert.text, "detail": alert.detail}
+            for alert in volume_alerts(volume)]
 
 
 def _preset_row(preset: Sequence[Any]) -> list[Any]:

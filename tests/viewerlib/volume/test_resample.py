@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from volume_builders import build_slice
 
 from viewerlib import read_series
-from viewerlib.volume.resample import resample_uniform
+from viewerlib.volume.resample import on_uniform_grid, resample_uniform
 
 ROWS, COLUMNS, SPACING = 6, 7, (0.5, 0.8)
 
@@ -86,3 +88,94 @@ def test_single_slice_raises():
     volume = read_series(slices_of([0]))[0]
     with pytest.raises(ValueError, match="at least two slices"):
         resample_uniform(volume)
+
+
+def _with_blank_slices(z_positions, blank):
+    """A volume read from slices at `z_positions`, those in `blank` cut short.
+
+    Their (7FE0,0010) Pixel Data lacks its last pixel, so read_series keeps them
+    in place, blank, in ``missing_slices`` (tests/viewerlib/volume/
+    test_bad_slices.py).
+    """
+    datasets = slices_of(z_positions)
+    for index in blank:
+        datasets[index].PixelData = datasets[index].PixelData[:-2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # uneven gaps and missing slices, by design
+        (volume,) = read_series(datasets)
+    assert volume.missing_slices == sorted(blank)
+    return volume
+
+
+# Positions worked by hand. New slice n lies at z = z0 + n * spacing; its
+# fractional original index s comes from the two original slices around it
+# (np.interp over the true positions); it is interpolated from slice floor(s)
+# with weight 1 - (s - floor(s)) and from the next with weight s - floor(s).
+# order 0 takes the nearest (both at an exact half).
+@pytest.mark.parametrize(
+    ("z_positions", "blank", "order", "spoiled"),
+    [
+        # z 0..5 at 1 mm: s = 0, 1, 2, 2.5, 3, 4. Slice 3 (z 4) feeds s 2.5, 3.
+        ([0, 1, 2, 4, 5], [3], 1, [3, 4]),
+        # The last slice (z 5) feeds only s = 4, the last new slice.
+        ([0, 1, 2, 4, 5], [4], 1, [5]),
+        # s 2.5 is an exact half: nearest could be either, both count.
+        ([0, 1, 2, 4, 5], [2], 0, [2, 3]),
+        # z 0..4 at 1 mm: s = 0, 1/3, 2/3, 1, 2. Slice 0 feeds s 0, 1/3, 2/3
+        # linearly, but is the nearest only to s 0 and 1/3.
+        ([0, 3, 4], [0], 1, [0, 1, 2]),
+        ([0, 3, 4], [0], 0, [0, 1]),
+    ],
+    ids=["inner", "last", "half-nearest", "wide-gap-linear", "wide-gap-nearest"],
+)
+def test_missing_slices_move_to_every_resampled_slice_made_from_them(
+    z_positions, blank, order, spoiled
+):
+    volume = _with_blank_slices(z_positions, blank)
+
+    with pytest.warns(UserWarning, match="Missing slice.s. after resampling") as got:
+        uniform = resample_uniform(volume, order=order)
+
+    assert uniform.spacing_mm[0] == pytest.approx(1.0)
+    assert uniform.missing_slices == spoiled
+    (note,) = [w for w in uniform.warnings if "after resampling" in w]
+    assert str(got[0].message) == note
+    shown = ", ".join(str(n) for n in spoiled)
+    assert f"resampled slice(s) {shown} of {uniform.shape[0]}" in note
+    assert f"original slice(s) {', '.join(map(str, blank))} of {len(z_positions)}" in (
+        note)
+    # The other new slices are the true field (linear, or the nearest slice).
+    good = [n for n in range(uniform.shape[0]) if n not in spoiled]
+    s, r, c = np.mgrid[0:uniform.shape[0], 0:ROWS, 0:COLUMNS]
+    index = np.stack([s, r, c, np.ones_like(s)], -1).astype(float)
+    points = (index @ uniform.affine.T)[..., :3]
+    if order == 0:
+        nearest = np.interp(points[good, 0, 0, 2], z_positions,
+                            np.arange(len(z_positions)))
+        points[good, ..., 2] = np.asarray(z_positions)[
+            np.floor(nearest + 0.5).astype(int)][:, None, None]
+    np.testing.assert_allclose(uniform.voxels[good],
+                               linear_field(points[good]) - 1024, atol=1.01)
+
+
+def test_on_uniform_grid_maps_missing_slices_onto_its_grid():
+    # Gaps 2, 1, 3 mm: the grid steps by the smallest, 1 mm, over z 0..6, so
+    # s = 0, 0.5, 1, 2, 2 1/3, 2 2/3, 3. Slice 1 (z 2) feeds s 0.5 and 1.
+    volume = _with_blank_slices([0, 2, 3, 6], [1])
+
+    with pytest.warns(UserWarning, match="resampled slice.s. 1, 2 of 7"):
+        uniform = on_uniform_grid(volume)
+
+    assert uniform.shape[0] == 7 and uniform.missing_slices == [1, 2]
+    # The note of the original read stays, naming the file's own slice.
+    assert any(w.startswith("Missing slice(s) 1 of 4") for w in uniform.warnings)
+
+
+def test_a_whole_volume_resamples_without_missing_slices():
+    with pytest.warns(UserWarning, match="Non-uniform"):
+        volume = read_series(slices_of([0, 1, 2, 4, 5]))[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        uniform = on_uniform_grid(volume)
+    assert uniform.missing_slices == []
+    assert not any("after resampling" in w for w in uniform.warnings)

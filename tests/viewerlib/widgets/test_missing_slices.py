@@ -67,8 +67,9 @@ def _sent(viewer: StackViewer) -> list[dict]:
     return messages
 
 
-def test_open_names_the_missing_slice_to_the_page(tmp_path) -> None:
-    folder = _cut_series(tmp_path / "series", compress=True)
+@pytest.mark.parametrize("compress", [True, False], ids=["rle", "native"])
+def test_open_names_the_missing_slice_to_the_page(tmp_path, compress) -> None:
+    folder = _cut_series(tmp_path / "series", compress=compress)
 
     with pytest.warns(UserWarning, match="Missing slice"):
         viewer = viewerlib.open(folder)
