@@ -1,5 +1,6 @@
 """Non-image objects in JupyterLab in Chromium: SEG and RTSTRUCT layers, PDF pages,
-presentation states, key images, photos, video and colour ultrasound cine.
+presentation states (VOI LUT and Presentation LUT tables, bitmap shutters among
+them), key images, photos, video and colour ultrasound cine.
 
 The kernel builds the objects on a 16 x 16 x 4 CT phantom (the builders of
 ``tests/viewerlib/objects``), so each image pixel covers many screen pixels and a
@@ -53,6 +54,9 @@ import viewerlib
 from viewerlib.sources.local import FolderSource
 from widget_builders import us_cine, write
 """
+# sRGB blue in CIELab D50 (29.57, 68.30, -112.03), scaled as PS3.3 C.10.7.1.1.
+_BLUE_LAB = [round(29.57 * 65535 / 100), round((68.30 + 128) * 65535 / 255),
+             round((-112.03 + 128) * 65535 / 255)]
 # Colours of the two photographs in the folder (a JPEG and a PNG).
 _PHOTO_COLORS = {"wound.jpg": (200, 60, 30), "wound-later.png": (30, 90, 210)}
 
@@ -103,6 +107,20 @@ gsps = AnnotatedStackViewer.from_volume(volume)
 gsps.apply_presentation_state(ps)
 gsps.add_class('t-gsps')
 gsps""",
+    # A presentation state whose VOI is a table (modality value -4 + k to grey 5 k),
+    # with a Presentation LUT table (position j of 256 to j * j // 64 of 1023) and a
+    # bitmap shutter in blue: an 8 x 8 overlay from image row 3, column 2 (from 1),
+    # its first four rows set and then only its first column.
+    f"""\
+voi_ps = voi_lut_presentation_state(images, -4, [5 * k for k in range(48)])
+set_presentation_lut(voi_ps, [j * j // 64 for j in range(256)])
+set_bitmap_shutter(voi_ps, bytes([0xFF] * 4 + [0x01] * 4), 8, 8, origin=(3, 2),
+                   lab={_BLUE_LAB!r})
+voilut = AnnotatedStackViewer.from_volume(volume)
+voilut.apply_presentation_state(voi_ps)
+voilut.slice_index = 2
+voilut.add_class('t-voilut')
+voilut""",
     """\
 kos = AnnotatedStackViewer.from_volume(volume)
 kos.mark_key_images(key_objects(images, [1, 3]))
@@ -369,6 +387,44 @@ def test_presentation_state_turns_magnifies_shutters_and_annotates(page) -> None
     assert text.count() == 1 and text.text_content() == _XSS
     assert viewer.locator("img").count() == 0
     assert page.lightbox_dialogs == []
+
+
+def test_presentation_state_voi_lut_table_and_bitmap_shutter_are_shown(page) -> None:
+    from object_builders import phantom
+
+    _, volume = phantom()
+    viewer = _stack(page, "voilut")
+    # Slice 2 painted losslessly through the VOI LUT table (id 0), with the
+    # Presentation LUT table and the shutter's mask at hand.
+    page.wait_for_function(
+        "(el) => el.dataset.sliceIndex === '2' && el.dataset.voi === 'lut:0'"
+        " && el.dataset.presentationReady === 'true'"
+        " && el.dataset.quality === 'lossless'", arg=viewer.element_handle())
+    ARTIFACTS.mkdir(exist_ok=True)
+    viewer.screenshot(path=str(ARTIFACTS / "widgets-objects-voilut-shutter.png"))
+
+    # Every pixel of the slice, worked by hand from the standard. The shutter
+    # covers rows 2-5 by columns 1-8 and column 1 of rows 6-9 (from 0). Elsewhere:
+    # the VOI LUT entry k = clip(v + 4, 0, 47) gives grey 5 k (8 bits: 5 k of
+    # 255); the Presentation LUT entry at position 5 k * 255 / 255 is
+    # (5 k)^2 // 64 of 1023, shown as round(that * 255 / 1023).
+    points, expected = [], []
+    for row in range(16):
+        for column in range(16):
+            points.append(_device(viewer, column + 0.5, row + 0.5))
+            if 2 <= row <= 5 and 1 <= column <= 8 or 6 <= row <= 9 and column == 1:
+                expected.append([0, 0, 255])
+                continue
+            grey = 5 * min(47, max(0, int(volume.voxels[2, row, column]) + 4))
+            level = round(grey * grey // 64 * 255 / 1023)
+            expected.append([level] * 3)
+    shown = [rgba[:3] for rgba in viewer.locator("canvas").first.evaluate(
+        _RGBA, points)]
+    wrong = [(divmod(i, 16), s, e) for i, (s, e) in enumerate(
+        zip(shown, expected, strict=True)) if s != e]
+    assert wrong == []
+    corner = viewer.locator(".lbx-bl").inner_text()
+    assert corner.startswith("VOI LUT TEST LUT") and "P-LUT TEST P-LUT" in corner
 
 
 def test_key_images_are_listed_marked_and_jumped_to(page) -> None:

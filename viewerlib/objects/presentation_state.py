@@ -1,9 +1,11 @@
 """Grayscale Softcopy Presentation States (GSPS, PS3.3 A.33.1) as plain settings.
 
-A presentation state says how a set of images is to be shown: the window, the
-rotation and flip, the part of the image displayed and the graphic and text
-annotations drawn over it. This module turns one into numbers and lists the stack
-viewer applies; every text stays a plain string.
+A presentation state says how a set of images is to be shown: the window or VOI LUT
+table of each image, the Presentation LUT, the rotation and flip, the part of the
+image displayed, the shutters and the graphic and text annotations drawn over it.
+This module turns one into numbers, tables and lists the stack viewer applies; the
+tables are evaluated by the pipeline's own stages (:mod:`viewerlib.pipeline.voi`,
+:mod:`viewerlib.pipeline.presentation`), and every text stays a plain string.
 """
 
 from __future__ import annotations
@@ -13,8 +15,12 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from viewerlib.objects.color import dicom_lab_to_rgb, grey_to_rgb
 from viewerlib.objects.sop import ObjectKind, object_kind
+from viewerlib.pipeline.presentation import apply_presentation_lut
+from viewerlib.pipeline.voi import VOILUTFunction, apply_voi_lut, apply_windowing
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -25,6 +31,70 @@ logger = logging.getLogger(__name__)
 
 _DEFAULT_ANNOTATION_COLOR = (255, 213, 74)
 _GRAPHIC_TYPES = ("POINT", "POLYLINE", "INTERPOLATED", "CIRCLE", "ELLIPSE")
+# The VOI output range of the pipeline (viewerlib.pipeline.voi), 8-bit grey.
+_OUTPUT_RANGE = (0.0, 255.0)
+# (0028,1056) VOI LUT Function, PS3.3 C.11.2.1.3.
+_VOI_FUNCTIONS = tuple(function.value for function in VOILUTFunction)
+
+
+@dataclass
+class SoftcopyVOI:
+    """One item of (0028,3110) *Softcopy VOI LUT Sequence*, on the slices it names.
+
+    Attributes
+    ----------
+    slices : list of int or None
+        The ``slice_index`` (from 0) of each image its (0008,1140) *Referenced
+        Image Sequence* names; None when it names none, so it applies to every
+        image of the presentation state (PS3.3 C.11.8).
+    window : (float, float) or None
+        (0028,1050) *Window Center* and (0028,1051) *Window Width* (the first
+        pair); None when the item is a table.
+    function : str
+        (0028,1056) *VOI LUT Function*, LINEAR when absent.
+    lut_first : int
+        The first modality value the table maps (second value of (0028,3002)
+        *LUT Descriptor*); 0 for a window.
+    lut : numpy.ndarray or None
+        The first item of the (0028,3010) *VOI LUT Sequence* as its VOI output:
+        float32 grey levels in [0, 255], one per table entry, as
+        :func:`~viewerlib.pipeline.voi.apply_voi_lut` gives them. None for a
+        window.
+    explanation : str
+        (0028,3003) *LUT Explanation* or (0028,1055) *Window Center & Width
+        Explanation*.
+    item : pydicom.dataset.Dataset or None
+        The Softcopy VOI LUT Sequence item itself, which :meth:`apply` runs
+        through the pipeline.
+    """
+
+    slices: list[int] | None
+    window: tuple[float, float] | None = None
+    function: str = "LINEAR"
+    lut_first: int = 0
+    lut: np.ndarray | None = field(default=None, repr=False)
+    explanation: str = ""
+    item: Dataset | None = field(default=None, repr=False)
+
+    def applies_to(self, slice_index: int) -> bool:
+        """True if the item is the VOI of slice ``slice_index``."""
+        return self.slices is None or slice_index in self.slices
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        """VOI output (float32 in [0, 255]) of modality values, as the pipeline does.
+
+        Raises
+        ------
+        ValueError
+            If the item holds neither a table nor a window.
+        """
+        if self.lut is not None and self.item is not None:
+            return apply_voi_lut(values, self.item, 0, _OUTPUT_RANGE)
+        if self.window is None:
+            raise ValueError("the Softcopy VOI LUT item holds neither a VOI LUT "
+                             "Sequence nor a window")
+        return apply_windowing(values, self.window[0], self.window[1], self.function,
+                               _OUTPUT_RANGE)
 
 
 @dataclass
@@ -60,12 +130,27 @@ class PresentationState:
     Attributes
     ----------
     window : (float, float) or None
-        (0028,1050) *Window Center* and (0028,1051) *Window Width* of the
-        (0028,3110) *Softcopy VOI LUT Sequence*.
+        (0028,1050) *Window Center* and (0028,1051) *Window Width* of the first
+        item of the (0028,3110) *Softcopy VOI LUT Sequence*; None when that item
+        is a table (see ``voi``).
     voi_lut_function : str
-        (0028,1056) *VOI LUT Function*, LINEAR when absent.
+        (0028,1056) *VOI LUT Function* of that item, LINEAR when absent.
+    voi : list of SoftcopyVOI
+        Every item of the Softcopy VOI LUT Sequence that applies to images shown,
+        windows and tables, each with its slices. A slice that none names keeps
+        the images' own window.
     invert : bool
-        (2050,0020) *Presentation LUT Shape* INVERSE.
+        (2050,0020) *Presentation LUT Shape* INVERSE. In a presentation state
+        the shape replaces the images' (0028,0004) *Photometric
+        Interpretation*: IDENTITY shows a MONOCHROME1 image with low values
+        dark (PS3.3 C.11.6.1).
+    presentation_lut : numpy.ndarray or None
+        The (2050,0010) *Presentation LUT Sequence* table as float32 P-values in
+        [0, 255], one per entry (the VOI output is scaled onto its entries,
+        :func:`~viewerlib.pipeline.presentation.apply_presentation_lut`); None
+        with a LUT shape.
+    presentation_lut_explanation : str
+        The table's (0028,3003) *LUT Explanation*.
     rotation : int
         (0070,0042) *Image Rotation*, clockwise degrees, applied after the flip.
     flip_horizontal : bool
@@ -80,7 +165,12 @@ class PresentationState:
     shutters : list of dict
         The display shutters (PS3.3 C.7.6.11), each a ``shape`` (RECTANGULAR,
         CIRCULAR or POLYGONAL) with its outline in PIXEL coordinates (``points``,
-        or ``center`` and ``radius``) and the ``color`` of what lies outside it.
+        or ``center`` and ``radius``) and the ``color`` of what lies outside it;
+        a BITMAP shutter (C.7.6.15) has its ``color`` only, its pixels are
+        ``shutter_mask``.
+    shutter_mask : numpy.ndarray or None
+        The bitmap shutter on the images' pixel grid: bool (rows, columns), True
+        where the shutter covers the image.
     label : str
         (0070,0080) *Content Label*.
     warnings : list of str
@@ -89,14 +179,62 @@ class PresentationState:
 
     window: tuple[float, float] | None = None
     voi_lut_function: str = "LINEAR"
+    voi: list[SoftcopyVOI] = field(default_factory=list)
     invert: bool = False
+    presentation_lut: np.ndarray | None = field(default=None, repr=False)
+    presentation_lut_explanation: str = ""
     rotation: int = 0
     flip_horizontal: bool = False
     displayed_area: DisplayedArea | None = None
     annotations: list[dict[str, Any]] = field(default_factory=list)
     shutters: list[dict[str, Any]] = field(default_factory=list)
+    shutter_mask: np.ndarray | None = field(default=None, repr=False)
     label: str = ""
     warnings: list[str] = field(default_factory=list)
+    dataset: Dataset | None = field(default=None, repr=False)
+
+    def voi_for(self, slice_index: int) -> SoftcopyVOI | None:
+        """The Softcopy VOI item of a slice (the first that names it), or None."""
+        return next((voi for voi in self.voi if voi.applies_to(slice_index)), None)
+
+    def display_values(self, values: np.ndarray, slice_index: int) -> np.ndarray:
+        """The grey levels the state shows for modality values of one slice.
+
+        The VOI item of the slice, then the Presentation LUT (table or shape),
+        rounded to 8 bits: the stages of PS3.4 N.2 as the pipeline runs them
+        (:func:`~viewerlib.pipeline.voi.apply_voi_lut`,
+        :func:`~viewerlib.pipeline.voi.apply_windowing`,
+        :func:`~viewerlib.pipeline.presentation.apply_presentation_lut`).
+
+        Parameters
+        ----------
+        values : numpy.ndarray
+            Modality values (after the images' Modality LUT).
+        slice_index : int
+            The slice they belong to, from 0.
+
+        Returns
+        -------
+        numpy.ndarray
+            uint8 grey levels, the shape of ``values``.
+
+        Raises
+        ------
+        ValueError
+            If no Softcopy VOI item applies to the slice: the images' own
+            window is then shown, which the state does not know.
+        """
+        voi = self.voi_for(slice_index)
+        if voi is None:
+            raise ValueError(
+                f"no (0028,3110) Softcopy VOI LUT Sequence item names slice "
+                f"{slice_index}; the images' own window applies there")
+        shown = voi.apply(values)
+        if self.presentation_lut is not None and self.dataset is not None:
+            shown = apply_presentation_lut(shown, self.dataset, _OUTPUT_RANGE)
+        elif self.invert:
+            shown = np.float32(_OUTPUT_RANGE[1]) - shown
+        return np.clip(np.rint(shown), 0, 255).astype(np.uint8)
 
 
 def read_presentation_state(
@@ -111,14 +249,15 @@ def read_presentation_state(
     ds : pydicom.dataset.Dataset
         A Grayscale Softcopy Presentation State Storage instance. Uses the
         Softcopy VOI LUT, Presentation LUT, Spatial Transformation, Displayed Area,
-        Graphic Annotation and Graphic Layer modules (PS3.3 C.11.8, C.11.6, C.10.6,
-        C.10.4, C.10.5, C.10.7).
+        Display Shutter, Bitmap Display Shutter (with its Overlay Plane), Graphic
+        Annotation and Graphic Layer modules (PS3.3 C.11.8, C.11.6, C.10.6,
+        C.10.4, C.7.6.11, C.7.6.15, C.9.2, C.10.5, C.10.7).
     index : SliceIndex, optional
-        The images shown, to find which slices each annotation belongs to; without
-        it, annotations that name images are kept for every slice.
+        The images shown, to find which slices each annotation and each VOI item
+        belongs to; without it, those that name images are kept for every slice.
     image_size : (int, int), optional
         (rows, columns) of the images, for annotations in DISPLAY units when the
-        state selects no displayed area.
+        state selects no displayed area, and for the grid of a bitmap shutter.
 
     Returns
     -------
@@ -128,6 +267,14 @@ def read_presentation_state(
     ------
     ValueError
         If ``ds`` is not a GSPS.
+
+    Notes
+    -----
+    A slice that no Softcopy VOI LUT item names keeps the window on screen.
+    PS3.4 N.2.1.3 would apply the identity there, which for CT shows the whole
+    stored range; a state that names only some images of a series is read as
+    saying nothing about the others. A (0028,0004) *Photometric Interpretation*
+    is not used once a state is applied: its Presentation LUT decides (N.2.1.4).
 
     Examples
     --------
@@ -145,12 +292,9 @@ def read_presentation_state(
             f"(0008,0016) SOP Class UID {ds.get('SOPClassUID', '')} is not Grayscale "
             "Softcopy Presentation State Storage (1.2.840.10008.5.1.4.1.1.11.1)"
         )
-    state = PresentationState(label=str(ds.get("ContentLabel", "")))
-    _read_voi(ds, state)
-    state.invert = str(ds.get("PresentationLUTShape", "IDENTITY")).upper() == "INVERSE"
-    if "PresentationLUTSequence" in ds:
-        _note(state, "a (2050,0010) Presentation LUT Sequence table is not applied; "
-              "only the LUT shape")
+    state = PresentationState(label=str(ds.get("ContentLabel", "")), dataset=ds)
+    _read_voi(ds, index, state)
+    _read_presentation_lut(ds, state)
     # PS3.3 C.10.6.1.1: the flip comes first, then the clockwise rotation.
     state.rotation = int(ds.get("ImageRotation", 0) or 0) % 360
     state.flip_horizontal = str(ds.get("ImageHorizontalFlip", "N")).upper() == "Y"
@@ -159,7 +303,7 @@ def read_presentation_state(
         state.displayed_area = _displayed_area(areas[0])
         if len(areas) > 1:
             _note(state, "only the first of several displayed areas is applied")
-    state.shutters = _shutters(ds, state)
+    state.shutters = _shutters(ds, state, image_size)
     colors = _layer_colors(ds)
     area = state.displayed_area or (
         DisplayedArea((1, 1), (image_size[1], image_size[0])) if image_size else None)
@@ -189,11 +333,13 @@ def _note(state: PresentationState, message: str) -> None:
     warnings.warn(message, UserWarning, stacklevel=3)
 
 
-def _shutters(ds: Dataset, state: PresentationState) -> list[dict[str, Any]]:
+def _shutters(ds: Dataset, state: PresentationState,
+              image_size: tuple[int, int] | None) -> list[dict[str, Any]]:
     """Display shutters in PIXEL coordinates; what lies outside one is hidden.
 
     PS3.3 C.7.6.11.1: edges and vertices name pixels by (column or row) number
-    from 1, and a pixel on the edge is inside the shutter (shown).
+    from 1, and a pixel on the edge is inside the shutter (shown). A BITMAP
+    shutter (C.7.6.15) hides the pixels its overlay sets (``state.shutter_mask``).
     """
     shapes = ds.get("ShutterShape")
     if not shapes:
@@ -224,35 +370,157 @@ def _shutters(ds: Dataset, state: PresentationState) -> list[dict[str, Any]]:
             points = [[values[i + 1] - 0.5, values[i] - 0.5]
                       for i in range(0, len(values) - 1, 2)]
             shutters.append({"shape": shape, "points": points, "color": list(color)})
+        elif shape == "BITMAP":
+            state.shutter_mask = _bitmap_shutter(ds, state, image_size)
+            if state.shutter_mask is not None:
+                shutters.append({"shape": shape, "color": list(color)})
         else:
-            # TODO(#5): bitmap shutters (overlay planes, C.7.6.15) are not drawn.
-            _note(state, f"the {shape} display shutter is not applied")
+            _note(state, f"(0018,1600) Shutter Shape {shape!r} is not one of "
+                  "RECTANGULAR, CIRCULAR, POLYGONAL or BITMAP; it is not applied")
     return shutters
 
 
-def _read_voi(ds: Dataset, state: PresentationState) -> None:
-    items = list(ds.get("SoftcopyVOILUTSequence") or [])
-    if not items:
-        return
-    voi = items[0]
-    if "VOILUTSequence" in voi:
-        # TODO(#5): VOI LUT tables from a presentation state are not applied yet.
-        _note(state, "a (0028,3010) VOI LUT Sequence table is not applied; the "
-              "images' own window is kept")
-        return
-    if "WindowCenter" not in voi or "WindowWidth" not in voi:
-        return
-    center, width = voi.WindowCenter, voi.WindowWidth
+def _bitmap_shutter(ds: Dataset, state: PresentationState,
+                    image_size: tuple[int, int] | None) -> np.ndarray | None:
+    """The pixels a BITMAP shutter covers, on the images' grid (PS3.3 C.7.6.15).
+
+    The shutter is the overlay plane (C.9.2) of group (0018,1623) *Shutter
+    Overlay Group* in the presentation state itself; a 1 in its (60xx,3000)
+    *Overlay Data* is a pixel replaced by the shutter's colour.
+    """
+    group = ds.get("ShutterOverlayGroup")
+    group = int(group) if group is not None else -1
+    if not (0x6000 <= group <= 0x601E and group % 2 == 0) or (
+            (group << 16 | 0x3000) not in ds):
+        _note(state, f"the BITMAP shutter names overlay group {group:04X} in "
+              "(0018,1623) Shutter Overlay Group, and the presentation state holds "
+              "no (60xx,3000) Overlay Data there; the shutter is not applied")
+        return None
+
+    def value(element: int, default: Any = None) -> Any:
+        tag = group << 16 | element
+        return ds[tag].value if tag in ds else default
+
+    rows, columns = int(value(0x0010, 0) or 0), int(value(0x0011, 0) or 0)
+    bits = int(value(0x0100, 1) or 1)
+    if bits != 1 or rows <= 0 or columns <= 0:
+        _note(state, f"the BITMAP shutter's overlay ({group:04X},0100) Overlay Bits "
+              f"Allocated is {bits} and its size {rows} x {columns}; only 1-bit "
+              "overlays with rows and columns are applied")
+        return None
+    if int(value(0x0015, 1) or 1) > 1:
+        _note(state, "the BITMAP shutter's overlay has several frames; the first is "
+              "applied to every image")
+    # PS3.3 C.9.2.1.2: (60xx,0050) Overlay Origin is (row, column) of the
+    # overlay's first pixel, the image's first pixel being (1, 1).
+    origin = value(0x0050) or [1, 1]
+    top, left = int(origin[0]) - 1, int(origin[1]) - 1
+    # PS3.5 8.1.2 and Annex D: one bit per pixel, from the lowest bit of each
+    # byte of (60xx,3000) Overlay Data.
+    bits_read = np.unpackbits(np.frombuffer(bytes(value(0x3000)), np.uint8),
+                              bitorder="little")
+    if bits_read.size < rows * columns:
+        _note(state, f"the BITMAP shutter's (60xx,3000) Overlay Data holds "
+              f"{bits_read.size} bits for {rows} x {columns} pixels; it is not "
+              "applied")
+        return None
+    overlay = bits_read[:rows * columns].reshape(rows, columns).astype(bool)
+
+    shape = image_size or (top + rows, left + columns)
+    mask = np.zeros((max(0, shape[0]), max(0, shape[1])), dtype=bool)
+    r0, c0 = max(top, 0), max(left, 0)
+    r1, c1 = min(top + rows, mask.shape[0]), min(left + columns, mask.shape[1])
+    if r0 < r1 and c0 < c1:
+        mask[r0:r1, c0:c1] = overlay[r0 - top:r1 - top, c0 - left:c1 - left]
+    return mask
+
+
+def _read_voi(ds: Dataset, index: SliceIndex | None,
+              state: PresentationState) -> None:
+    """Every (0028,3110) Softcopy VOI LUT Sequence item, with its slices (C.11.8)."""
+    for item in ds.get("SoftcopyVOILUTSequence") or []:
+        slices = _referenced_slices(item, index)
+        if slices == []:
+            logger.debug("a Softcopy VOI LUT item names none of the images shown")
+            continue
+        voi = _softcopy_voi(item, slices, state)
+        if voi is not None:
+            state.voi.append(voi)
+    first = state.voi[0] if state.voi else None
+    if first is not None and first.window is not None:
+        state.window = first.window
+        state.voi_lut_function = first.function
+
+
+def _softcopy_voi(item: Dataset, slices: list[int] | None,
+                  state: PresentationState) -> SoftcopyVOI | None:
+    """One Softcopy VOI item: its table (preferred, PS3.3 C.11.8) or its window."""
+    tables = list(item.get("VOILUTSequence") or [])
+    if tables:
+        table = tables[0]
+        if len(tables) > 1:
+            _note(state, "a (0028,3010) VOI LUT Sequence holds several tables; "
+                  "only the first is applied")
+        if "LUTDescriptor" not in table or "LUTData" not in table:
+            _note(state, "a (0028,3010) VOI LUT Sequence item lacks (0028,3002) LUT "
+                  "Descriptor or (0028,3006) LUT Data; it is not applied")
+            return None
+        # PS3.3 C.11.2.1.1: entries (0 for 65536), first modality value mapped.
+        entries, first = int(table.LUTDescriptor[0]) or 65536, int(
+            table.LUTDescriptor[1])
+        outputs = apply_voi_lut(first + np.arange(entries), item, 0, _OUTPUT_RANGE)
+        return SoftcopyVOI(slices, None, "LINEAR", first, outputs,
+                           str(table.get("LUTExplanation", "") or "").strip(), item)
+    if "WindowCenter" not in item or "WindowWidth" not in item:
+        _note(state, "a (0028,3110) Softcopy VOI LUT Sequence item holds neither a "
+              "VOI LUT Sequence nor (0028,1050) Window Center and (0028,1051) Window "
+              "Width; it is not applied")
+        return None
     # Several windows may be given; the first is the one to apply.
-    center = center[0] if hasattr(center, "__len__") and not isinstance(center, str) \
-        else center
-    width = width[0] if hasattr(width, "__len__") and not isinstance(width, str) \
-        else width
-    state.window = (float(center), float(width))
-    state.voi_lut_function = str(voi.get("VOILUTFunction", "LINEAR") or "LINEAR")
-    if len(items) > 1:
-        _note(state, "only the first (0028,3110) Softcopy VOI LUT Sequence item is "
-              "applied, to every image")
+    center, width = _first(item.WindowCenter), _first(item.WindowWidth)
+    function = str(item.get("VOILUTFunction", "LINEAR") or "LINEAR").strip().upper()
+    if function not in _VOI_FUNCTIONS:
+        _note(state, f"(0028,1056) VOI LUT Function {function!r} is not one of "
+              f"{', '.join(_VOI_FUNCTIONS)}; LINEAR is applied")
+        function = "LINEAR"
+    explanation = item.get("WindowCenterWidthExplanation", "")
+    return SoftcopyVOI(slices, (float(center), float(width)), function,
+                       explanation=str(_first(explanation) or "").strip(), item=item)
+
+
+def _first(value: Any) -> Any:
+    """The first value of a possibly multi-valued element."""
+    if hasattr(value, "__len__") and not isinstance(value, str | bytes):
+        return value[0] if len(value) else ""
+    return value
+
+
+def _read_presentation_lut(ds: Dataset, state: PresentationState) -> None:
+    """The Softcopy Presentation LUT Module (PS3.3 C.11.6): a table or a shape.
+
+    In a presentation state either replaces the images' (0028,0004) *Photometric
+    Interpretation* (PS3.4 N.2.1.3 and N.2.1.4), so a MONOCHROME1 image shown
+    through IDENTITY has its low values dark.
+    """
+    sequence = list(ds.get("PresentationLUTSequence") or [])
+    if not sequence:
+        shape = str(ds.get("PresentationLUTShape", "IDENTITY") or "IDENTITY")
+        state.invert = shape.strip().upper() == "INVERSE"
+        return
+    table = sequence[0]
+    try:
+        entries = int(table.LUTDescriptor[0]) or 65536
+        # The VOI output that falls on each entry (its input scaled back, C.11.6.1),
+        # through the pipeline's own Presentation LUT stage.
+        inputs = np.arange(entries) * (_OUTPUT_RANGE[1] / max(1, entries - 1))
+        state.presentation_lut = apply_presentation_lut(inputs, ds, _OUTPUT_RANGE)
+    except (AttributeError, TypeError, ValueError) as err:
+        _note(state, f"the (2050,0010) Presentation LUT Sequence is not applied "
+              f"({err})")
+        return
+    state.presentation_lut_explanation = str(
+        table.get("LUTExplanation", "") or "").strip()
+    state.invert = False
 
 
 def _displayed_area(item: Dataset) -> DisplayedArea:
@@ -280,7 +548,15 @@ def _layer_colors(ds: Dataset) -> dict[str, tuple[int, int, int]]:
 def _annotation_slices(annotation: Dataset, index: SliceIndex | None,
                        state: PresentationState) -> list[int] | None:
     """Slices an annotation is drawn on: None for all, [] for none of those shown."""
-    references = list(annotation.get("ReferencedImageSequence") or [])
+    slices = _referenced_slices(annotation, index)
+    if slices == []:
+        _note(state, "an annotation refers to images not shown and is not drawn")
+    return slices
+
+
+def _referenced_slices(item: Dataset, index: SliceIndex | None) -> list[int] | None:
+    """Slices an item's (0008,1140) Referenced Image Sequence names; None for all."""
+    references = list(item.get("ReferencedImageSequence") or [])
     if not references or index is None:
         return None
     slices: list[int] = []
@@ -291,8 +567,6 @@ def _annotation_slices(annotation: Dataset, index: SliceIndex | None,
             else [int(frames)])
         for number in numbers:
             slices += index.slices_of(str(reference.ReferencedSOPInstanceUID), number)
-    if not slices:
-        _note(state, "an annotation refers to images not shown and is not drawn")
     return sorted(set(slices))
 
 

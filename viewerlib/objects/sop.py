@@ -28,6 +28,7 @@ SOP_CLASSES: dict[str, ObjectKind] = {
     "1.2.840.10008.5.1.4.1.1.104.1": ObjectKind.ENCAPSULATED_PDF,
     "1.2.840.10008.5.1.4.1.1.88.59": ObjectKind.KEY_OBJECT_SELECTION,
     "1.2.840.10008.5.1.4.1.1.66.4": ObjectKind.SEGMENTATION,
+    "1.2.840.10008.5.1.4.1.1.66.7": ObjectKind.SEGMENTATION,  # Label Map (2024c)
     "1.2.840.10008.5.1.4.1.1.481.3": ObjectKind.RT_STRUCTURE_SET,
     "1.2.840.10008.5.1.4.1.1.11.1": ObjectKind.PRESENTATION_STATE,
     "1.2.840.10008.5.1.4.1.1.77.1.4": ObjectKind.PHOTOGRAPH,  # VL Photographic

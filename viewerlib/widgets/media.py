@@ -6,7 +6,9 @@ captures. They play at their (0018,0040) *Cine Rate* or (0018,1063) *Frame Time*
 
 Every frame is RGB pixels sent as a binary message when the view asks for it (a
 video a few frames ahead of the one shown), so the browser needs no codec, nothing
-is downloaded and nothing reaches browser storage. Decoding in the kernel rather
+is downloaded and nothing reaches browser storage; a video is decoded in the kernel
+only as far as the view asks (:class:`~viewerlib.objects.media.VideoFrames`).
+Decoding in the kernel rather
 than playing the file in a ``<video>`` element keeps one way of showing pixels for
 every viewer, steps frame by frame exactly, and does not depend on the codecs of the
 browser (Chromium builds differ in H.264 and HEVC support).
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import anywidget
@@ -24,6 +27,7 @@ import traitlets
 
 from viewerlib.objects.media import (
     MediaFrames,
+    VideoFrames,
     read_dicom_video,
     read_media_file,
     read_photograph,
@@ -60,7 +64,8 @@ class MediaViewer(anywidget.AnyWidget):
     _esm = front_end("media.js")
     frame_index = traitlets.Int(0).tag(sync=True)
     number_of_frames = traitlets.Int(1).tag(sync=True)
-    #: (rows, columns) of each frame, so the view can lay out before pixels arrive.
+    #: (rows, columns) of each frame, so the view can lay out before pixels arrive;
+    #: a video's frames share one size, given once.
     frame_shapes = traitlets.List([]).tag(sync=True)
     #: Playback rate of a video or cine loop; 0 for photographs.
     frames_per_second = traitlets.Float(0.0).tag(sync=True)
@@ -71,13 +76,21 @@ class MediaViewer(anywidget.AnyWidget):
 
     def __init__(self, media: MediaFrames, overlay: dict[str, str] | None = None,
                  **kwargs: Any) -> None:
-        if not media.frames:
+        if not len(media.frames):
             raise ValueError("there is no frame to show")
-        self._frames = [np.ascontiguousarray(f, dtype=np.uint8) for f in media.frames]
+        self._frames: Sequence[np.ndarray]
+        if isinstance(media.frames, VideoFrames):
+            # Decoded when asked for; a long video never sits whole in memory.
+            self._frames = media.frames
+            shapes = [[int(media.frames.shape[0]), int(media.frames.shape[1])]]
+        else:
+            self._frames = [np.ascontiguousarray(f, dtype=np.uint8)
+                            for f in media.frames]
+            shapes = [[int(f.shape[0]), int(f.shape[1])] for f in self._frames]
         self.media = media
         super().__init__(
             number_of_frames=len(self._frames),
-            frame_shapes=[[int(f.shape[0]), int(f.shape[1])] for f in self._frames],
+            frame_shapes=shapes,
             frames_per_second=float(media.frames_per_second),
             kind=media.kind,
             overlay=dict(overlay or {}),
@@ -151,8 +164,15 @@ class MediaViewer(anywidget.AnyWidget):
         return float(min(max(0.0, value), _MAX_FPS)) if np.isfinite(value) else 0.0
 
     @property
-    def frames(self) -> list[np.ndarray]:
-        """The frames shown, each (rows, columns, 3) uint8."""
+    def frames(self) -> Sequence[np.ndarray]:
+        """The frames shown, each (rows, columns, 3) uint8.
+
+        A video's is its :class:`~viewerlib.objects.media.VideoFrames`: reading a
+        frame decodes it, so ``list(viewer.frames)`` of a long video would hold
+        every frame at once.
+        """
+        if isinstance(self._frames, VideoFrames):
+            return self._frames
         return list(self._frames)
 
     def _handle_message(
@@ -165,7 +185,8 @@ class MediaViewer(anywidget.AnyWidget):
                 self._send_frames(first, min(stop, first + _FRAMES_PER_MESSAGE))
 
     def _send_frames(self, start: int, stop: int) -> None:
-        frames = self._frames[start:stop]
+        frames = [np.ascontiguousarray(self._frames[i], dtype=np.uint8)
+                  for i in range(start, stop)]
         self.send({"type": "frames", "start": start,
                    "shapes": [[int(f.shape[0]), int(f.shape[1])] for f in frames]},
                   buffers=[memoryview(f).cast("B") for f in frames])

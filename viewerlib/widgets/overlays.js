@@ -1,10 +1,11 @@
 // Add-on of the stack viewer for non-image objects (overlays.py): SEG and RTSTRUCT
 // layers painted over the image and toggled in a legend, key images marked and
-// listed, and a presentation state's graphics, texts and displayed area. A row of
-// toggles lists the study's objects that refer to the series (the kernel retrieves
-// one when it is first switched on). The stack
-// viewer calls stackAddOn once and then addOn.draw(context, device, ...) after
-// painting each image; `device` maps image pixel space to canvas pixels.
+// listed, and a presentation state's VOI (per-image windows, VOI LUT tables), its
+// Presentation LUT, shutters (bitmap ones too), graphics, texts and displayed area.
+// A row of toggles lists the study's objects that refer to the series (the kernel
+// retrieves one when it is first switched on). The stack viewer calls stackAddOn
+// once, addOn.display(...) to window each frame, and addOn.draw(context, device,
+// ...) after painting each image; `device` maps image pixel space to canvas pixels.
 // Every name and text comes from a DICOM file and is set with textContent.
 
 const OVERLAY_CSS = `
@@ -28,12 +29,28 @@ const OVERLAY_CSS = `
 `;
 // Opacity of a filled segment over the image; outlines are opaque.
 const FILL_ALPHA = 0.45;
+// Display tables (one RGBA word per int16 value) kept for the slices' VOIs.
+const DISPLAY_TABLES = 4;
+
+// Round half to even, as numpy's rint: the Presentation LUT index of the pipeline.
+function roundHalfEven(x) {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
 
 function stackAddOn({ model, root, area, bar, footer, requestDraw, setSlice, setPan }) {
   injectStyle("lbx-overlay-style", OVERLAY_CSS);
   const rows = model.get("rows");
   const columns = model.get("columns");
-  const masks = new Map(); // layer id -> Map(slice index -> bit-packed Uint8Array)
+  // layer id -> Map(slice index -> { top, left, rows, columns, bits }): the bounding
+  // box of the slice's mask, bit-packed.
+  const masks = new Map();
+  // Lookup tables (id -> { first, values: Float32Array }) and shutter masks
+  // (id -> { rows, columns, bits, canvas, color }) the kernel sent.
+  const tables = new Map();
+  const shutterMasks = new Map();
+  const displayTables = new Map(); // display key -> Uint32Array over int16 values
+  let voiReleased = false;
   const layerCanvas = document.createElement("canvas");
   layerCanvas.width = columns;
   layerCanvas.height = rows;
@@ -51,14 +68,35 @@ function stackAddOn({ model, root, area, bar, footer, requestDraw, setSlice, set
   const badge = element("div", "lbx-corner lbx-key-badge", area);
   const texts = element("div", "lbx-annotations", area);
 
+  // The bytes of a buffer the message carries, copied out of a larger one.
+  function bytesOf(data) {
+    return new Uint8Array(data.buffer.slice(data.byteOffset,
+      data.byteOffset + data.byteLength));
+  }
+
   model.on("msg:custom", (message, buffers) => {
+    if (message.type === "lut") {
+      const values = new Float32Array(bytesOf(buffers[0]).buffer);
+      tables.set(message.id, { first: message.first, values });
+      root.dataset.tablesLoaded = String(tables.size);
+      requestDraw();
+      return;
+    }
+    if (message.type === "shutter_mask") {
+      shutterMasks.set(message.id, { rows: message.rows, columns: message.columns,
+        bits: bytesOf(buffers[0]), canvas: null, color: "" });
+      root.dataset.shutterMasksLoaded = String(shutterMasks.size);
+      requestDraw();
+      return;
+    }
     if (message.type !== "layer") return;
-    const data = buffers[0];
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    const perSlice = message.bytes_per_slice;
+    const bytes = bytesOf(buffers[0]);
     const slices = new Map();
     message.slices.forEach((s, i) => {
-      slices.set(s, bytes.slice(i * perSlice, (i + 1) * perSlice));
+      const [top, left, boxRows, boxColumns] = message.boxes[i];
+      const start = message.offsets[i];
+      slices.set(s, { top, left, rows: boxRows, columns: boxColumns,
+        bits: bytes.subarray(start, start + Math.ceil(boxRows * boxColumns / 8)) });
     });
     masks.set(message.id, slices);
     composed = null;
@@ -134,21 +172,25 @@ function stackAddOn({ model, root, area, bar, footer, requestDraw, setSlice, set
     if (composed && composed.key === key) return composed.painted;
     const image = layerContext.createImageData(columns, rows);
     const out = image.data;
-    const bit = (packed, r, c) => {
-      const i = r * columns + c;
-      return (packed[i >> 3] >> (7 - (i & 7))) & 1;
+    // A pixel of the box's mask; outside the box, none.
+    const bit = (box, r, c) => {
+      const y = r - box.top;
+      const x = c - box.left;
+      if (y < 0 || x < 0 || y >= box.rows || x >= box.columns) return 0;
+      const i = y * box.columns + x;
+      return (box.bits[i >> 3] >> (7 - (i & 7))) & 1;
     };
     for (const layer of layers) {
-      const packed = masks.get(layer.id).get(index);
+      const box = masks.get(layer.id).get(index);
       const [red, green, blue] = layer.color;
       const outline = layer.style === "outline";
-      for (let r = 0; r < rows; r++) {
-        for (let c = 0; c < columns; c++) {
-          if (!bit(packed, r, c)) continue;
+      for (let r = box.top; r < box.top + box.rows; r++) {
+        for (let c = box.left; c < box.left + box.columns; c++) {
+          if (!bit(box, r, c)) continue;
           // An outline keeps the pixels with a 4-neighbour outside the region.
           if (outline && r > 0 && c > 0 && r < rows - 1 && c < columns - 1
-              && bit(packed, r - 1, c) && bit(packed, r + 1, c)
-              && bit(packed, r, c - 1) && bit(packed, r, c + 1)) continue;
+              && bit(box, r - 1, c) && bit(box, r + 1, c)
+              && bit(box, r, c - 1) && bit(box, r, c + 1)) continue;
           const o = 4 * (r * columns + c);
           out[o] = red; out[o + 1] = green; out[o + 2] = blue;
           out[o + 3] = outline ? 255 : Math.round(FILL_ALPHA * 255);
@@ -203,7 +245,8 @@ function stackAddOn({ model, root, area, bar, footer, requestDraw, setSlice, set
   }
 
   // Display shutters (PS3.3 C.7.6.11): the image outside each is covered in the
-  // shutter colour; annotations are drawn after, on top.
+  // shutter colour; a bitmap shutter (C.7.6.15) covers the pixels its mask sets.
+  // Annotations are drawn after, on top.
   function drawShutters(context, device) {
     const shutters = model.get("shutters") || [];
     if (!shutters.length) return;
@@ -214,6 +257,20 @@ function stackAddOn({ model, root, area, bar, footer, requestDraw, setSlice, set
     context.rect(0, 0, columns, rows);
     context.clip();
     for (const shutter of shutters) {
+      const color = "rgb(" + shutter.color.map(Number).join(",") + ")";
+      if (shutter.shape === "BITMAP") {
+        const canvas = bitmapShutter(shutter);
+        context.imageSmoothingEnabled = false;
+        if (canvas) {
+          context.drawImage(canvas, 0, 0);
+        } else {
+          // Its mask is on its way: hide the whole image meanwhile, never more
+          // of it than the presentation state shows.
+          context.fillStyle = color;
+          context.fillRect(0, 0, columns, rows);
+        }
+        continue;
+      }
       context.beginPath();
       context.rect(0, 0, columns, rows);
       if (shutter.shape === "CIRCULAR") {
@@ -225,10 +282,156 @@ function stackAddOn({ model, root, area, bar, footer, requestDraw, setSlice, set
           : context.moveTo(x, y)));
         context.closePath();
       }
-      context.fillStyle = "rgb(" + shutter.color.map(Number).join(",") + ")";
+      context.fillStyle = color;
       context.fill("evenodd");
     }
     context.restore();
+  }
+
+  // The bitmap shutter's mask as an image in its colour, on the pixel grid.
+  function bitmapShutter(shutter) {
+    const mask = shutterMasks.get(shutter.mask);
+    if (!mask) return null;
+    const color = shutter.color.map(Number);
+    const key = color.join(",");
+    if (mask.canvas && mask.color === key) return mask.canvas;
+    const canvas = document.createElement("canvas");
+    canvas.width = mask.columns;
+    canvas.height = mask.rows;
+    const context = canvas.getContext("2d");
+    const image = context.createImageData(mask.columns, mask.rows);
+    const out = image.data;
+    for (let i = 0; i < mask.rows * mask.columns; i++) {
+      if (!((mask.bits[i >> 3] >> (7 - (i & 7))) & 1)) continue;
+      out[4 * i] = color[0]; out[4 * i + 1] = color[1]; out[4 * i + 2] = color[2];
+      out[4 * i + 3] = 255;
+    }
+    context.putImageData(image, 0, 0);
+    mask.canvas = canvas;
+    mask.color = key;
+    return canvas;
+  }
+
+  // The presentation state's VOI for a slice: the first item naming it, unless the
+  // reader has dragged the window since.
+  function voiFor(index) {
+    if (voiReleased) return null;
+    return (model.get("presentation_voi") || []).find((item) => item.slices === null
+      || item.slices === undefined || item.slices.includes(index)) || null;
+  }
+
+  // How the stack viewer windows slice `index` while a presentation state's VOI or
+  // Presentation LUT applies, else null (its own window, voi.js). `grey` is the
+  // pipeline's chain on one modality value: the VOI (a window, or the kernel's
+  // table of float32 VOI outputs indexed by floor(value) - first, PS3.3
+  // C.11.2.1.1), then the Presentation LUT (the entry nearest the VOI output
+  // scaled onto the table, C.11.6.1) or the inversion; the page rounds it to 8 bits
+  // half to even, as the pipeline does.
+  function display(index, fn, center, width, invert) {
+    const voi = voiFor(index);
+    const presentation = model.get("presentation_lut") || {};
+    const hasTable = presentation.lut !== undefined && presentation.lut !== null;
+    if (!voi && !hasTable) return null;
+    let grey;
+    let key;
+    if (voi && voi.kind === "lut") {
+      const table = tables.get(voi.lut);
+      key = "lut:" + voi.lut;
+      if (!table) return pending(key);
+      const last = table.values.length - 1;
+      const values = table.values;
+      const first = table.first;
+      grey = (x) => values[Math.min(last, Math.max(0, Math.floor(x) - first))];
+    } else {
+      const chosen = voi ? [voi.function, voi.center, voi.width] : [fn, center, width];
+      const ramp = voiFunction(...chosen);
+      key = "window:" + chosen.join(":");
+      grey = (x) => Math.fround(ramp(x));
+    }
+    let shown = grey;
+    if (hasTable) {
+      const table = tables.get(presentation.lut);
+      key += "/plut:" + presentation.lut;
+      if (!table) return pending(key);
+      const values = table.values;
+      const last = values.length - 1;
+      const scale = last / 255;
+      shown = (x) => values[Math.min(last, Math.max(0, roundHalfEven(grey(x) * scale)))];
+    }
+    if (invert) {
+      const before = shown;
+      shown = (x) => Math.fround(255 - before(x));
+      key += "/inverted";
+    }
+    return { key, paint: (pixels, frame) => paintThrough(pixels, frame, key, shown) };
+  }
+
+  // A table not here yet: black until it arrives (then the key changes).
+  function pending(key) {
+    return { key: key + "/pending", paint: (pixels) => {
+      const words = new Uint32Array(pixels.buffer, pixels.byteOffset,
+        pixels.length / 4);
+      words.fill(0xff000000);
+    } };
+  }
+
+  // Window a frame through `shown`: int16 frames by a table over every value,
+  // float32 ones value by value (NaN as black), as voi.js does the window.
+  function paintThrough(pixels, frame, key, shown) {
+    const level = new Uint8ClampedArray(1);
+    if (frame instanceof Int16Array) {
+      let table = displayTables.get(key);
+      if (!table) {
+        table = new Uint32Array(65536);
+        for (let i = 0; i < 65536; i++) {
+          level[0] = shown(i - 32768);
+          const g = level[0];
+          table[i] = (0xff000000 | (g << 16) | (g << 8) | g) >>> 0;
+        }
+        displayTables.set(key, table);
+        if (displayTables.size > DISPLAY_TABLES) {
+          displayTables.delete(displayTables.keys().next().value);
+        }
+      }
+      const words = new Uint32Array(pixels.buffer, pixels.byteOffset, frame.length);
+      for (let i = 0; i < frame.length; i++) words[i] = table[frame[i] + 32768];
+      return;
+    }
+    for (let i = 0, j = 0; i < frame.length; i++, j += 4) {
+      const v = frame[i];
+      level[0] = Number.isNaN(v) ? 0 : shown(v);
+      pixels[j] = pixels[j + 1] = pixels[j + 2] = level[0];
+      pixels[j + 3] = 255;
+    }
+  }
+
+  // The corner's window line for slice `index`, given the viewer's own.
+  function voiText(index, own) {
+    const voi = voiFor(index);
+    const unit = model.get("value_unit");
+    let text = own;
+    if (voi && voi.kind === "lut") {
+      text = "VOI LUT" + (voi.explanation ? " " + voi.explanation : "");
+    } else if (voi) {
+      text = "W " + Math.round(voi.width) + " C " + Math.round(voi.center)
+        + (unit ? " " + unit : "") + (voi.function !== "LINEAR" ? " " + voi.function
+        : "");
+    }
+    const presentation = model.get("presentation_lut") || {};
+    if (presentation.lut !== undefined && presentation.lut !== null) {
+      text += "  P-LUT" + (presentation.explanation ? " " + presentation.explanation
+        : "");
+    }
+    return text;
+  }
+
+  // The reader drags the window or picks a preset: the viewer's own window applies
+  // to every slice from now on (the kernel empties presentation_voi).
+  function releaseVoi() {
+    if (voiReleased || !(model.get("presentation_voi") || []).length) return;
+    voiReleased = true;
+    model.send({ type: "voi_released" });
+    requestDraw();
   }
 
   function drawGraphics(context, device, index, ratio) {
@@ -314,6 +517,17 @@ function stackAddOn({ model, root, area, bar, footer, requestDraw, setSlice, set
     if (badge.textContent !== text) badge.textContent = text;
     const shownLayers = (model.get("layers") || []).filter((l) => l.visible)
       .map((l) => l.id).join(",");
+    const voi = voiFor(index);
+    const applied = voi ? voi.kind + (voi.kind === "lut" ? ":" + voi.lut : "") : "";
+    if (root.dataset.voi !== applied) root.dataset.voi = applied;
+    // Whether this paint had every table and mask the presentation state names.
+    const presentation = model.get("presentation_lut") || {};
+    const ready = String((!voi || voi.kind !== "lut" || tables.has(voi.lut))
+      && (presentation.lut === undefined || presentation.lut === null
+        || tables.has(presentation.lut))
+      && (model.get("shutters") || []).every((shutter) => shutter.shape !== "BITMAP"
+        || shutterMasks.has(shutter.mask)));
+    if (root.dataset.presentationReady !== ready) root.dataset.presentationReady = ready;
     // Written only when changed: every attribute write is work for the next frame.
     if (root.dataset.keyImage !== String(isKey)) root.dataset.keyImage = String(isKey);
     if (root.dataset.layersShown !== shownLayers) root.dataset.layersShown = shownLayers;
@@ -323,12 +537,22 @@ function stackAddOn({ model, root, area, bar, footer, requestDraw, setSlice, set
     model.on("change:" + name, () => { buildLegend(); buildKeys(); composed = null;
       requestDraw(); });
   }
-  for (const name of ["annotations", "displayed_area", "shutters"]) {
+  for (const name of ["annotations", "displayed_area", "shutters",
+    "presentation_lut"]) {
     model.on("change:" + name, () => requestDraw());
   }
+  model.on("change:presentation_voi", () => {
+    voiReleased = false;
+    requestDraw();
+  });
   model.on("change:study_objects", buildObjects);
   buildLegend();
   buildKeys();
   buildObjects();
-  return { draw, dispose: () => masks.clear() };
+  return { draw, display, voiText, releaseVoi, dispose: () => {
+    masks.clear();
+    tables.clear();
+    shutterMasks.clear();
+    displayTables.clear();
+  } };
 }

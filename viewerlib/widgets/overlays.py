@@ -2,10 +2,21 @@
 
 Segmentations and structure sets become coloured layers, each switched on and off in
 a legend; a Key Object Selection marks its slices and lists them to jump to; a
-presentation state sets the window, rotation, flip and displayed area and draws its
-graphics and texts. The masks travel as bit-packed binary messages, never as synced
-traits, so a saved notebook holds no image data; every name and text is shown with
-``textContent`` (``overlays.js``).
+presentation state sets the window or VOI LUT table of each image, its Presentation
+LUT, rotation, flip, displayed area and shutters, and draws its graphics and texts.
+The masks (the bounding box of each slice's) and the lookup tables travel as binary
+messages, never as synced traits, so a saved notebook holds no image data; every
+name and text is shown with ``textContent`` (``overlays.js``).
+
+A presentation state's VOI LUT table or Presentation LUT table is applied in the
+browser, as the viewer's own window is: the kernel evaluates each table with the
+pipeline's stages (:func:`~viewerlib.pipeline.voi.apply_voi_lut`,
+:func:`~viewerlib.pipeline.presentation.apply_presentation_lut`) into float32 grey
+levels, one per table entry, and the page only looks values up in them and rounds
+as the pipeline rounds. The frames on screen stay the modality values, so scrolling
+keeps its two tiers and speed, a drag of the window still needs no round trip (it
+leaves the table for a window), and the display is the pipeline's to the grey level
+(:meth:`~viewerlib.objects.presentation_state.PresentationState.display_values`).
 
 A viewer opened on a study (:func:`viewerlib.open`) also lists the study's SEG,
 RTSTRUCT, presentation states and key object selections that refer to the series
@@ -16,6 +27,7 @@ layers are hidden, the display it changed is put back, or its marks removed.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from pathlib import Path
@@ -39,7 +51,7 @@ if TYPE_CHECKING:
 
     from viewerlib.model import Series
     from viewerlib.objects.layers import OverlayLayer
-    from viewerlib.objects.presentation_state import PresentationState
+    from viewerlib.objects.presentation_state import PresentationState, SoftcopyVOI
     from viewerlib.sources.base import Source
 
 logger = logging.getLogger(__name__)
@@ -52,7 +64,8 @@ _STUDY_OBJECT_NAMES = {"SEG": "Segmentation", "RTSTRUCT": "Structures",
 # What a presentation state changes, put back when it is switched off.
 _DISPLAY_TRAITS = ("window_center", "window_width", "window_function", "invert",
                    "flip_horizontal", "flip_vertical", "rotation", "zoom",
-                   "displayed_area", "annotations", "shutters")
+                   "displayed_area", "annotations", "shutters", "presentation_voi",
+                   "presentation_lut")
 # Errors of retrieving or reading an object, shown on its toggle.
 _OBJECT_ERRORS = (ViewerlibError, LookupError, ValueError, OSError, AttributeError)
 
@@ -76,8 +89,18 @@ class AnnotatedStackViewer(StackViewer):
     annotations = traitlets.List([]).tag(sync=True)
     #: The presentation state's displayed area, applied once when first drawn.
     displayed_area = traitlets.Dict({}).tag(sync=True)
-    #: Display shutters in PIXEL units (see PresentationState.shutters).
+    #: Display shutters in PIXEL units (see PresentationState.shutters); a BITMAP
+    #: one names its ``mask``, sent as a message.
     shutters = traitlets.List([]).tag(sync=True)
+    #: The presentation state's VOI where it differs by image or is a table, one
+    #: dict per Softcopy VOI LUT item: ``slices`` (None: every slice), ``kind``
+    #: ('window' or 'lut'), ``center``, ``width``, ``function``, ``lut`` (the id
+    #: of a table sent as a message) and ``explanation``. Empty when the viewer's
+    #: own window applies; a drag of the window empties it.
+    presentation_voi = traitlets.List([]).tag(sync=True)
+    #: The presentation state's (2050,0010) Presentation LUT Sequence: ``lut``
+    #: (a table id) and ``explanation``; empty for a LUT shape (see ``invert``).
+    presentation_lut = traitlets.Dict({}).tag(sync=True)
     #: The study's objects that refer to the series shown, one dict each: ``id``,
     #: ``modality`` (SEG, RTSTRUCT, PR or KO), ``label``, ``shown`` and ``state``
     #: ('', 'loading' or 'failed', with a ``message``). Kept by the kernel: the
@@ -86,6 +109,10 @@ class AnnotatedStackViewer(StackViewer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._layer_masks: list[OverlayLayer] = []
+        # Lookup tables and shutter masks the page may need, by id: resent to a
+        # page that opens later.
+        self._tables: dict[int, tuple[dict[str, Any], np.ndarray]] = {}
+        self._table_ids: dict[bytes, int] = {}
         self._study_object_refs: list[dict[str, Any]] = []
         self._study_source: Source | None = None
         self._study_instance_uid = ""
@@ -127,10 +154,11 @@ class AnnotatedStackViewer(StackViewer):
         """Draw overlay layers (masks on this viewer's grid) over the images."""
         shape = tuple(self.voxels.shape[1:])
         for layer in layers:
-            for slice_index, mask in layer.masks.items():
-                if mask.shape != shape or not 0 <= slice_index < self.number_of_slices:
+            for slice_index in layer.masks:
+                mask_shape = layer.masks.shape
+                if mask_shape != shape or not 0 <= slice_index < self.number_of_slices:
                     raise ValueError(
-                        f"layer {layer.name!r} has a mask of shape {mask.shape} on "
+                        f"layer {layer.name!r} has a mask of shape {mask_shape} on "
                         f"slice {slice_index}; this viewer shows "
                         f"{self.number_of_slices} slices of {shape}"
                     )
@@ -201,7 +229,14 @@ class AnnotatedStackViewer(StackViewer):
         return slices
 
     def apply_presentation_state(self, ds: Dataset) -> PresentationState:
-        """Apply a GSPS: window, inversion, flip, rotation, area, shutters, graphics.
+        """Apply a GSPS: VOI, Presentation LUT, flip, rotation, shutters, graphics.
+
+        A single window for every image becomes the viewer's window, which the
+        reader may then drag as usual. Windows that differ by image, and VOI LUT
+        tables, go to :attr:`presentation_voi` (the tables as messages) and are
+        applied to the slices they name until the reader drags the window. A
+        Presentation LUT table goes to :attr:`presentation_lut`; a LUT shape sets
+        :attr:`invert`, whatever the images' Photometric Interpretation.
 
         Returns
         -------
@@ -209,21 +244,93 @@ class AnnotatedStackViewer(StackViewer):
             What was read, with ``warnings`` for the parts not applied.
         """
         state = read_presentation_state(ds, self._index(), (self.rows, self.columns))
-        if state.window is not None:
-            self.window_function = state.voi_lut_function
-            self.window_center, self.window_width = state.window
-        if state.invert:
-            self.invert = not self.invert
+        voi = state.voi
+        everywhere = set(range(self.number_of_slices))
+        if len(voi) == 1 and voi[0].window is not None and (
+                voi[0].slices is None or set(voi[0].slices) >= everywhere):
+            self.presentation_voi = []
+            self.window_function = voi[0].function
+            self.window_center, self.window_width = voi[0].window
+        elif voi:
+            rows = [self._voi_row(item) for item in voi]
+            self.presentation_voi = rows
+            # The window a drag starts from: that of the slice shown, or the span
+            # of its table.
+            shown = state.voi_for(self.slice_index) or voi[0]
+            if shown.window is not None:
+                self.window_function = shown.function
+                self.window_center, self.window_width = shown.window
+            elif shown.lut is not None:
+                self.window_function = "LINEAR"
+                self.window_center = shown.lut_first + len(shown.lut) / 2.0
+                self.window_width = float(len(shown.lut))
+        else:
+            self.presentation_voi = []
+        if state.presentation_lut is not None:
+            table_id = self._send_table("lut", {"first": 0}, state.presentation_lut)
+            self.presentation_lut = {"lut": table_id,
+                                     "explanation": state.presentation_lut_explanation}
+        else:
+            self.presentation_lut = {}
+        self.invert = state.invert
         self.flip_horizontal, self.flip_vertical = state.flip_horizontal, False
         self.rotation = state.rotation
         self.displayed_area = (state.displayed_area.as_dict()
                                if state.displayed_area is not None else {})
         self.annotations = state.annotations
-        self.shutters = state.shutters
+        shutters = [dict(shutter) for shutter in state.shutters]
+        for shutter in shutters:
+            if shutter["shape"] == "BITMAP" and state.shutter_mask is not None:
+                shutter["mask"] = self._send_table(
+                    "shutter_mask", {}, state.shutter_mask)
+        self.shutters = shutters
         slices = sorted({s for a in state.annotations for s in (a["slices"] or [])})
         if slices:
             self.slice_index = slices[0]
         return state
+
+    def _voi_row(self, voi: SoftcopyVOI) -> dict[str, Any]:
+        """One :attr:`presentation_voi` row; a table is sent first."""
+        row: dict[str, Any] = {"slices": voi.slices, "explanation": voi.explanation,
+                               "kind": "window", "center": 0.0, "width": 1.0,
+                               "function": voi.function, "lut": None}
+        if voi.lut is not None:
+            row["kind"] = "lut"
+            row["lut"] = self._send_table("lut", {"first": int(voi.lut_first)},
+                                          voi.lut)
+        elif voi.window is not None:
+            row["center"], row["width"] = (float(v) for v in voi.window)
+        return row
+
+    def _send_table(self, kind: str, fields: dict[str, Any], values: np.ndarray
+                    ) -> int:
+        """Send a lookup table or a shutter mask; it goes before the traits naming it.
+
+        A table goes as little-endian float32 values, a mask as one bit per pixel
+        (rows in order, the first pixel in the top bit). One already sent keeps
+        its id, so showing a presentation state again adds nothing.
+        """
+        if kind == "lut":
+            data = np.ascontiguousarray(values, dtype="<f4")
+            content = {"type": kind, **fields, "entries": int(data.size)}
+        else:
+            data = np.packbits(np.asarray(values, dtype=bool).reshape(-1))
+            content = {"type": kind, **fields, "rows": int(values.shape[0]),
+                       "columns": int(values.shape[1])}
+        digest = hashlib.sha256(repr(sorted(content.items())).encode()
+                                + data.tobytes()).digest()
+        if digest in self._table_ids:
+            return self._table_ids[digest]
+        table_id = len(self._tables)
+        self._tables[table_id] = ({**content, "id": table_id}, data)
+        self._table_ids[digest] = table_id
+        self._send_stored_table(table_id)
+        return table_id
+
+    def _send_stored_table(self, table_id: int) -> None:
+        content, data = self._tables[table_id]
+        self.send(content, buffers=[memoryview(np.ascontiguousarray(data)).cast("B")])
+        logger.debug("sent %s %d (%d bytes)", content["type"], table_id, data.nbytes)
 
     # -- the study's objects, switched on and off from the viewer ---------------------
 
@@ -406,8 +513,14 @@ class AnnotatedStackViewer(StackViewer):
         self, _widget: Any, content: dict[str, Any], _buffers: list[bytes]
     ) -> None:
         if content.get("type") == "ready":
+            for table_id in self._tables:
+                self._send_stored_table(table_id)
             for layer_id in range(len(self._layer_masks)):
                 self._send_layer(layer_id)
+        elif content.get("type") == "voi_released":
+            # The reader dragged the window or chose a preset: the viewer's window
+            # applies to every slice from now on.
+            self.presentation_voi = []
         elif content.get("type") == "study_object":
             try:
                 object_id, shown = int(content["id"]), bool(content["shown"])
@@ -430,13 +543,21 @@ class AnnotatedStackViewer(StackViewer):
         slices = sorted(layer.masks)
         if not slices:
             return
-        # One bit per pixel, rows in order, the first pixel in the top bit.
-        packed = np.packbits(np.stack([layer.masks[s] for s in slices]).reshape(
-            len(slices), -1), axis=1)
+        # The bounding box of each slice's mask: (top, left, rows, columns), and its
+        # bits one per pixel, rows in order, the first pixel in the top bit, each
+        # box from a byte of its own.
+        boxes, parts = [], []
+        for slice_index in slices:
+            top, left, box = layer.masks.box(slice_index)
+            boxes.append([top, left, int(box.shape[0]), int(box.shape[1])])
+            parts.append(np.packbits(box.reshape(-1)))
+        offsets = np.cumsum([0, *(part.size for part in parts)]).tolist()
+        packed = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
         self.send({"type": "layer", "id": layer_id, "slices": slices,
-                   "bytes_per_slice": int(packed.shape[1])},
+                   "boxes": boxes, "offsets": offsets[:-1]},
                   buffers=[memoryview(np.ascontiguousarray(packed)).cast("B")])
-        logger.debug("sent overlay layer %d (%d slices)", layer_id, len(slices))
+        logger.debug("sent overlay layer %d (%d slices, %d bytes)", layer_id,
+                     len(slices), packed.nbytes)
 
     def __repr__(self) -> str:
         """Return the shape and the number of layers and key images (cheap)."""

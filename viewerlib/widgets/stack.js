@@ -302,16 +302,26 @@ function render({ model, el }) {
   // Window `frame` into the target's pixels, unless they already hold it windowed
   // so: a pan, a zoom, a measurement being drawn or an overlay toggled repaints the
   // view without windowing the whole frame again.
-  function paintNative(frame, target) {
+  // A presentation state's VOI LUT table, per-image window or Presentation LUT
+  // (the add-on, overlays.js) takes the place of the viewer's window where it
+  // applies; `display` is null otherwise.
+  function paintNative(frame, target, index) {
     const fn = model.get("window_function");
     const invert = model.get("invert");
+    const display = addOn && addOn.display
+      ? addOn.display(index, fn, local.center, local.width, invert) : null;
+    const key = display ? display.key
+      : [fn, local.center, local.width, invert].join("/");
     const held = target.held;
-    if (held && held.frame === frame && held.fn === fn && held.center === local.center
-        && held.width === local.width && held.invert === invert) return;
-    windowInto(target.image.data, frame, fn, local.center, local.width, invert,
-      lutCache);
+    if (held && held.frame === frame && held.key === key) return;
+    if (display) {
+      display.paint(target.image.data, frame);
+    } else {
+      windowInto(target.image.data, frame, fn, local.center, local.width, invert,
+        lutCache);
+    }
     target.context.putImageData(target.image, 0, 0);
-    target.held = { frame, fn, center: local.center, width: local.width, invert };
+    target.held = { frame, key };
   }
   const full = { canvas: native, context: nativeContext, image, held: null };
 
@@ -395,12 +405,12 @@ function render({ model, el }) {
       context.save();
       context.setTransform(device);
       if (frame) {
-        paintNative(frame, full);
+        paintNative(frame, full, index);
         // Enlarged images show the true pixel grid; smoothing only when shrinking.
         context.imageSmoothingEnabled = s.x < 1 || s.y < 1;
         context.drawImage(native, 0, 0);
       } else {
-        paintNative(preview, small);
+        paintNative(preview, small, index);
         // The preview covers the image; its padded edge is clipped off.
         context.beginPath();
         context.rect(0, 0, columns, rows);
@@ -592,9 +602,12 @@ function render({ model, el }) {
     setText(corners.tr, [overlay.institution, imageLine, position,
       model.get("thickness_text")].filter(Boolean).join("\n"));
     const fn = model.get("window_function");
-    setText(corners.bl, "W " + Math.round(local.width) + " C "
+    let windowText = "W " + Math.round(local.width) + " C "
       + Math.round(local.center) + (unit ? " " + unit : "")
-      + (fn !== "LINEAR" ? " " + fn : "") + (model.get("invert") ? "  inverted" : ""));
+      + (fn !== "LINEAR" ? " " + fn : "");
+    // A presentation state's table or per-image window, named instead (add-on).
+    if (addOn && addOn.voiText) windowText = addOn.voiText(index, windowText);
+    setText(corners.bl, windowText + (model.get("invert") ? "  inverted" : ""));
     const flips = (model.get("flip_horizontal") ? " flipH" : "")
       + (model.get("flip_vertical") ? " flipV" : "");
     setText(corners.br, "Zoom " + (s.mmToCss * Math.min(...model.get("pixel_spacing_mm")))
@@ -649,6 +662,8 @@ function render({ model, el }) {
   }
 
   function setWindow(center, width, event) {
+    // The reader's window replaces a presentation state's per-image one (add-on).
+    if (addOn && addOn.releaseVoi) addOn.releaseVoi();
     local.center = center;
     local.width = Math.max(model.get("window_function") === "LINEAR" ? 1 : 1e-3, width);
     saveSoon();

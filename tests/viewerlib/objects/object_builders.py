@@ -1,9 +1,10 @@
 """Build small non-image objects on the CT head phantom, for the tests.
 
 SEG, GSPS and KOS are made with highdicom; RT Structure Sets and the Encapsulated
-PDF with pydicom (the PDF's pages with Pillow). The phantom here has 16 x 16 pixels
-of 0.9 mm (pixel centres from -6.75 mm in x and y) on 4 axial slices 4 mm apart
-(slice ``s`` at z = 4 + 4 s mm), so positions in the tests can be worked by hand:
+PDF with pydicom (the PDF's pages with Pillow); videos with PyAV. The phantom here
+has 16 x 16 pixels of 0.9 mm (pixel centres from -6.75 mm in x and y) on 4 axial
+slices 4 mm apart (slice ``s`` at z = 4 + 4 s mm), so positions in the tests can be
+worked by hand:
 pixel (row r, column c) has its centre at x = -6.75 + 0.9 c, y = -6.75 + 0.9 r.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
+import av
 import highdicom as hd
 import numpy as np
 from PIL import Image
@@ -60,8 +62,16 @@ def _equipment() -> dict[str, object]:
 def segmentation(images: Sequence[Dataset], masks: np.ndarray,
                  labels: Sequence[str],
                  lab_colors: Sequence[tuple[float, float, float]],
-                 fractional: bool = False) -> Dataset:
-    """A SEG of ``images`` with one segment per ``masks[..., k]``."""
+                 fractional: bool = False, labelmap: bool = False,
+                 **geometry: object) -> Dataset:
+    """A SEG of ``images`` with one segment per ``masks[..., k]``.
+
+    ``labelmap`` makes a LABELMAP SEG (the segments may not overlap); ``geometry``
+    (``plane_positions``, ``pixel_measures``, ``plane_orientation``) puts the
+    frames on a grid of their own instead of the images'.
+    """
+    kind = (hd.seg.SegmentationTypeValues.FRACTIONAL if fractional
+            else "LABELMAP" if labelmap else hd.seg.SegmentationTypeValues.BINARY)
     descriptions = [
         hd.seg.SegmentDescription(
             segment_number=k + 1, segment_label=label,
@@ -73,12 +83,25 @@ def segmentation(images: Sequence[Dataset], masks: np.ndarray,
             display_color=hd.color.CIELabColor(*lab))
         for k, (label, lab) in enumerate(zip(labels, lab_colors, strict=True))]
     return hd.seg.Segmentation(
-        source_images=list(images), pixel_array=masks,
-        segmentation_type=(hd.seg.SegmentationTypeValues.FRACTIONAL if fractional
-                           else hd.seg.SegmentationTypeValues.BINARY),
+        source_images=list(images), pixel_array=masks, segmentation_type=kind,
         segment_descriptions=descriptions, series_instance_uid=generate_uid(),
         series_number=100, sop_instance_uid=generate_uid(), instance_number=1,
-        omit_empty_frames=True, **_equipment())
+        omit_empty_frames=True, **geometry, **_equipment())
+
+
+def frame_geometry(position: tuple[float, float, float], spacing: float,
+                   orientation: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+                   ) -> dict[str, object]:
+    """The ``geometry`` of :func:`segmentation` for one frame of its own grid."""
+    return {
+        "plane_positions": [hd.PlanePositionSequence(
+            coordinate_system="PATIENT", image_position=position)],
+        "pixel_measures": hd.PixelMeasuresSequence(
+            pixel_spacing=(spacing, spacing), slice_thickness=4.0,
+            spacing_between_slices=4.0),
+        "plane_orientation": hd.PlaneOrientationSequence(
+            coordinate_system="PATIENT", image_orientation=orientation),
+    }
 
 
 def structure_set(images: Sequence[Dataset],
@@ -147,6 +170,62 @@ def presentation_state(images: Sequence[Dataset], window: tuple[float, float],
         **_equipment())
 
 
+def voi_lut_presentation_state(images: Sequence[Dataset], first: int,
+                               entries: Sequence[int], bits: int = 8,
+                               explanation: str = "TEST LUT") -> Dataset:
+    """A GSPS whose Softcopy VOI LUT item is a table instead of a window.
+
+    (0028,3002) LUT Descriptor is [len(entries), first, bits]: modality value
+    ``first + k`` maps to ``entries[k]``.
+    """
+    ps = presentation_state(images, (40.0, 80.0))
+    item = ps.SoftcopyVOILUTSequence[0]
+    for keyword in ("WindowCenter", "WindowWidth", "WindowCenterWidthExplanation",
+                    "VOILUTFunction"):
+        if keyword in item:
+            delattr(item, keyword)
+    table = Dataset()
+    table.LUTDescriptor = [len(entries), first, bits]
+    table.LUTData = [int(v) for v in entries]
+    table.LUTExplanation = explanation
+    item.VOILUTSequence = DicomSequence([table])
+    return ps
+
+
+def set_presentation_lut(ds: Dataset, entries: Sequence[int], bits: int = 10) -> None:
+    """Give a GSPS a (2050,0010) Presentation LUT Sequence table instead of a shape."""
+    table = Dataset()
+    table.LUTDescriptor = [len(entries), 0, bits]
+    table.LUTData = [int(v) for v in entries]
+    table.LUTExplanation = "TEST P-LUT"
+    ds.PresentationLUTSequence = DicomSequence([table])
+    if "PresentationLUTShape" in ds:
+        del ds.PresentationLUTShape
+
+
+def set_bitmap_shutter(ds: Dataset, overlay: bytes, rows: int, columns: int,
+                       origin: tuple[int, int] = (1, 1),
+                       lab: Sequence[int] | None = None, group: int = 0x6000) -> None:
+    """Give a GSPS a BITMAP shutter: the overlay plane ``group`` holding ``overlay``.
+
+    ``overlay`` is (60xx,3000) Overlay Data as stored: one bit per pixel, rows in
+    order, from the lowest bit of each byte.
+    """
+    ds.ShutterShape = "BITMAP"
+    ds.ShutterOverlayGroup = group
+    ds.ShutterPresentationValue = 0
+    if lab is not None:
+        ds.ShutterPresentationColorCIELabValue = list(lab)
+    tag = group << 16
+    ds.add_new(tag | 0x0010, "US", rows)
+    ds.add_new(tag | 0x0011, "US", columns)
+    ds.add_new(tag | 0x0040, "CS", "G")
+    ds.add_new(tag | 0x0050, "SS", list(origin))
+    ds.add_new(tag | 0x0100, "US", 1)
+    ds.add_new(tag | 0x0102, "US", 0)
+    ds.add_new(tag | 0x3000, "OW", overlay + (b"\0" if len(overlay) % 2 else b""))
+
+
 def key_objects(images: Sequence[Dataset], key: Sequence[int]) -> Dataset:
     """A KOS ("Of Interest") naming the slices ``key`` of ``images``."""
     content = hd.ko.KeyObjectSelection(
@@ -157,6 +236,36 @@ def key_objects(images: Sequence[Dataset], key: Sequence[int]) -> Dataset:
         evidence=list(images), content=content, series_instance_uid=generate_uid(),
         series_number=300, sop_instance_uid=generate_uid(), instance_number=1,
         manufacturer="Lightbox tests")
+
+
+def numbered_video(count: int, container: str, key_every: int) -> bytes:
+    """Return a 64 x 48 H.264 clip whose frame ``i`` shows ``i`` in binary.
+
+    Eight bands of 8 columns, band ``b`` white when bit ``b`` of ``i`` is set;
+    ``container`` is ``'mp4'`` or ``'h264'`` (a bare stream, as in a DICOM
+    video). B-frames reorder the stream, so decoding order is not frame order.
+    """
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format=container) as output:
+        stream = output.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.options = {"crf": "10", "g": str(key_every), "bf": "2"}
+        for index in range(count):
+            bands = [255 if index >> band & 1 else 0 for band in range(8)]
+            rgb = np.repeat(np.repeat(np.array(bands, np.uint8), 8)[None, :, None],
+                            48, axis=0).repeat(3, axis=2)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb),
+                                               format="rgb24")
+            for packet in stream.encode(frame):
+                output.mux(packet)
+        for packet in stream.encode():
+            output.mux(packet)
+    return buffer.getvalue()
+
+
+def video_frame_number(frame: np.ndarray) -> int:
+    """The frame index a frame of :func:`numbered_video` shows."""
+    return sum(1 << band for band in range(8) if frame[24, 8 * band + 4, 1] > 128)
 
 
 def pdf_bytes(colors: Sequence[tuple[int, int, int]], size: tuple[int, int] = (200, 100)

@@ -11,11 +11,13 @@ import pytest
 from object_builders import (
     encapsulated_pdf,
     key_objects,
+    numbered_video,
     pdf_bytes,
     phantom,
     presentation_state,
     segmentation,
     structure_set,
+    video_frame_number,
     x_mm,
     y_mm,
 )
@@ -25,7 +27,12 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import generate_uid
 
 import viewerlib
-from viewerlib.objects.media import decode_video, read_dicom_video, read_image_file
+from viewerlib.objects.media import (
+    VideoFrames,
+    decode_video,
+    read_dicom_video,
+    read_image_file,
+)
 from viewerlib.sources.local import FolderSource
 from viewerlib.widgets.document import DocumentViewer
 from viewerlib.widgets.media import MediaViewer
@@ -100,11 +107,34 @@ def test_dicom_h264_video_decodes_and_keeps_its_frame_time() -> None:
     assert isinstance(viewer, MediaViewer) and viewer.number_of_frames == 3
 
 
-def test_video_longer_than_the_memory_budget_is_cut() -> None:
-    # One 64 x 48 RGB frame is 9216 bytes; a budget of 2.5 frames keeps 2.
-    media = decode_video(_encode(_COLORS, "mp4"), max_bytes=23_040)
-    assert len(media.frames) == 2
-    assert "cut after 2 frames" in media.warnings[0]
+_FRAME_BYTES = 64 * 48 * 3
+
+
+@pytest.mark.parametrize("container", ["mp4", "h264"], ids=["mp4", "bare-h264"])
+def test_long_video_is_decoded_on_demand_within_its_cache(container: str) -> None:
+    # 200 frames, a key frame every 10; room for 16 decoded frames (two chunks
+    # of 8). A bare H.264 stream, as a DICOM video holds it, cannot seek: it is
+    # decoded from its packets, starting at the key frame.
+    data = numbered_video(200, container, key_every=10)
+    media = decode_video(data, None if container == "mp4" else "h264",
+                         cache_bytes=16 * _FRAME_BYTES)
+    frames = media.frames
+    assert isinstance(frames, VideoFrames) and len(frames) == 200
+
+    for index in [150, 3, 199, 77, 78, 79, 80, 12, 151]:
+        before = frames.decoded_frames
+        assert video_frame_number(frames[index]) == index
+        # At most from the key frame before the chunk of 8 to the chunk's end:
+        # one group of pictures and one chunk, never the video up to there.
+        assert frames.decoded_frames - before <= 10 + 8, index
+        assert frames.held_frames <= 16
+
+    # Playing on decodes each frame once more at most, chunk after chunk.
+    before = frames.decoded_frames
+    shown = [video_frame_number(frames[i]) for i in range(152, 176)]
+    assert shown == list(range(152, 176))
+    assert frames.decoded_frames - before <= 24 + 8
+    assert frames.held_frames <= 16
 
 
 def test_not_a_video_raises() -> None:

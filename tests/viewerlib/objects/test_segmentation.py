@@ -8,6 +8,7 @@ from object_builders import (
     COLUMNS,
     ROWS,
     SLICES,
+    frame_geometry,
     phantom,
     segmentation,
     structure_set,
@@ -16,6 +17,7 @@ from object_builders import (
 )
 
 from viewerlib.objects.color import dicom_lab_to_rgb
+from viewerlib.objects.layers import OverlayLayer
 from viewerlib.objects.segmentation import read_segmentation
 from viewerlib.objects.structure_set import read_structure_set
 
@@ -169,22 +171,110 @@ def test_rtstruct_in_another_frame_of_reference_raises() -> None:
         read_structure_set(rtstruct, volume)
 
 
-def test_seg_on_another_pixel_grid_raises() -> None:
+def _square_on_own_grid(position: tuple[float, float, float], spacing: float,
+                        rows: slice, columns: slice, size: int,
+                        orientation: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0,
+                                                          0.0)):
+    """A one-frame SEG of ``size`` x ``size`` pixels, ``rows`` x ``columns`` set."""
     images, volume = phantom()
-    seg = segmentation(images, _two_segments(), ["A", "B"],
-                       [(50.0, 0.0, 0.0), (50.0, 0.0, 0.0)])
-    for item in seg.PerFrameFunctionalGroupsSequence:
-        del item.DerivationImageSequence
-    seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing = [
-        0.45, 0.45]
-    with pytest.raises(NotImplementedError, match="resampling a segmentation"):
+    frame = np.zeros((1, size, size, 1), dtype=np.uint8)
+    frame[0, rows, columns, 0] = 1
+    seg = segmentation(images, frame, ["Square"], [(50.0, 0.0, 0.0)],
+                       **frame_geometry(position, spacing, orientation))
+    return seg, volume
+
+
+def test_seg_on_a_finer_grid_is_resampled_onto_the_image_pixels() -> None:
+    # A 32 x 32 frame of 0.45 mm pixels on slice 1 (z = 8 mm), its first pixel
+    # centre 0.3 mm right of the image's (x = -6.45 mm). Image column c has its
+    # centre at x = -6.75 + 0.9 c, which is frame column (0.9 c - 0.3) / 0.45 =
+    # 2 c - 0.67, in the area of frame column 2 c - 1. Rows line up: frame row 2 r.
+    # The frame's rows 6-11 and columns 8-13 are set, so image rows 3-5 (2 r in
+    # 6-11) and columns 5-7 (2 c - 1 in 8-13: 9, 11, 13) are in the segment.
+    seg, volume = _square_on_own_grid((x_mm(0) + 0.3, y_mm(0), 8.0), 0.45,
+                                      slice(6, 12), slice(8, 14), 32)
+
+    (layer,) = read_segmentation(seg, volume)
+
+    expected = np.zeros(SHAPE, dtype=bool)
+    expected[1, 3:6, 5:8] = True
+    np.testing.assert_array_equal(layer.dense(SHAPE), expected)
+
+
+def test_seg_turned_in_its_plane_lands_transposed() -> None:
+    # The frame's rows run along +x and its columns along +y (Image Orientation
+    # (Patient) 0\1\0\1\0\0), same origin and spacing: frame pixel (i, j) is at
+    # x = -6.75 + 0.9 i, y = -6.75 + 0.9 j, which is image pixel (row j, column i).
+    # Frame rows 2-4, columns 7-12 become image rows 7-12, columns 2-4, on slice 2.
+    seg, volume = _square_on_own_grid((x_mm(0), y_mm(0), 12.0), 0.9, slice(2, 5),
+                                      slice(7, 13), 16,
+                                      orientation=(0.0, 1.0, 0.0, 1.0, 0.0, 0.0))
+
+    (layer,) = read_segmentation(seg, volume)
+
+    expected = np.zeros(SHAPE, dtype=bool)
+    expected[2, 7:13, 2:5] = True
+    np.testing.assert_array_equal(layer.dense(SHAPE), expected)
+
+
+def test_seg_frame_beyond_the_slices_lies_on_none_and_raises() -> None:
+    # z = 30 mm is 14 mm past the last slice (z = 16), beyond its 2 mm half slab.
+    seg, volume = _square_on_own_grid((x_mm(0), y_mm(0), 30.0), 0.45, slice(0, 4),
+                                      slice(0, 4), 32)
+    with pytest.raises(ValueError, match="no frame of the SEG lies on the images"):
         read_segmentation(seg, volume)
 
 
-def test_label_map_seg_raises() -> None:
+def test_label_map_seg_puts_each_segment_number_on_its_pixels() -> None:
     images, volume = phantom()
-    seg = segmentation(images, _two_segments(), ["A", "B"],
-                       [(50.0, 0.0, 0.0), (50.0, 0.0, 0.0)])
-    seg.SegmentationType = "LABELMAP"
-    with pytest.raises(NotImplementedError, match="LABELMAP"):
-        read_segmentation(seg, volume)
+    masks = _two_segments()
+    seg = segmentation(images, masks, ["Bleed", "Oedema"],
+                       [(100.0, 0.0, 0.0), (50.0, 0.0, 0.0)], labelmap=True)
+    assert seg.SegmentationType == "LABELMAP"
+    assert seg.SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.7"
+
+    layers = read_segmentation(seg, volume)
+
+    assert [layer.name for layer in layers] == ["Bleed", "Oedema"]
+    for k, layer in enumerate(layers):
+        np.testing.assert_array_equal(layer.dense(SHAPE), masks[..., k].astype(bool))
+    assert sorted(layers[1].masks) == [2, 3]
+
+
+def test_label_map_on_another_grid_is_resampled_label_by_label() -> None:
+    # Two labels on one 0.45 mm frame of slice 1, first pixel centres aligned
+    # (frame column 2 c is image column c): label 1 on frame rows 0-3, label 2 on
+    # frame rows 4-7, both on frame columns 0-5. Image rows 0-1 get label 1
+    # (2 r in 0-3), rows 2-3 label 2, columns 0-2 (2 c in 0-5).
+    images, volume = phantom()
+    frame = np.zeros((1, 32, 32, 2), dtype=np.uint8)
+    frame[0, 0:4, 0:6, 0] = 1
+    frame[0, 4:8, 0:6, 1] = 1
+    seg = segmentation(images, frame, ["A", "B"], [(50.0, 0.0, 0.0)] * 2,
+                       labelmap=True,
+                       **frame_geometry((x_mm(0), y_mm(0), 8.0), 0.45))
+
+    first, second = read_segmentation(seg, volume)
+
+    assert np.argwhere(first.dense(SHAPE)).tolist() == [
+        [1, r, c] for r in (0, 1) for c in (0, 1, 2)]
+    assert np.argwhere(second.dense(SHAPE)).tolist() == [
+        [1, r, c] for r in (2, 3) for c in (0, 1, 2)]
+
+
+def test_layer_keeps_only_the_bounding_box_of_each_slice() -> None:
+    mask = np.zeros((512, 512), dtype=bool)
+    mask[100:110, 200:204] = True
+    layer = OverlayLayer("Organ", 1, (255, 0, 0), "fill", {7: mask})
+    assert layer.masks.nbytes == 10 * 4
+
+    other = np.zeros((512, 512), dtype=bool)
+    other[300, 50] = True
+    layer.masks[7] |= other
+
+    # The box now runs from row 100 to 300 and from column 50 to 203.
+    top, left, box = layer.masks.box(7)
+    assert (top, left, box.shape) == (100, 50, (201, 154))
+    assert layer.masks.nbytes == 201 * 154
+    np.testing.assert_array_equal(layer.masks[7], mask | other)
+    assert layer.dense((8, 512, 512))[7].sum() == 41

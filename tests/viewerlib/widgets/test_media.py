@@ -13,13 +13,14 @@ from pydicom.data import get_testdata_file
 from widget_builders import CINE_COLORS, us_cine, write
 
 import viewerlib
-from viewerlib.objects.media import MediaFrames
+from viewerlib.objects.media import MediaFrames, decode_video
 from viewerlib.sources.local import FolderSource
 from viewerlib.widgets.dispatch import is_colour_image, shows_as_media
 from viewerlib.widgets.media import MediaViewer
 from viewerlib.widgets.stack import StackViewer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "objects"))
+from object_builders import numbered_video, video_frame_number  # noqa: E402
 
 
 def test_colour_ultrasound_study_opens_as_a_cine_at_its_frame_time(
@@ -117,3 +118,25 @@ def test_cine_frames_go_as_binary_buffers_and_not_into_the_state(monkeypatch) ->
     state.pop("_esm")
     assert all(not isinstance(v, bytes | memoryview) for v in state.values())
     assert len(repr(state)) < 2_000
+
+
+def test_video_frames_are_decoded_when_the_view_asks_for_them(monkeypatch) -> None:
+    # 120 frames of 64 x 48; the kernel keeps at most 16 decoded (two chunks).
+    media = decode_video(numbered_video(120, "mp4", key_every=10),
+                         cache_bytes=16 * 64 * 48 * 3)
+    viewer = MediaViewer(media)
+    sent: list[tuple[dict, list]] = []
+    monkeypatch.setattr(
+        viewer, "send", lambda content, buffers=None: sent.append((content, buffers))
+    )
+
+    # The view seeks to frame 90 and asks for it and the next few.
+    viewer._handle_message(viewer, {"type": "need", "start": 90, "stop": 96}, [])
+
+    assert viewer.number_of_frames == 120 and viewer.kind == "video"
+    # One size for every frame of a video, not 120 copies of it in the state.
+    assert viewer.frame_shapes == [[48, 64]]
+    numbers = [video_frame_number(np.frombuffer(bytes(buffer), np.uint8).reshape(
+        48, 64, 3)) for _, buffers in sent for buffer in buffers]
+    assert numbers == list(range(90, 96))
+    assert media.frames.held_frames <= 16

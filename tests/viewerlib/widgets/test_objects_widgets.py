@@ -40,8 +40,9 @@ def test_layers_are_sent_bit_packed_and_kept_out_of_the_state(monkeypatch) -> No
                                          [(50.0, 60.0, 40.0)]))
 
     content, buffers = sent[-1]
+    # The box of slice 2 spans it all: rows 0-15, columns 0-15.
     assert content == {"type": "layer", "id": 0, "slices": [2],
-                       "bytes_per_slice": 32}
+                       "boxes": [[0, 0, 16, 16]], "offsets": [0]}
     packed = bytes(buffers[0])
     # 256 pixels = 32 bytes; the first pixel is the top bit: 0b11100000, and the
     # last byte holds the last pixel in its lowest bit.
@@ -57,6 +58,25 @@ def test_layers_are_sent_bit_packed_and_kept_out_of_the_state(monkeypatch) -> No
     sent.clear()
     viewer._handle_overlay_message(viewer, {"type": "ready"}, [])
     assert [c["type"] for c, _ in sent] == ["layer"]
+
+
+def test_layer_messages_carry_only_each_slice_bounding_box(monkeypatch) -> None:
+    images, volume = phantom()
+    masks = np.zeros((4, 16, 16, 1), dtype=np.uint8)
+    masks[1, 3:6, 4:9, 0] = 1  # rows 3-5, columns 4-8 of slice 1
+    masks[3, 10, 2, 0] = 1  # one pixel of slice 3
+    viewer = AnnotatedStackViewer.from_volume(volume)
+    sent = _capture(viewer, monkeypatch)
+
+    viewer.add_segmentation(segmentation(images, masks, ["Bleed"],
+                                         [(50.0, 60.0, 40.0)]))
+
+    content, buffers = sent[-1]
+    assert content == {"type": "layer", "id": 0, "slices": [1, 3],
+                       "boxes": [[3, 4, 3, 5], [10, 2, 1, 1]], "offsets": [0, 2]}
+    # 15 set bits in two bytes (the last bit of the second unused), then one byte
+    # whose top bit is the single pixel.
+    assert bytes(buffers[0]) == bytes([0xFF, 0xFE, 0x80])
 
 
 def test_layers_toggle_by_name_and_unknown_names_raise() -> None:
