@@ -24,6 +24,17 @@ Notes on method:
   (measured alternately): on a 2-core machine that others use, a busy core
   lowers both alike. Goal 0.9, i.e. 1.8 of an ideal 2.0; the plain speed-up is
   kept as a row for information.
+- Volume from disk (issue #9, goal <= 2): ``read_series`` of the native series'
+  paths against a raw read of the same files into memory: one buffer the size
+  of all the files, each file read whole into its part of it, nothing parsed.
+  That is the least a volume from disk costs: its bytes read once into memory
+  not used before (the kernel clears each new page, which costs about as much
+  as the copy itself). Reading into a small buffer reused for every file would
+  keep no volume and stay in the CPU's cache; it is not the baseline. Measured
+  here, decoding nothing but rescaling in place into the volume costs 1.3 times
+  the raw read; the rest of the current 3.5 is per-slice Python work (headers,
+  stack split, bookkeeping). The row is shown as missed, and it does not fail
+  the run: it is a known miss, tracked in issue #9 (``known_miss``).
 """
 
 from __future__ import annotations
@@ -269,6 +280,19 @@ def decode_cases(series: list[Path], folder: Path
     return cases
 
 
+def raw_read(paths: list[Path]) -> np.ndarray:
+    """Read the files whole into one new buffer, parsing nothing: a volume's limit."""
+    sizes = [path.stat().st_size for path in paths]
+    buffer = np.empty(sum(sizes), np.uint8)
+    view, start = memoryview(buffer), 0
+    for path, size in zip(paths, sizes, strict=True):
+        with open(path, "rb", buffering=0) as handle:
+            if handle.readinto(view[start:start + size]) != size:
+                raise OSError(f"{path} changed while it was read")
+        start += size
+    return buffer
+
+
 def memory_of_read(paths: list[Path], workers: int) -> dict[str, float]:
     """Return traced peak and retained bytes of read_series over raw pixel bytes."""
     gc.collect()
@@ -299,6 +323,8 @@ def _threaded(decode: Callable[[bytes], object], frames: list[bytes],
 def _verdict(row: dict[str, object]) -> str:
     if str(row["goal"]).startswith("info"):
         return "info"
+    if row.get("known_miss"):
+        return f"NO (known miss, {row['known_miss']})"
     return "yes" if row["met"] else ("within 15%" if row["within_slack"] else "NO")
 
 
@@ -310,7 +336,8 @@ def run(quick: bool) -> int:
     rows: list[dict[str, object]] = []
 
     def add(workload: str, result: dict[str, float], goal: float,
-            direction: str, note: str = "", info: bool = False) -> None:
+            direction: str, note: str = "", info: bool = False,
+            known_miss: str = "") -> None:
         value = result["ratio_median"]
         met = value <= goal if direction == "<=" else value >= goal
         slack_met = (value <= goal * _SLACK if direction == "<="
@@ -319,6 +346,13 @@ def run(quick: bool) -> int:
             rows.append({"workload": f"{workload} (info)", **result,
                          "goal": f"info ({direction} {goal})", "met": None,
                          "within_slack": True, "note": note})
+        elif known_miss and not slack_met:
+            # Shown as missed, named as a known miss of an open issue; the
+            # run does not fail on it.
+            rows.append({"workload": workload, **result,
+                         "goal": f"{direction} {goal}", "met": False,
+                         "within_slack": True, "known_miss": known_miss,
+                         "note": f"{note}; known miss, {known_miss}"})
         else:
             rows.append({"workload": workload, **result,
                          "goal": f"{direction} {goal}", "met": met,
@@ -391,6 +425,15 @@ def run(quick: bool) -> int:
                             "ratio_max": 1 / native["ratio_min"],
                          "goal": "info", "met": None, "within_slack": True,
                          "note": "native data is never sent to workers"})
+
+        print("volume from disk (read_series / raw read of the same files)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            add("volume from disk: read_series / raw read of the files' bytes",
+                paired(lambda: raw_read(series),
+                       lambda: viewerlib.read_series(series), decode_pairs),
+                2.0, "<=", "baseline: every file read whole into one new buffer",
+                known_miss="issue #9")
 
         print("window/level 512 x 512 (Lightbox / precomputed LUT np.take)")
         instance = viewerlib.read_instance(series[0])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Generator
+from collections.abc import Container, Generator
 from dataclasses import dataclass
 from typing import cast
 
@@ -44,6 +44,9 @@ _VR_NAMES = {name.encode("ascii"): name.encode("ascii").decode("ascii")
              for name in (vr.value for vr in VR) if len(name) == 2}
 _LONG_VR_NAMES = frozenset(vr.value for vr in EXPLICIT_VR_LENGTH_32)
 _Elements = dict[BaseTag, DataElement | RawDataElement]
+# One tag object per tag: a dictionary keyed by them is searched by identity,
+# without a call of the tag class's __eq__ (a Python method) per look-up.
+_TAG_OBJECTS: dict[int, BaseTag] = {}
 
 
 @dataclass(frozen=True)
@@ -197,49 +200,98 @@ def _not_file_meta(tag: BaseTag, vr: str | None, length: int) -> bool:
     return tag.group != 0x0002
 
 
-def _read_explicit_little(data: bytes, start: int, end: int) -> _Elements | None:
-    """The elements of ``data[start:end]``, as pydicom's reader makes them.
+def tag_object(tag: int) -> BaseTag:
+    """Return the one :class:`~pydicom.tag.BaseTag` the readers here key `tag` by.
 
-    For the common case only: explicit VR little endian, every element of a
-    known VR and a defined length, none of them an item or delimiter. Returns
-    ``None`` for anything else, for :func:`pydicom.filereader.read_dataset` to
-    read. The elements are the :class:`~pydicom.dataelem.RawDataElement` that
-    pydicom's reader yields for them (values unparsed, ``value_tell`` counted
-    from `start`), made in one tight loop: pydicom's general reader costs
-    about three times as much, which, for every instance of a series arriving
-    at memory speed, is most of the time the series takes.
+    Examples
+    --------
+    >>> tag_object(0x00280010) is tag_object(0x00280010)
+    True
+    """
+    found = _TAG_OBJECTS.get(tag)
+    if found is None:
+        found = _TAG_OBJECTS.setdefault(tag, BaseTag(tag))
+    return found
+
+
+def read_explicit_little(
+    data: bytes, start: int, end: int, keep: Container[int] | None = None,
+    offsets: list[int] | None = None,
+) -> tuple[_Elements, int] | None:
+    """Read plain explicit VR little endian elements, as pydicom's reader makes them.
+
+    Parameters
+    ----------
+    data : bytes
+        Holds the elements (PS3.5 7.1.2) from `start`.
+    start, end : int
+        Where to begin, and where the bytes at hand end.
+    keep : container of int, optional
+        Tags of the elements to return; the others are skipped by their
+        length, never looked at. Default: all.
+    offsets : list of int, optional
+        If given, the offset of every element walked is appended to it.
+
+    Returns
+    -------
+    tuple of (dict, int) or None
+        The :class:`~pydicom.dataelem.RawDataElement` that pydicom's reader
+        yields for the elements kept (values unparsed, ``value_tell`` counted
+        from `start`), by tag; and the offset where the walk stopped: at the
+        top-level (7FE0,0010) *Pixel Data* element, else at the first element
+        not wholly before `end` (`end` itself when the bytes end with an
+        element). None for anything but the common case, which pydicom reads:
+        an element of a VR pydicom does not know, an item or delimiter, an
+        undefined length (a sequence of undefined length, encapsulated pixel
+        data).
+
+    Notes
+    -----
+    One tight loop: pydicom's general reader costs about three times as much
+    (more where most elements are skipped), which for every instance of a
+    series arriving or read at memory speed is most of the time the series
+    takes. The tight readers of a stream
+    (:func:`dataset_from_pieces`) and of files
+    (:class:`viewerlib.volume.files.FileReader`) both use it.
     """
     elements: _Elements = {}
     unpack_header = _EXPLICIT_HEADER.unpack_from
     unpack_length = _UINT32.unpack_from
     vr_names = _VR_NAMES
     long_vrs = _LONG_VR_NAMES
+    tag_objects = _TAG_OBJECTS
     position = start
-    while position < end:
-        if position + 8 > end:
-            return None
+    while position + 8 <= end:
         group, element, raw_vr, length = unpack_header(data, position)
         vr = vr_names.get(raw_vr)
         if vr is None or group == 0xFFFE:
             return None
         if vr in long_vrs:
             if position + 12 > end:
-                return None
+                break
             length = unpack_length(data, position + 8)[0]
             value_at = position + 12
         else:
             value_at = position + 8
-        following = value_at + length
-        if length == _UNDEFINED or following > end:
+        if length == _UNDEFINED:
             return None
-        tag = BaseTag(group << 16 | element)
-        elements[tag] = RawDataElement(
-            tag, vr, length,
-            data[value_at:following] if length
-            else cast("bytes | None", empty_value_for_VR(vr, raw=True)),
-            value_at - start, False, True)
+        tag = group << 16 | element
+        if tag == PIXEL_DATA_TAG:
+            break
+        following = value_at + length
+        if following > end:
+            break
+        if offsets is not None:
+            offsets.append(position)
+        if keep is None or tag in keep:
+            key = tag_objects.get(tag) or tag_object(tag)
+            elements[key] = RawDataElement(
+                key, vr, length,
+                data[value_at:following] if length
+                else cast("bytes | None", empty_value_for_VR(vr, raw=True)),
+                value_at - start, False, True)
         position = following
-    return elements
+    return elements, position
 
 
 def _dataset_of(elements: _Elements) -> Dataset:
@@ -280,11 +332,11 @@ def dataset_from_pieces(head: bytes, place: PixelDataPlace, value: bytes,
     meta = read_dataset(stream, is_implicit_VR=False, is_little_endian=True,
                         stop_when=_not_file_meta)
     implicit = meta.get("TransferSyntaxUID") == _IMPLICIT_LE
-    elements = None
+    read = None
     if not implicit and not tail:
-        elements = _read_explicit_little(head, stream.tell(), place.element_offset)
-    if elements is not None:
-        dataset = _dataset_of(elements)
+        read = read_explicit_little(head, stream.tell(), place.element_offset)
+    if read is not None and read[1] == place.element_offset:
+        dataset = _dataset_of(read[0])
     else:
         main = head[stream.tell():place.element_offset]
         dataset = read_dataset(io.BytesIO(main + tail if tail else main),
@@ -295,4 +347,5 @@ def dataset_from_pieces(head: bytes, place: PixelDataPlace, value: bytes,
     return dataset
 
 
-__all__ = ["PixelDataPlace", "dataset_from_pieces", "find_pixel_data"]
+__all__ = ["PixelDataPlace", "dataset_from_pieces", "find_pixel_data",
+           "read_explicit_little", "tag_object"]

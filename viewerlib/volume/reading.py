@@ -24,7 +24,9 @@ from viewerlib.pipeline.modality import (
     apply_modality_lut,
     clean_stored_values,
     rescale_parameters,
+    stored_value_range,
 )
+from viewerlib.volume.files import FilePixels
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +65,13 @@ _pool_workers = 0
 _HEADER_TAGS: list[int] | None = None
 
 
-def _header_tags() -> list[int]:
+def header_tags() -> list[int]:
     """Return the tags of ``_HEADER_KEYWORDS`` (looked up once)."""
     global _HEADER_TAGS
     if _HEADER_TAGS is None:
-        _HEADER_TAGS = [int(pydicom.datadict.tag_for_keyword(k))  # type: ignore[arg-type]
-                        for k in _HEADER_KEYWORDS]
+        _HEADER_TAGS = [
+            int(pydicom.datadict.tag_for_keyword(k))  # type: ignore[arg-type]
+            for k in _HEADER_KEYWORDS]
     return _HEADER_TAGS
 
 
@@ -89,7 +92,7 @@ def compact_header(ds: Dataset) -> Dataset:
     """
     # By tag, and as read: a keyword look-up or parsing an element no one reads
     # costs more than keeping the element itself.
-    return _header_from(ds, {element.tag: element for tag in _header_tags()
+    return _header_from(ds, {element.tag: element for tag in header_tags()
                              if (element := ds.get_item(tag)) is not None})
 
 
@@ -182,21 +185,38 @@ def modality_into(
         out[...] = apply_modality_lut(stored, ds, frame_index)
         return True
 
-    values = clean_stored_values(stored, ds)
     params = rescale_parameters(ds, frame_index)
     slope, intercept = int(params.slope), int(params.intercept)
+    if not stored.size:
+        return True
+    # The smallest and largest value answer both whether bits above Bits Stored
+    # need clearing (PS3.5 8.1.1) and whether `out` holds every result.
+    low, high = int(stored.min()), int(stored.max())
+    lowest, highest = stored_value_range(ds)
+    values = stored
+    if low < lowest or high > highest:
+        values = clean_stored_values(stored, ds)
+        low, high = int(values.min()), int(values.max())
     info = np.iinfo(out.dtype)
-    if values.size:
-        ends = [slope * int(values.min()) + intercept,
-                slope * int(values.max()) + intercept]
-        if min(ends) < info.min or max(ends) > info.max:
-            return False
-    np.copyto(out, values, casting="unsafe")
+    ends = (slope * low + intercept, slope * high + intercept)
+    if min(ends) < info.min or max(ends) > info.max:
+        return False
+    if not (_same_bytes(values, out) and info.min <= low and high <= info.max):
+        np.copyto(out, values, casting="unsafe")
+    # Else `out` already holds the values: read into its own bytes, and each
+    # one the same number in either type.
     if slope != 1:
         np.multiply(out, slope, out=out)
     if intercept != 0:
         np.add(out, intercept, out=out)
     return True
+
+
+def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
+    """True when `a` and `b` are the same bytes, item for item, in native order."""
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.shape == b.shape and a.strides == b.strides
+            and a.dtype.isnative and b.dtype.isnative)
 
 
 def decode_input(
@@ -500,15 +520,24 @@ def fill_voxels(
     else:
         done = set()
 
+    buffers: dict[str, np.ndarray] = {}
     for position, (index, wanted) in enumerate(inputs):
         if position in done:
             continue
         notes: list[str] = []
         try:
+            source = sources[index]
+            if isinstance(source, FilePixels) and source.frame_shape == shape:
+                # Read by the tight reader, in a plain layout.
+                filled = _fill_from_file(source, wanted, voxels, buffers)
+                if filled is not None:
+                    widened = widened or filled is not voxels
+                    voxels = filled
+                    continue
             # Frame by frame, straight into the volume: a multi-frame input is
             # never held decoded. The slices of a failed input are blanked by
             # the caller, so a frame written before the failure does no harm.
-            ds = read_for_decoding(sources[index])
+            ds = read_for_decoding(source)
             for slot, frame_index in wanted:
                 frame = decode_frame(ds, frame_index)
                 check_shape(index, frame_index, frame.pixels)
@@ -524,6 +553,49 @@ def fill_voxels(
         doubtful(index, notes)
         del ds
     return voxels, widened
+
+
+def _fill_from_file(source: FilePixels, wanted: list[tuple[int, int]],
+                    voxels: np.ndarray, buffers: dict[str, np.ndarray]
+                    ) -> np.ndarray | None:
+    """Read a file's frames straight into their slices, and rescale them there.
+
+    Each frame's stored values are read (:meth:`FilePixels.read_frame`) into
+    its own slice of `voxels` when the widths agree, else into a buffer (kept
+    in `buffers` for the next file), and :func:`modality_into` turns them
+    into modality values in place: the pixel data is read once, and never
+    held beside the volume.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        `voxels`, or an int32 copy when some values did not fit its type; None
+        when the file changed since its header was read (the caller reads it
+        the usual way, which reads and checks what it holds now).
+
+    Notes
+    -----
+    Reading is memory-bound: on two cores, two threads reading files into
+    the volume gained nothing reliable over one (see bench/README.md).
+    """
+    dtype, header = source.stored_dtype(), source.header
+    if dtype is None:
+        return None
+    for slot, frame_index in wanted:
+        into = voxels[slot]
+        if into.dtype.itemsize != dtype.itemsize:
+            buffer = buffers.get(dtype.str)
+            if buffer is None or buffer.shape != into.shape:
+                buffer = buffers[dtype.str] = np.empty(into.shape, dtype)
+            into = buffer
+        stored = source.read_frame(frame_index, into)
+        if stored is None:
+            return None
+        if not modality_into(stored, header, frame_index, voxels[slot]):
+            logger.debug("Widening voxels from %s to int32", voxels.dtype)
+            voxels = voxels.astype(np.int32)
+            modality_into(stored, header, frame_index, voxels[slot])
+    return voxels
 
 
 def _fill_with_threads(

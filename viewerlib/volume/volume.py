@@ -27,6 +27,7 @@ from viewerlib.pipeline.decode import (
 from viewerlib.pipeline.instance import pixel_spacing_of
 from viewerlib.pipeline.modality import rescale_parameters, stored_value_range
 from viewerlib.pipeline.voi import WindowPreset, default_window, window_presets
+from viewerlib.volume.files import FilePixels, FileReader
 from viewerlib.volume.geometry import (
     frame_geometry,
     split_into_stacks,
@@ -36,6 +37,7 @@ from viewerlib.volume.reading import (
     FillProblems,
     default_workers,
     fill_voxels,
+    header_tags,
     read_header,
 )
 
@@ -48,6 +50,10 @@ _INTEGER_DTYPES = (np.uint8, np.int8, np.uint16, np.int16, np.int32)
 # spacing check of viewerlib.volume.geometry.
 _EXACT_RELATIVE_TOLERANCE = 0.01
 _EXACT_ABSOLUTE_TOLERANCE_MM = 0.01
+# Whether read_series reads plain explicit VR little endian files with the tight
+# reader (viewerlib.volume.files.FileReader) rather than pydicom's; the results
+# are the same (tests/viewerlib/volume/test_files.py compares the two).
+_READ_FILES_FAST = True
 
 Source = str | os.PathLike[str] | Dataset
 
@@ -338,6 +344,8 @@ _ALERTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^left out (?P<count>\d+) unreadable input",
          "Incomplete series: {count} unreadable file(s) left out"),
         (r"^Missing slice", "{blank} of {slices} slices not decoded (blank)"),
+        (r"^A stack of (?P<lost>\d+) slice\(s\) was left out",
+         "{lost} image(s) of another stack not decoded"),
         (r"^Damaged pixel data", "Damaged pixel data"),
         (r"^Non-uniform slice spacing: gaps from (?P<low>[\d.]+) to (?P<high>[\d.]+)",
          "Uneven slice spacing ({low} to {high} mm)"),
@@ -704,23 +712,67 @@ def _label(source: Any) -> str:
 def _truncation_problem(source: Any, header: Dataset) -> str | None:
     """Say why an input is left out before decoding, or None to decode it.
 
-    A dataset whose pixel data is cut short is decoded like any other: the
-    decode fails (:func:`~viewerlib.volume.reading.read_for_decoding` names the
-    shortfall) and its slices stay in place, blank and named in
+    Only an input that ends before its header does is left out. One whose
+    pixel data is cut short, however much of it is gone, is decoded like any
+    other: the decode fails (:func:`~viewerlib.volume.reading.read_for_decoding`
+    names the shortfall) and its slices stay in place, blank and named in
     ``Volume.missing_slices``. Leaving it out here would drop the slice and
-    leave a gap (a folder read by a source, or a series streamed from an
-    archive, arrives as datasets).
+    leave a gap.
     """
+    del source  # the same for files and datasets
     if "SOPClassUID" not in header and "Rows" not in header:
         return ("it ends before even its (0008,0016) SOP Class UID: the file is "
                 "probably cut short; copy it again from its source")
-    if isinstance(source, Dataset):
-        return None
-    # TODO(#4): a file shorter than its pixel data alone is still left out, not
-    # kept blank in place like one cut by a few bytes; tests/viewerlib/pipeline/
-    # test_broken_files.py relies on that (a copy of a single-slice file).
-    # The file's size includes its header: a lower bound of the pixel bytes.
-    return pixel_data_shortfall(header, os.path.getsize(source))
+    return None
+
+
+def _read_headers(
+    inputs: list[Any],
+) -> tuple[list[Dataset | None], list[Any], list[str]]:
+    """Read the header of every input; an unreadable one is left out and named.
+
+    Returns
+    -------
+    headers : list of pydicom.dataset.Dataset or None
+        None for an input left out. Every header but the first is compacted as
+        soon as it is read (:func:`~viewerlib.volume.reading.compact_header`),
+        so the headers of a long series never cost more than a fraction of its
+        pixels.
+    sources : list
+        The inputs, with a :class:`~viewerlib.volume.files.FilePixels` in place
+        of each file the tight reader read (`headers` has its working header):
+        its pixel data is then read once, straight into the volume.
+    unreadable : list of str
+        For each input left out, its name and why.
+    """
+    headers: list[Dataset | None] = []
+    sources = list(inputs)
+    unreadable: list[str] = []
+    reader = FileReader(header_tags()) if _READ_FILES_FAST else None
+    compact = False
+    for index, source in enumerate(inputs):
+        try:
+            fast = (reader.read(source) if reader is not None
+                    and isinstance(source, (str, os.PathLike)) else None)
+            if fast is None:
+                header = read_header(source, compact=compact)
+            else:
+                sources[index], header = fast, fast.header
+                if not compact:
+                    # The whole header of the first input, as pydicom reads it.
+                    fast.whole_header = read_header(source, compact=False)
+            problem = _truncation_problem(sources[index], header)
+        except (pydicom.errors.InvalidDicomError, ValueError, OSError, KeyError,
+                AttributeError, TypeError) as err:
+            header, problem = None, str(err)
+        if problem:
+            header = None
+            unreadable.append(f"{_label(source)}: {problem}")
+        compact = compact or header is not None
+        headers.append(header)
+    logger.debug("%d of %d input(s) read by the tight reader",
+                 sum(isinstance(source, FilePixels) for source in sources), len(inputs))
+    return headers, sources, unreadable
 
 
 def read_series(
@@ -773,10 +825,15 @@ def read_series(
     in place; either way the warning names the file (or the instance number
     and SOP Instance UID of a dataset), what is wrong and what to do.
 
-    Paths are read twice: headers first (without pixel data), then each file
-    while its frames are copied into the volume, so the raw bytes of the whole
-    series are never held at once; with workers, at most ``2 * workers`` decoded
-    slices wait beside the volume. Where imagecodecs decodes the transfer
+    Each file's bytes are read once where the file is plain explicit VR little
+    endian (elements of defined length up to native pixel data that ends the
+    file): its header first, by a tight reader that keeps only what the volume
+    needs (:class:`~viewerlib.volume.files.FileReader`), then its pixel data,
+    straight into the volume. Other paths are read by pydicom twice: headers
+    first (without pixel data), then each file while its frames are copied
+    into the volume. Either way the raw bytes of the whole series are never
+    held at once; with workers, at most ``2 * workers`` decoded slices wait
+    beside the volume. Where imagecodecs decodes the transfer
     syntax the workers are threads (it releases the GIL) writing straight into
     the volume; for other compressed syntaxes they are processes (started once
     per session), since pydicom's plugins hold the GIL. Colour stacks are left
@@ -788,22 +845,7 @@ def read_series(
         raise ValueError(f"workers must be at least 1, got {workers}")
     workers = int(workers)
     paths_or_datasets = _as_inputs(paths_or_datasets)
-    # Every header but the first is compacted as soon as it is read, so the
-    # headers of a long series never cost more than a fraction of its pixels.
-    # An unreadable input is left out and named; it never costs the others.
-    headers: list[Dataset | None] = []
-    unreadable: list[str] = []
-    for source in paths_or_datasets:
-        try:
-            header = read_header(source, compact=any(h is not None for h in headers))
-            problem = _truncation_problem(source, header)
-        except (pydicom.errors.InvalidDicomError, ValueError, OSError, KeyError,
-                AttributeError, TypeError) as err:
-            header, problem = None, str(err)
-        if problem:
-            header = None
-            unreadable.append(f"{_label(source)}: {problem}")
-        headers.append(header)
+    headers, sources, unreadable = _read_headers(paths_or_datasets)
     frames: list[tuple[Dataset, int, int]] = []
     for input_index, header in enumerate(headers):
         if header is None:
@@ -829,9 +871,15 @@ def read_series(
     volumes = []
     lost: list[str] = []
     for stack in stacks:
-        volume = _build_volume(stack, frames, paths_or_datasets, workers, lost=lost)
+        volume = _build_volume(stack, frames, sources, workers, lost=lost)
         if volume is None:
             continue
+        # The headers of files read fast were built from stay inside: the
+        # volume keeps headers of their own (see FilePixels.volume_header).
+        volume.datasets = [
+            source.volume_header() if isinstance(source := sources[index], FilePixels)
+            else header
+            for index, header in zip(volume.source_order, volume.datasets, strict=True)]
         for note in volume.warnings:
             if is_alert(note):
                 warnings.warn(note, UserWarning, stacklevel=2)
@@ -839,6 +887,13 @@ def read_series(
             # Warned once above; noted in every volume, for the viewers.
             volume.warnings.append(message)
         volumes.append(volume)
+    if volumes:
+        # A stack none of whose inputs decoded is named where the others are
+        # shown, not only in the log.
+        for reason in lost:
+            warnings.warn(reason, UserWarning, stacklevel=2)
+            for volume in volumes:
+                volume.warnings.append(reason)
     if not volumes:
         reasons = ([message] if unreadable else []) + lost
         detail = f" ({'; '.join(reasons)})" if reasons else ""

@@ -18,6 +18,7 @@ from viewerlib.sources.part10 import (
     PixelDataPlace,
     dataset_from_pieces,
     find_pixel_data,
+    read_explicit_little,
 )
 
 # Element header lengths, PS3.5 7.1.2 and 7.1.3: tag 4 + VR 2 + reserved 2 +
@@ -190,3 +191,48 @@ def test_sequences_read_as_pydicom_reads_them(undefined):
     assert (rebuilt.AnatomicRegionSequence[0].ConceptNameCodeSequence[0].CodeMeaning
             == "Brain")
     assert rebuilt == whole
+
+
+def _dataset_start(data: bytes) -> int:
+    # PS3.10 7.1: preamble, "DICM", then (0002,0000) UL whose value is the
+    # length of the rest of the File Meta group.
+    return 144 + int.from_bytes(data[140:144], "little")
+
+
+def test_tight_reader_keeps_what_it_is_asked_for_and_skips_the_rest():
+    data = _file(_with_nested_sequence(make_ct_series(1)[0], undefined=False))
+    start = _dataset_start(data)
+    place, _ = _walk(data)
+    assert place is not None
+    read = read_explicit_little(data, start, len(data))
+    assert read is not None
+    everything, stop = read
+    assert stop == place.element_offset  # it stops at the pixel data
+    keep = {0x00280010, 0x00200032, 0x00082218}  # Rows, position, a sequence
+    offsets: list[int] = []
+    some = read_explicit_little(data, start, len(data), keep, offsets)
+    assert some is not None and some[1] == stop
+    assert some[0] == {tag: e for tag, e in everything.items() if tag in keep}
+    # Every element walked, kept or not, in the order of the file.
+    assert [int.from_bytes(data[at:at + 2], "little") << 16
+            | int.from_bytes(data[at + 2:at + 4], "little")
+            for at in offsets] == list(everything)
+
+
+def test_tight_reader_stops_before_an_element_the_bytes_cut():
+    data = _file(make_ct_series(1)[0])
+    start = _dataset_start(data)
+    read = read_explicit_little(data, start, len(data))
+    assert read is not None
+    elements, stop = read
+    last_value = list(elements.values())[-1]
+    cut = start + last_value.value_tell + 1  # inside the last element's value
+    shorter = read_explicit_little(data, start, cut)
+    assert shorter is not None
+    assert list(shorter[0]) == list(elements)[:-1]
+    assert shorter[1] == start + last_value.value_tell - 8
+
+
+def test_tight_reader_leaves_undefined_lengths_to_pydicom():
+    data = _file(_with_nested_sequence(make_ct_series(1)[0], undefined=True))
+    assert read_explicit_little(data, _dataset_start(data), len(data)) is None
