@@ -117,14 +117,17 @@ def _resolve(
 
 
 def open_volume(
-    study: Study | str, source: Source | None = None, series: Series | str | None = None
+    study: Study | str | os.PathLike[str], source: Source | None = None,
+    series: Series | str | None = None
 ) -> Volume:
     """Retrieve one series of ``study`` and return it as a :class:`Volume`.
 
     Parameters
     ----------
-    study : Study or str
-        A study from a search, or its (0020,000D) *Study Instance UID*.
+    study : Study, str or os.PathLike
+        A study from a search, or its (0020,000D) *Study Instance UID*; or a
+        folder (or DICOMDIR) holding one study, or one file, named as for
+        :func:`open`.
     source : Source, optional
         Where to retrieve from; the configured archives (:func:`viewerlib.connect`)
         when not given.
@@ -141,6 +144,16 @@ def open_volume(
         arrived, with a ``UserWarning`` and a note in its ``warnings`` naming what
         is missing.
     """
+    path = path_named(study)
+    if path is not None:
+        _check_exists(path)
+        if not (path.is_dir() or path.name.upper() == "DICOMDIR"):
+            if series is not None or source is not None:
+                raise ValueError(f"{path.name} is one file, so source= and series= do "
+                                 "not apply: drop them, or give the file's folder")
+            return max(read_series([path]), key=lambda v: v.voxels.shape[0])
+        source, study = _study_of_folder(path, source)
+    assert not isinstance(study, os.PathLike)
     source, study_instance_uid, series = _resolve(study, source, series)
     series_instance_uid = (
         series if isinstance(series, str) else str(series.SeriesInstanceUID)
@@ -347,15 +360,20 @@ def path_named(study: object) -> Path | None:
     return None
 
 
-def _open_path(path: Path, source: Source | None, series: Series | str | None,
-               **viewer_options: Any) -> StackViewer | ObjectViewer | ReportPane:
-    """Open a file, or the one study of a folder (see :func:`open`)."""
+def _check_exists(path: Path) -> None:
+    """Raise FileNotFoundError, saying what to do, when nothing is at `path`."""
     if not path.exists():
         raise FileNotFoundError(
             f"no file or folder {str(path)!r} (relative paths start at "
             f"{Path.cwd()}): check the path. A study in an archive is opened by "
             "its Study Instance UID, digits and dots"
         )
+
+
+def _open_path(path: Path, source: Source | None, series: Series | str | None,
+               **viewer_options: Any) -> StackViewer | ObjectViewer | ReportPane:
+    """Open a file, or the one study of a folder (see :func:`open`)."""
+    _check_exists(path)
     if not (path.is_dir() or path.name.upper() == "DICOMDIR"):
         if series is not None:
             raise ValueError(
@@ -365,6 +383,12 @@ def _open_path(path: Path, source: Source | None, series: Series | str | None,
         shown = show_object(path, source, **viewer_options)
         assert shown is not None  # a file always gets a viewer, or raises
         return shown
+    folder, study = _study_of_folder(path, source)
+    return open(study, folder, series, **viewer_options)
+
+
+def _study_of_folder(path: Path, source: Source | None) -> tuple[FolderSource, Study]:
+    """The folder (or DICOMDIR) as a source, and its one study."""
     if source is not None:
         raise ValueError(
             "give a folder or a source, not both: viewerlib.open(folder) reads the "
@@ -376,7 +400,7 @@ def _open_path(path: Path, source: Source | None, series: Series | str | None,
     if len(studies) != 1:
         raise LookupError(_folder_studies_text(path, folder, studies))
     logger.info("opening the study of a folder")
-    return open(studies[0], folder, series, **viewer_options)
+    return folder, studies[0]
 
 
 def _folder_studies_text(path: Path, folder: FolderSource,
@@ -683,30 +707,30 @@ def open_with_report(
 
 
 def open_mpr(
-    study: Study | str | Volume,
+    study: Study | str | Volume | os.PathLike[str],
     source: Source | None = None,
     series: Series | str | None = None,
     **viewer_options: Any,
 ) -> MPRViewer:
     """Open a study (or a volume) in the MPR viewer: three linked planes.
 
-    Parameters are those of :func:`open`; ``viewer_options`` go to
-    :class:`~viewerlib.widgets.mpr.MPRViewer`, e.g. ``slab_thickness_mm=10``.
+    Parameters are those of :func:`open_volume` (a folder or file too);
+    ``viewer_options`` go to :class:`~viewerlib.widgets.mpr.MPRViewer`, e.g. ``slab_thickness_mm=10``.
     """
     volume = study if isinstance(study, Volume) else open_volume(study, source, series)
     return MPRViewer(volume, **viewer_options)
 
 
 def open_3d(
-    study: Study | str | Volume,
+    study: Study | str | Volume | os.PathLike[str],
     source: Source | None = None,
     series: Series | str | None = None,
     **viewer_options: Any,
 ) -> VolumeViewer:
     """Open a study (or a volume) in the 3D viewer (volume rendering, presets).
 
-    Parameters are those of :func:`open`; ``viewer_options`` go to
-    :class:`~viewerlib.widgets.volume3d.VolumeViewer`, e.g. ``preset="CT bone"``.
+    Parameters are those of :func:`open_volume` (a folder or file too);
+    ``viewer_options`` go to :class:`~viewerlib.widgets.volume3d.VolumeViewer`, e.g. ``preset="CT bone"``.
     """
     volume = study if isinstance(study, Volume) else open_volume(study, source, series)
     return VolumeViewer(volume, **viewer_options)

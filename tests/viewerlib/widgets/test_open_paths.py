@@ -92,3 +92,34 @@ def test_a_folder_without_dicom_says_so_raises(tmp_path) -> None:
 def test_a_folder_and_a_source_together_raises(folder) -> None:
     with pytest.raises(ValueError, match="give a folder or a source, not both"):
         viewerlib.open(folder, FolderSource(folder))
+
+
+@pytest.mark.parametrize("kind", [Path, str], ids=["Path", "str"])
+def test_open_volume_mpr_and_3d_take_a_folder(folder, kind) -> None:
+    from viewerlib.volume.volume import read_series
+
+    (expected,) = read_series(sorted(folder.iterdir()))
+
+    volume = viewerlib.viewer.open_volume(kind(folder))
+    mpr = viewerlib.open_mpr(kind(folder))
+    rendering = viewerlib.open_3d(kind(folder))
+
+    assert volume.voxels.shape == (SLICES, 16, 16)
+    for built in (volume, mpr.volume, rendering.volume):
+        assert (built.voxels == expected.voxels).all()
+
+
+def test_open_volume_of_one_file_is_its_slice(folder) -> None:
+    path = sorted(folder.iterdir())[0]
+
+    assert viewerlib.viewer.open_volume(path).voxels.shape == (1, 16, 16)
+    with pytest.raises(ValueError, match="one file, so source= and series= do not"):
+        viewerlib.viewer.open_volume(path, series="1.2.3")
+
+
+def test_open_volume_of_a_missing_folder_or_two_studies_says_so_raises(folder) -> None:
+    with pytest.raises(FileNotFoundError, match="check the path"):
+        viewerlib.open_mpr(folder / "nothing-here")
+    write(prior_study(rows=16, slices=2), folder / "prior")
+    with pytest.raises(LookupError, match="holds 2 studies"):
+        viewerlib.viewer.open_volume(folder)
