@@ -474,7 +474,11 @@ def test_opened_ct_lists_its_rtstruct_and_toggles_the_outline(page) -> None:
     assert toggle.text_content() == "Structures: TEST"
     assert toggle.get_attribute("aria-pressed") == "false"
     assert viewer.get_attribute("data-study-objects") == "1"
-    # (0018,0050) Slice Thickness 5 mm, and the 4 mm spacing apart from it.
+    # (0018,0050) Slice Thickness 5 mm, and the 4 mm spacing apart from it. The
+    # corner is written at the next paint after the slice index moves: waited for.
+    page.wait_for_function(
+        "(el) => el.querySelector('.lbx-tr').innerText.includes('Spacing')",
+        arg=viewer.element_handle(), timeout=30_000)
     assert "Thick 5.00 mm\nSpacing 4.00 mm" in viewer.locator(".lbx-tr").inner_text()
     # Contour edges at columns 2.5-6.5, rows 3.5-7.5: the ring of rows 4-7 by
     # columns 3-6 is the outline; rows 5-6 by columns 4-5 stay the image.

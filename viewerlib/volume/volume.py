@@ -19,11 +19,7 @@ import pydicom
 import pydicom.errors
 from pydicom.dataset import Dataset
 
-from viewerlib.pipeline.decode import (
-    number_of_frames,
-    pixel_data_shortfall,
-    transfer_syntax_of,
-)
+from viewerlib.pipeline.decode import number_of_frames, transfer_syntax_of
 from viewerlib.pipeline.instance import pixel_spacing_of
 from viewerlib.pipeline.modality import rescale_parameters, stored_value_range
 from viewerlib.pipeline.voi import WindowPreset, default_window, window_presets
