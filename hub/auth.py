@@ -10,6 +10,7 @@ a page that says why, and write sign-ins, refusals and sign-outs to the audit lo
 """
 from __future__ import annotations
 
+import html
 import time
 import warnings
 from typing import Any
@@ -127,11 +128,26 @@ def no_role_refusal(groups: list[str], allowed: set[str] | list[str]) -> web.HTT
     return refusal
 
 
+def with_sign_out_link(refusal: web.HTTPError, logout_url: str) -> web.HTTPError:
+    """Give the page of ``refusal`` a link to the hub's sign-out at ``logout_url``.
+
+    "Sign in again" needs a way out of the session that was refused: the hub's
+    logout also ends the provider's session (:class:`OIDCLogoutHandler`).
+    """
+    message = getattr(refusal, "jupyterhub_message", "") or refusal.log_message or ""
+    refusal.jupyterhub_html_message = (  # type: ignore[attr-defined]
+        f'{html.escape(message)} <a href="{html.escape(logout_url, quote=True)}" '
+        'class="lightbox-sign-out">Sign out</a>, then sign in again (or with '
+        'another account).')
+    return refusal
+
+
 async def audited_sign_in(authenticate: Any, handler: Any, data: Any) -> Any:
     """Run ``authenticate(handler, data)``; write a refusal for want of a role.
 
     Only refusals of an identity the provider or directory confirmed are written:
-    a failed password proves nothing about who typed the name.
+    a failed password proves nothing about who typed the name. The page of a
+    refusal for want of a role gets a sign-out link (:func:`with_sign_out_link`).
     """
     try:
         return await authenticate(handler, data)
@@ -141,6 +157,9 @@ async def audited_sign_in(authenticate: Any, handler: Any, data: Any) -> Any:
         if reason:
             _audit(handler).record("sign-in-refused", user, handler.request.remote_ip,
                                    reason=reason)
+        if reason == "no-job-role":
+            with_sign_out_link(err, handler.authenticator.logout_url(
+                handler.hub.base_url))
         raise
 
 

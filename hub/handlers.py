@@ -70,7 +70,10 @@ class LaunchHandler(BaseHandler):
         services = _services(self)
         user = self.current_user
         try:
-            context = services.verifier.verify(arguments, method)
+            # Checked, not used up: the link is spent only when its study is
+            # opened (open_launch), not by a sign-in that never finishes or a user
+            # who may not open it.
+            context = services.verifier.check(arguments, method)
         except LaunchRefused as refused:
             services.audit.record("launch-refused", user.name if user else None,
                                   self.request.remote_ip, reason=refused.reason)
@@ -105,14 +108,31 @@ async def open_launch(handler: BaseHandler, user: Any, context: LaunchContext,
                       status: int = 302) -> None:
     """Check the user's role may see the study, then show it in their server.
 
-    ``status`` is the redirect's: 303 answers a POST. A launch that fails for a
-    reason that is not the link's (an archive down, the server not starting)
-    gives the link's nonce back, so the same link works again until it expires;
-    one refused for the link's own sake (another patient, the role) stays used.
+    ``status`` is the redirect's: 303 answers a POST. The link's one-time nonce
+    is used up only once the study is found in an archive the user's role may
+    open, as the launch is carried out: a user refused for the role or the study
+    leaves the link to the clinician it was made for. A launch that then fails
+    for the hub's own sake (the server not starting or not answering) gives the
+    nonce back, so the same link works again until it expires.
     """
     services = _services(handler)
+    ip = handler.request.remote_ip
+    role = role_for_groups([group.name for group in user.groups])
     try:
-        await _open_launch(handler, user, context, status)
+        study_instance_uid, archive = await asyncio.get_running_loop().run_in_executor(
+            None, services.resolve_study, role.group if role else None, context)
+    except LaunchRefused as refused:
+        services.audit.record("launch", user.name, ip, outcome="refused",
+                              reason=refused.reason)
+        raise _Refusal(refused) from None
+    try:
+        services.verifier.use(context)
+    except LaunchRefused as refused:
+        # Opened meanwhile (another tab, another user, a second resume).
+        services.audit.record("launch-refused", user.name, ip, reason=refused.reason)
+        raise _Refusal(refused) from None
+    try:
+        await _open_launch(handler, user, study_instance_uid, archive, status)
     except LaunchRefused as refused:
         if not refused.link_spent:
             services.verifier.release(context)
@@ -123,19 +143,10 @@ async def open_launch(handler: BaseHandler, user: Any, context: LaunchContext,
         raise
 
 
-async def _open_launch(handler: BaseHandler, user: Any, context: LaunchContext,
-                       status: int) -> None:
+async def _open_launch(handler: BaseHandler, user: Any, study_instance_uid: str,
+                       archive: str, status: int) -> None:
     services = _services(handler)
     ip = handler.request.remote_ip
-    role = role_for_groups([group.name for group in user.groups])
-    try:
-        study_instance_uid, archive = await asyncio.get_running_loop().run_in_executor(
-            None, services.resolve_study, role.group if role else None, context)
-    except LaunchRefused as refused:
-        services.audit.record("launch", user.name, ip, outcome="refused",
-                              reason=refused.reason)
-        raise
-
     try:
         await _ready_server(handler, user)
         # Only the UID goes to the server, in a request body: not in its start

@@ -47,6 +47,7 @@ from urllib.parse import urlencode
 _UID = re.compile(r"^[0-9]+(\.[0-9]+){1,63}$")
 _IDENTIFIER = re.compile(r"^[\x20-\x7e]{1,64}$")  # DICOM LO: printable, <= 64
 _NONCE = re.compile(r"^[A-Za-z0-9_\-]{16,128}$")
+_BASE64URL = re.compile(r"[A-Za-z0-9_\-]*")
 # How far the EHR's clock and the hub's may disagree: a link is accepted this many
 # seconds past its exp and before its iat (c.LightboxHub.launch_clock_skew_s).
 DEFAULT_CLOCK_SKEW_S = 30
@@ -108,7 +109,36 @@ def _b64encode(data: bytes) -> str:
 
 
 def _b64decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """The bytes of base64url ``text``, which must be their one canonical spelling.
+
+    Lenient decoders ignore the unused low bits of the last character, so several
+    texts give the same bytes (``...UnUik`` and ``...UnUij``): a changed link would
+    pass as unchanged. Here the decoded bytes must encode back to ``text`` exactly
+    (without padding, or with exactly the padding base64 asks for).
+
+    Raises
+    ------
+    ValueError
+        If ``text`` holds characters outside base64url, has an impossible length,
+        wrong padding or unused bits that are not zero.
+
+    Examples
+    --------
+    >>> _b64decode("AQI")
+    b'\\x01\\x02'
+    >>> _b64decode("AQJ")
+    Traceback (most recent call last):
+    ValueError: not canonical base64url
+    """
+    unpadded = text.rstrip("=")
+    padding = len(text) - len(unpadded)
+    if (not _BASE64URL.fullmatch(unpadded) or len(unpadded) % 4 == 1
+            or padding not in (0, -len(unpadded) % 4)):
+        raise ValueError("not canonical base64url")
+    raw = base64.urlsafe_b64decode(unpadded + "=" * (-len(unpadded) % 4))
+    if _b64encode(raw) != unpadded:
+        raise ValueError("not canonical base64url")
+    return raw
 
 
 @dataclass(frozen=True)
@@ -128,12 +158,13 @@ class LaunchRefused(Exception):
 
     ``status`` is the HTTP status, ``reason`` a short label for the audit log,
     ``message`` the text the user reads, and ``detail`` what the hub log gets (never
-    patient data). ``link_spent`` says whether the link's one-time nonce stays used:
-    true when the link itself is at fault (changed, expired, another patient, a
-    role that may not open the study), false when the hub could not finish for a
-    reason of its own (an archive or the user's server down; by default every
-    status of 500 and above), so the same link may be opened again until it
-    expires.
+    patient data). ``link_spent`` says whether a launch that fails after its link
+    was used up (:meth:`LaunchVerifier.use`) leaves the one-time nonce used: false
+    when the hub could not finish for a reason of its own (an archive or the
+    user's server down; by default every status of 500 and above), so the same
+    link may be opened again until it expires. Refusals before that point (the
+    link changed or expired, another patient, a role that may not open the study)
+    use nothing up.
     """
 
     def __init__(self, status: int, reason: str, message: str, detail: str = "",
@@ -271,6 +302,13 @@ class NonceStore:
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=5)
 
+    def is_used(self, nonce: str, now: float) -> bool:
+        """Whether ``nonce`` was used and is still remembered at ``now``."""
+        with self._lock, self._connect() as db:
+            row = db.execute("SELECT 1 FROM nonce WHERE value = ? AND "
+                             "expires_at >= ?", (_digest(nonce), now)).fetchone()
+        return row is not None
+
     def use(self, nonce: str, forget_after: float, now: float) -> bool:
         """Record ``nonce`` until ``forget_after``; ``False`` if it was used before."""
         with self._lock, self._connect() as db:
@@ -293,7 +331,12 @@ def _digest(nonce: str) -> str:
 
 
 class LaunchVerifier:
-    """Check a launch, one small method per rule, in the order of :meth:`verify`.
+    """Check a launch, one small method per rule, in the order of :meth:`check`.
+
+    :meth:`check` uses nothing up: a link opened before sign-in, by a user who may
+    not open its study, or changed on the way, stays usable. :meth:`use` spends
+    the link's one-time nonce, when its launch is carried out; :meth:`verify`
+    does both.
 
     Parameters
     ----------
@@ -323,19 +366,26 @@ class LaunchVerifier:
         self.clock_skew_s = clock_skew_s
 
     def verify(self, arguments: dict[str, str], method: str = "GET") -> LaunchContext:
-        """Return the context of a valid launch, or raise :class:`LaunchRefused`.
+        """:meth:`check` the launch, then :meth:`use` its nonce; its context."""
+        context = self.check(arguments, method)
+        self.use(context)
+        return context
+
+    def check(self, arguments: dict[str, str], method: str = "GET") -> LaunchContext:
+        """Return the context of a valid, unused launch, or raise
+        :class:`LaunchRefused`; the link stays unused (see :meth:`use`).
 
         ``method`` is how it came: ``"GET"`` (a link, its parameters in the URL)
         or ``"POST"`` (a form, its fields in the body).
         """
         ctx, signature, alg, enc = self.check_shape(arguments)
-        self.check_transport(enc, method)
+        self.check_transport(ctx, enc, method)
         self.check_signature(ctx, signature, alg)
         payload = self.check_payload(ctx, enc)
         now = self.clock()
         self.check_lifetime(payload, now)
         context = self.check_context(payload)
-        self.check_nonce(context, now)
+        self.check_unused(context, now)
         return context
 
     def check_shape(self, arguments: dict[str, str]) -> tuple[str, bytes, str, str]:
@@ -349,14 +399,21 @@ class LaunchVerifier:
                                 "a way this hub does not know (it expects "
                                 "enc=a256gcm). Ask the EHR team.",
                                 "unknown enc value")
+        # Each base64url field must be the one canonical spelling of its bytes: a
+        # lenient decoder would take a changed last character for the original.
         try:
+            _b64decode(ctx)
             return ctx, _b64decode(sig), alg, enc
         except ValueError as err:
-            raise LaunchRefused(400, "malformed", "This launch link is damaged. Open "
-                                "it again from the EHR.") from err
+            raise _changed(f"ctx or sig is not canonical base64url (alg={alg})") \
+                from err
 
-    def check_transport(self, enc: str, method: str) -> None:
+    def check_transport(self, ctx: str, enc: str, method: str) -> None:
         if enc or method.upper() != "GET" or self.allow_plain_get:
+            return
+        if _plain_payload(ctx) is None:
+            # Not a plain context either: most likely an encrypted one whose enc
+            # was cut off. It is damaged (check_payload says so), not plain.
             return
         raise LaunchRefused(403, "plain-context-in-url", "This launch link carries "
                             "the patient's identifiers unencrypted in its address, "
@@ -366,10 +423,7 @@ class LaunchVerifier:
                             "unencrypted context in a GET")
 
     def check_signature(self, ctx: str, signature: bytes, alg: str) -> None:
-        tampered = LaunchRefused(403, "bad-signature", "This launch link was changed "
-                                 "after the EHR signed it, so it was not opened. Open "
-                                 "the study again from the EHR.",
-                                 f"signature check failed (alg={alg})")
+        tampered = _changed(f"signature check failed (alg={alg})")
         if alg == "hs256":
             if self.secret is None:
                 raise LaunchRefused(403, "alg-not-configured", "This hub accepts no "
@@ -401,20 +455,18 @@ class LaunchVerifier:
             raise tampered from err
 
     def check_payload(self, ctx: str, enc: str = "") -> dict[str, Any]:
-        damaged = LaunchRefused(400, "malformed", "This launch link is damaged.")
         if enc:
-            plain = self.decrypt(ctx)
-        else:
             try:
-                plain = _b64decode(ctx)
-            except ValueError as err:
-                raise damaged from err
-        try:
-            payload = json.loads(plain)
-        except ValueError as err:
-            raise damaged from err
+                payload = json.loads(self.decrypt(ctx))
+            except ValueError:
+                payload = None
+        else:
+            payload = _plain_payload(ctx)
         if not isinstance(payload, dict):
-            raise damaged
+            raise LaunchRefused(400, "malformed", "This launch link is damaged. Open "
+                                "it again from the EHR.",
+                                "context is not JSON" if enc else "context is not "
+                                "base64url JSON (was enc=a256gcm cut off?)")
         return payload
 
     def decrypt(self, ctx: str) -> bytes:
@@ -472,17 +524,48 @@ class LaunchVerifier:
         return LaunchContext(str(pid), str(iss), acc, suid, nonce,
                              float(payload["exp"]))
 
-    def check_nonce(self, context: LaunchContext, now: float) -> None:
+    def check_unused(self, context: LaunchContext, now: float) -> None:
+        """Refuse a link already used; use nothing up."""
+        if self.nonces.is_used(context.nonce, now):
+            raise _replayed()
+
+    def use(self, context: LaunchContext) -> None:
+        """Spend the link's one-time nonce: call when its launch is carried out.
+
+        Raises
+        ------
+        LaunchRefused
+            403 ``replayed`` if it was used meanwhile (another tab, another user).
+        """
         if not self.nonces.use(context.nonce,
-                               context.expires_at + self.clock_skew_s, now):
-            raise LaunchRefused(403, "replayed", "This launch link was already used. "
-                                "Each link opens once: open the study again from the "
-                                "EHR.")
+                               context.expires_at + self.clock_skew_s, self.clock()):
+            raise _replayed()
 
     def release(self, context: LaunchContext) -> None:
         """Make a verified link usable again: its launch failed through no fault
         of its own (an archive or the user's server down). It still expires."""
         self.nonces.release(context.nonce)
+
+
+def _changed(detail: str) -> LaunchRefused:
+    """The refusal of a link changed after signing (``detail`` for the hub log)."""
+    return LaunchRefused(403, "bad-signature", "This launch link was changed after "
+                         "the EHR signed it, so it was not opened. Open the study "
+                         "again from the EHR.", detail)
+
+
+def _replayed() -> LaunchRefused:
+    return LaunchRefused(403, "replayed", "This launch link was already used. Each "
+                         "link opens once: open the study again from the EHR.")
+
+
+def _plain_payload(ctx: str) -> Any:
+    """The JSON object of a plain (unencrypted) ``ctx``, or ``None``."""
+    try:
+        payload = json.loads(_b64decode(ctx))
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
 
 
 def load_public_key(path: str) -> Any:

@@ -384,7 +384,27 @@ def _open_path(path: Path, source: Source | None, series: Series | str | None,
         assert shown is not None  # a file always gets a viewer, or raises
         return shown
     folder, study = _study_of_folder(path, source)
-    return open(study, folder, series, **viewer_options)
+    viewer = open(study, folder, series, **viewer_options)
+    note = _unreadable_note(folder)
+    if note:
+        # Which series such a file belonged to is unknown: the reader is told.
+        warnings.warn(note, UserWarning, stacklevel=3)
+        add_note = getattr(viewer, "add_note", None)
+        if add_note is not None:
+            add_note(note)
+    return viewer
+
+
+def _unreadable_note(folder: FolderSource) -> str:
+    """Name the files of a folder that could not be read, or say nothing."""
+    unreadable = folder.unreadable_outside_series
+    if not unreadable:
+        return ""
+    listed = "; ".join(f"{Path(name).name}: {why}" for name, why in unreadable[:5])
+    more = f"; and {len(unreadable) - 5} more" if len(unreadable) > 5 else ""
+    return (f"{len(unreadable)} file(s) of the folder could not be read and are not "
+            f"shown ({listed}{more}); if one belonged to this series, the series is "
+            "incomplete. The full list: FolderSource(folder).unreadable")
 
 
 def _study_of_folder(path: Path, source: Source | None) -> tuple[FolderSource, Study]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
 import sys
@@ -126,7 +127,21 @@ CASES = [
     ("unknown encryption", lambda: dict(_signed(), enc="a128cbc"), {}, "GET",
      "malformed"),
     ("no signature", lambda: dict(_signed(), sig=""), {}, "GET", "malformed"),
+    # An encrypted context with enc=a256gcm cut off is damaged, not "plain".
+    ("encrypted, enc cut off", lambda: _without_enc(_signed()), {}, "GET",
+     "malformed"),
+    ("encrypted, enc cut off, posted", lambda: _without_enc(_signed()), {}, "POST",
+     "malformed"),
+    ("encrypted public-key link, enc cut off",
+     lambda: _without_enc(_signed(private_key=ED_KEY, encrypt=SECRET)),
+     {"key": ED_KEY}, "GET", "malformed"),
+    ("signature not base64url", lambda: dict(_signed(), sig="!" * 43), {}, "GET",
+     "bad-signature"),
 ]
+
+
+def _without_enc(params: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in params.items() if k != "enc"}
 
 
 @pytest.mark.parametrize(("link", "config", "method", "refusal"),
@@ -147,6 +162,95 @@ def test_launch_link_policy(tmp_path: Path, link, config: dict[str, Any],
             verifier.verify(link(), method)
         assert raised.value.reason == refusal
         assert raised.value.status in {400, 403}
+
+
+def test_a_link_without_enc_names_damage_not_unencrypted_identifiers(
+        tmp_path: Path) -> None:
+    verifier = LaunchVerifier(SECRET, None, NonceStore(tmp_path / "n.sqlite"),
+                              clock=lambda: NOW)
+    params = _signed()
+
+    with pytest.raises(LaunchRefused) as raised:
+        verifier.check(_without_enc(params))
+
+    assert raised.value.reason == "malformed"
+    assert "damaged" in raised.value.message
+    assert "unencrypted" not in raised.value.message
+    assert verifier.verify(params).patient_id == "LBX-0001"
+
+
+def _unused_bits_changed(text: str) -> str:
+    """``text`` with the unused low bits of its last base64url character set:
+    another spelling of the same bytes to a lenient decoder."""
+    alphabet = ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    unused = {2: 0b1111, 3: 0b11}[len(text) % 4]
+    changed = text[:-1] + alphabet[alphabet.index(text[-1]) ^ unused]
+    assert changed != text and base64.urlsafe_b64decode(
+        changed + "=" * (-len(changed) % 4)) == _b64decode(text)
+    return changed
+
+
+def _with_slack(**options: Any) -> dict[str, str]:
+    """A link whose ctx and sig both end in a character with unused bits."""
+    for pad in range(3):
+        params = _signed(context=dict(CONTEXT, acc="LBXACC01" + "0" * pad), **options)
+        if len(params["ctx"]) % 4 and len(params["sig"]) % 4:
+            return params
+    raise AssertionError("no link with unused bits in ctx and sig")
+
+
+@pytest.mark.parametrize("field", ["sig", "ctx"])
+@pytest.mark.parametrize(("options", "method"), [
+    ({}, "GET"), ({"private_key": ED_KEY, "encrypt": SECRET}, "GET"),
+    ({"private_key": RSA_KEY}, "POST"), ({"secret": SECRET, "encrypt": False}, "POST"),
+], ids=["hs256", "ed25519 encrypted", "rs256", "hs256 plain"])
+def test_a_changed_last_character_is_refused_and_uses_nothing_up(
+        tmp_path: Path, field: str, options: dict[str, Any], method: str) -> None:
+    key = options.get("private_key")
+    verifier = LaunchVerifier(SECRET, key.public_key() if key else None,
+                              NonceStore(tmp_path / "n.sqlite"), clock=lambda: NOW)
+    params = _with_slack(**options)
+    changed = dict(params, **{field: _unused_bits_changed(params[field])})
+
+    with pytest.raises(LaunchRefused) as raised:
+        verifier.verify(changed, method)
+
+    assert (raised.value.status, raised.value.reason) == (403, "bad-signature")
+    assert "changed after the EHR signed it" in raised.value.message
+    # The untouched link was not used up by the attempt: it opens, once.
+    assert verifier.verify(params, method).patient_id == "LBX-0001"
+    with pytest.raises(LaunchRefused, match="already used"):
+        verifier.verify(params, method)
+
+
+@pytest.mark.parametrize(("text", "canonical"), [
+    ("AQI", True), ("AQI=", True), ("AQ", True), ("AQ==", True), ("", True),
+    ("AQJ", False), ("AR", False), ("AQ=", False), ("AQI==", False), ("A", False),
+    ("AQ I", False), ("AQI\n", False), ("+/8", False), ("AQ%3D", False),
+])
+def test_only_the_canonical_base64url_spelling_decodes(text: str,
+                                                       canonical: bool) -> None:
+    if canonical:
+        assert _b64encode(_b64decode(text)) == text.rstrip("=")
+    else:
+        with pytest.raises(ValueError, match="not canonical"):
+            _b64decode(text)
+
+
+def test_checking_a_link_uses_nothing_up_only_use_does(tmp_path: Path) -> None:
+    verifier = LaunchVerifier(SECRET, None, NonceStore(tmp_path / "n.sqlite"),
+                              clock=lambda: NOW)
+    params = _signed()
+    context = verifier.check(params)
+    assert verifier.check(params) == context
+
+    verifier.use(context)
+
+    for attempt in (verifier.check, verifier.verify):
+        with pytest.raises(LaunchRefused, match="already used"):
+            attempt(params)
+    with pytest.raises(LaunchRefused, match="already used"):
+        verifier.use(context)
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
@@ -436,20 +540,32 @@ def _phantom_link(user_server: Any) -> dict[str, str]:
                         "suid": user_server.uids[0]}, secret=SECRET)
 
 
-# (case, role, the server: "fails to start" or its address, status, link usable again)
+def _radiologist(user_server: Any) -> _HubUser:
+    """A radiologist whose server runs and opens studies."""
+    user = _HubUser(user_server.url + "/", user_server.token)
+    user.groups = [SimpleNamespace(name="radiologist")]
+    user.url = "/user/ana/"
+    user.spawner.ready = True
+    return user
+
+
+# (case, group of the user, the server: "fails to start" or its address, status)
 LAUNCH_FAILURES = [
-    ("server does not start", "radiologist", "fails to start", 503, True),
-    ("server does not answer", "radiologist", "closed port", 502, True),
-    ("role may open no archive", "researcher", "running", 403, False),
+    ("server does not start", "radiologist", "fails to start", 503),
+    ("server does not answer", "radiologist", "closed port", 502),
+    ("role may open no archive", "researcher", "running", 403),
+    ("no job role", "billing", "running", 403),
 ]
 
 
-@pytest.mark.parametrize(("role", "server", "status", "usable_again"),
+@pytest.mark.parametrize(("role", "server", "status"),
                          [case[1:] for case in LAUNCH_FAILURES],
                          ids=[case[0] for case in LAUNCH_FAILURES])
-def test_a_launch_that_fails_for_the_hubs_sake_leaves_the_link_usable(
+def test_a_launch_that_failed_or_was_refused_leaves_the_link_usable(
         launch_services: Any, user_server: Any, role: str, server: str,
-        status: int, usable_again: bool) -> None:
+        status: int) -> None:
+    """Neither the hub's own failure nor a user who may not open the study uses
+    the link up: the radiologist it was made for still opens it, once."""
     from lightbox_hub.handlers import open_launch
     from tornado import web
 
@@ -466,34 +582,43 @@ def test_a_launch_that_fails_for_the_hubs_sake_leaves_the_link_usable(
     user.spawner.active = user.spawner.ready
     user.spawner.start_timeout = 5
     params = _phantom_link(user_server)
-    context = launch_services.verifier.verify(params)
+    context = launch_services.verifier.check(params)
 
     with pytest.raises(web.HTTPError) as failed:
         _run(open_launch(_Handler(launch_services, server == "fails to start"),
                          user, context))
 
     assert failed.value.status_code == status
-    if usable_again:
-        assert launch_services.verifier.verify(params) == context
-    else:
-        with pytest.raises(LaunchRefused, match="already used"):
-            launch_services.verifier.verify(params)
+    assert launch_services.verifier.check(params) == context
+    handler = _Handler(launch_services, spawn_fails=False)
+    _run(open_launch(handler, _radiologist(user_server),
+                     launch_services.verifier.check(params)))
+    assert handler.redirected_to is not None
+    with pytest.raises(LaunchRefused, match="already used"):
+        launch_services.verifier.check(params)
 
 
 def test_a_launch_that_opened_its_study_stays_used(launch_services: Any,
                                                    user_server: Any) -> None:
     from lightbox_hub.handlers import open_launch
+    from tornado import web
 
-    user = _HubUser(user_server.url + "/", user_server.token)
-    user.groups = [SimpleNamespace(name="radiologist")]
-    user.url = "/user/ana/"
-    user.spawner.ready = True
+    user = _radiologist(user_server)
     params = _phantom_link(user_server)
     handler = _Handler(launch_services, spawn_fails=False)
+    # Checked (before sign-in, say) as often as it likes: not used up yet.
+    context = launch_services.verifier.check(params)
+    assert launch_services.verifier.check(params) == context
 
-    _run(open_launch(handler, user, launch_services.verifier.verify(params)))
+    _run(open_launch(handler, user, context))
 
     assert handler.redirected_to is not None
     assert handler.redirected_to.startswith("/user/ana/lab/tree/ehr-launch/study-")
     with pytest.raises(LaunchRefused, match="already used"):
-        launch_services.verifier.verify(params)
+        launch_services.verifier.check(params)
+    # A second tab (or a second sign-in round trip) checked before the first
+    # opened it is refused when it comes to opening.
+    with pytest.raises(web.HTTPError) as again:
+        _run(open_launch(_Handler(launch_services, spawn_fails=False), user, context))
+    assert again.value.status_code == 403
+    assert "already used" in again.value.jupyterhub_message

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import shutil
 import socket
 import time
@@ -130,16 +131,97 @@ def test_bad_launch_is_refused_with_a_403_that_says_why(
                                                             reason)]
 
 
+def _last_char_changed(text: str) -> str:
+    """``text`` with the unused low bits of its last base64url character set: a
+    lenient decoder reads the same bytes (``...UnUik`` -> ``...UnUij``)."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    unused = {2: 0b1111, 3: 0b11}[len(text) % 4]
+    return text[:-1] + alphabet[alphabet.index(text[-1]) ^ unused]
+
+
+def _opens_study(reply: requests.Response, user: str) -> bool:
+    return bool(re.search(rf"/user/{user}/lab/tree/ehr-launch/study-\w+\.ipynb$",
+                          reply.headers.get("Location", "")))
+
+
 @pytest.mark.parametrize("method", ["GET", "POST"])
-def test_replayed_launch_is_refused(hub: EmbeddedHub, method: str) -> None:
-    params = sign_launch(ELSEWHERE, secret=_secret(hub))
-    first = _send(requests.Session(), hub, params, method)
-    assert first.status_code == (302 if method == "GET" else 303)
-    assert first.headers["Location"].startswith("/hub/oauth_login?next=")
+def test_a_link_opened_before_sign_in_is_used_only_when_its_study_opens(
+        hub: EmbeddedHub, method: str) -> None:
+    params = sign_launch(CONTEXT, secret=_secret(hub))
+    redirect = 302 if method == "GET" else 303
+    # Opened signed out, and the sign-in never finished: twice, from two browsers.
+    for _ in range(2):
+        first = _send(requests.Session(), hub, params, method)
+        assert first.status_code == redirect, first.text[:300]
+        assert first.headers["Location"].startswith("/hub/oauth_login?next=")
 
-    again = _send(requests.Session(), hub, params, method)
+    # Signed in now: the very same link opens the study ...
+    opened = _send(_signed_in(hub, "radiologist"), hub, params, method)
+    assert opened.status_code == redirect, opened.text[:300]
+    assert _opens_study(opened, "radiologist"), opened.headers["Location"]
 
+    # ... once: signed in or not, it is used now.
+    for session in (_signed_in(hub, "radiologist"), requests.Session()):
+        again = _send(session, hub, params, method)
+        assert again.status_code == 403 and "already used" in again.text
+
+
+def test_a_user_without_a_role_leaves_the_link_to_the_clinician(
+        hub: EmbeddedHub) -> None:
+    params = sign_launch(CONTEXT, secret=_secret(hub))
+    audit = AuditLog(hub.directory / "audit.jsonl")
+    before = len(audit.read())
+    with requests.Session() as outsider:
+        reply = _send(outsider, hub, params, "GET")
+        assert reply.status_code == 302
+        authorize = outsider.get(urljoin(hub.url, reply.headers["Location"]),
+                                 timeout=60)
+        refused = outsider.post(authorize.url, data={"sub": "outsider"}, timeout=60)
+    assert refused.status_code == 403
+    assert "in no Lightbox job role" in refused.text
+    assert 'href="/hub/logout"' in refused.text
+
+    opened = _send(_signed_in(hub, "radiologist"), hub, params, "GET")
+
+    assert _opens_study(opened, "radiologist"), opened.text[:300]
+    assert [(r["event"], r.get("outcome")) for r in audit.read()[before:]
+            if r["event"] in {"sign-in-refused", "launch", "launch-refused"}] == [
+        ("sign-in-refused", None), ("launch", "opened")]
+    again = _send(_signed_in(hub, "radiologist"), hub, params, "GET")
     assert again.status_code == 403 and "already used" in again.text
+
+
+@pytest.mark.parametrize("field", ["sig", "ctx"])
+def test_a_link_with_its_last_character_changed_is_refused_and_not_used_up(
+        hub: EmbeddedHub, field: str) -> None:
+    session = _signed_in(hub, "radiologist")
+    audit = AuditLog(hub.directory / "audit.jsonl")
+    # A nonce of the length that leaves unused bits in ctx's last character.
+    params = next(p for p in (sign_launch(CONTEXT, secret=_secret(hub),
+                                          nonce=secrets.token_urlsafe(18) + "x" * n)
+                              for n in range(3)) if len(p["ctx"]) % 4)
+    before = len(audit.read())
+
+    changed = _send(session, hub, dict(params, **{field: _last_char_changed(
+        params[field])}), "GET")
+
+    assert changed.status_code == 403
+    assert "changed after the EHR signed it" in changed.text
+    assert [(r["event"], r["reason"]) for r in audit.read()[before:]
+            if r["event"].startswith("launch")] == [("launch-refused", "bad-signature")]
+    opened = _send(session, hub, params, "GET")
+    assert _opens_study(opened, "radiologist"), opened.text[:300]
+
+
+def test_a_link_without_its_enc_is_refused_as_damaged(hub: EmbeddedHub) -> None:
+    params = sign_launch(ELSEWHERE, secret=_secret(hub))
+    del params["enc"]
+
+    reply = _send(requests.Session(), hub, params, "GET")
+
+    assert reply.status_code == 400
+    assert "This launch link is damaged" in reply.text
+    assert "unencrypted" not in reply.text
 
 
 def test_form_post_launch_signs_on_and_opens_the_study(hub: EmbeddedHub) -> None:

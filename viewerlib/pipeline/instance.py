@@ -415,8 +415,23 @@ def _not_dicom_reason(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
+def missing_file_error(path: str | os.PathLike[str]) -> FileNotFoundError:
+    """The error for a path where no file is: a typo as often as a lost file.
+
+    Examples
+    --------
+    >>> str(missing_file_error("no-such.dcm")).startswith("no file 'no-such.dcm'")
+    True
+    """
+    return FileNotFoundError(
+        f"no file {os.fspath(path)!r} (relative paths start at {os.getcwd()}): "
+        "check the path")
+
+
 def _read_path(path: str | os.PathLike[str]) -> Dataset:
     """Read a file, accepting files without preamble and File Meta."""
+    if not os.path.lexists(path):
+        raise missing_file_error(path)
     reason = _not_dicom_reason(path)
     if reason:
         raise NotAnImageError(f"{os.fspath(path)!r} is not a DICOM file: {reason}")

@@ -155,6 +155,47 @@ def _media_kind(path: Path) -> str | None:
     return None
 
 
+def _decoded_image(path: Path) -> Any:
+    """Decode a JPEG or PNG file whole, as RGB (a PIL image).
+
+    Raises
+    ------
+    OSError
+        If Pillow cannot read it (cut short, damaged, too large to be safe).
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        # Pillow raises these too for damaged files: one kind for the callers.
+        raise OSError(str(err)) from err
+
+
+def _check_image(path: Path) -> None:
+    """Read a JPEG or PNG file's structure without decoding its pixels.
+
+    Raises
+    ------
+    OSError
+        If Pillow finds it damaged (a PNG's chunks are checked whole; a JPEG's
+        headers only).
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise OSError(str(err)) from err
+
+
+def _image_error(err: BaseException) -> str:
+    """Pillow's reason, in a form a user can repeat."""
+    return str(err) or type(err).__name__
+
+
 def _exif_date(path: Path) -> tuple[str, str]:
     """Return (StudyDate, StudyTime) from a photograph's EXIF, or ('', '')."""
     from PIL import Image
@@ -365,6 +406,18 @@ class FolderSource(Source):
             except InvalidDicomError:
                 # pydicom's message advises force=True, which is what follows.
                 kind = _media_kind(path)
+                if kind == "image":
+                    try:
+                        # Checked now, cheaply (headers, PNG checksums): a damaged
+                        # photo is named here, not counted as a study that then
+                        # fails to open.
+                        _check_image(path)
+                    except OSError as err:
+                        index.unreadable.append((str(path), (
+                            f"an image file that could not be read "
+                            f"({_image_error(err)}): it is damaged or cut short; "
+                            "copy it again from where it came from")))
+                        return
                 if kind is not None:
                     self._add_media(path, kind, index)
                     return
@@ -471,6 +524,19 @@ class FolderSource(Source):
     def unreadable(self) -> list[tuple[str, str]]:
         """``(path, reason)`` for every file that could not be used."""
         return list(self._indexed().unreadable)
+
+    @property
+    def unreadable_outside_series(self) -> list[tuple[str, str]]:
+        """The :attr:`unreadable` files that no series counts.
+
+        A file a DICOMDIR lists but the disc lacks is counted in its series
+        (and named when the series is read); any other unreadable file could
+        have belonged to any series.
+        """
+        index = self._indexed()
+        counted = {str(record.path) for record in index.records
+                   if record.kind == "missing"}
+        return [(path, why) for path, why in index.unreadable if path not in counted]
 
     @property
     def read_warnings(self) -> list[tuple[str, str]]:
@@ -597,11 +663,11 @@ class FolderSource(Source):
         return sorted(records, key=order)
 
     def _read(self, record: _Record, stop_before_pixels: bool = False) -> Dataset:
-        if record.kind == "image":
-            if stop_before_pixels:
-                return Dataset.from_json(record.attributes)
-            return self._read_image(record)
+        if record.kind == "image" and stop_before_pixels:
+            return Dataset.from_json(record.attributes)
         try:
+            if record.kind == "image":
+                return self._read_image(record)
             if record.kind == "video":
                 return self._read_video(record, stop_before_pixels)
             dataset = self._read_file(record, stop_before_pixels)
@@ -659,10 +725,21 @@ class FolderSource(Source):
                 "was indexed, or it is damaged")) from err
 
     def _read_image(self, record: _Record) -> Dataset:
-        from PIL import Image
+        """Read a photograph as a VL Photographic Image instance, in memory.
 
-        with Image.open(record.path) as image:
-            rgb = image.convert("RGB")
+        Raises
+        ------
+        _FileUnreadable
+            If the file is gone, or no longer an image Pillow can read.
+        """
+        try:
+            rgb = _decoded_image(record.path)
+        except OSError as err:
+            if isinstance(err, FileNotFoundError | PermissionError):
+                raise _FileUnreadable(record.path, _why_unreadable(err)) from err
+            raise _FileUnreadable(record.path, (
+                f"no longer a readable image ({_image_error(err)}); it changed "
+                "since the folder was indexed, or it is damaged")) from err
         dataset = Dataset.from_json(record.attributes)
         dataset.file_meta = FileMetaDataset()
         dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian

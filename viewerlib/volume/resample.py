@@ -256,7 +256,8 @@ def _spoiled_slices(
     note = (
         f"Missing slice(s) after resampling: resampled slice(s) "
         f"{_slice_list(spoiled)} of {len(lower)} are interpolated from original "
-        f"slice(s) {originals} of {slices}, which could not be decoded (blank); "
+        f"slice(s) {originals} of {slices} (counted from 1), which could not be "
+        "decoded (blank); "
         "they are not the patient's image, so do not read or measure on them "
         "(missing_slices names them on the new grid)"
     )

@@ -20,7 +20,7 @@ import pydicom.errors
 from pydicom.dataset import Dataset
 
 from viewerlib.pipeline.decode import number_of_frames, transfer_syntax_of
-from viewerlib.pipeline.instance import pixel_spacing_of
+from viewerlib.pipeline.instance import missing_file_error, pixel_spacing_of
 from viewerlib.pipeline.modality import rescale_parameters, stored_value_range
 from viewerlib.pipeline.voi import WindowPreset, default_window, window_presets
 from viewerlib.volume.files import FilePixels, FileReader
@@ -340,6 +340,8 @@ _ALERTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^left out (?P<count>\d+) unreadable input",
          "Incomplete series: {count} unreadable file(s) left out"),
         (r"^Missing slice", "{blank} of {slices} slices not decoded (blank)"),
+        (r"^(?P<unread>\d+) file\(s\) of the folder could not be read",
+         "{unread} file(s) of the folder unreadable"),
         (r"^A stack of (?P<lost>\d+) slice\(s\) was left out",
          "{lost} image(s) of another stack not decoded"),
         (r"^Damaged pixel data", "Damaged pixel data"),
@@ -621,7 +623,8 @@ def _build_volume(
         # A lost slice keeps its place: dropping it would make the spacing
         # non-uniform and the affine's mean step wrong for every other slice.
         _note(notes, (
-            f"Missing slice(s) {_slice_list(missing)} of {voxels.shape[0]}: their "
+            f"Missing slice(s) {_slice_list(missing)} of {voxels.shape[0]} (counted "
+            "from 1, as the viewer's Im counter): their "
             f"input(s) could not be decoded, so they are left blank (value {low:g}) "
             "at their true positions and the other slices keep their true spacing; "
             f"do not measure across them. {failed}. Copy the file(s) again from "
@@ -661,8 +664,17 @@ def _build_volume(
 
 
 def _slice_list(slots: list[int]) -> str:
-    """Return slice indexes for a message, the first ten then a count."""
-    shown = ", ".join(str(k) for k in slots[:10])
+    """Return slices for a message, counted from 1, the first ten then a count.
+
+    Counted as the viewers' "Im n/N" counter is, so a reader finds the slice a
+    message names (``Volume.missing_slices`` keeps the indexes from 0).
+
+    Examples
+    --------
+    >>> _slice_list([0, 19])
+    '1, 20'
+    """
+    shown = ", ".join(str(k + 1) for k in slots[:10])
     return shown + (f" and {len(slots) - 10} more" if len(slots) > 10 else "")
 
 
@@ -758,6 +770,9 @@ def _read_headers(
                     # The whole header of the first input, as pydicom reads it.
                     fast.whole_header = read_header(source, compact=False)
             problem = _truncation_problem(sources[index], header)
+        except FileNotFoundError:
+            header, problem = None, ("no such file: check the path, or copy it "
+                                     "again if it was there")
         except (pydicom.errors.InvalidDicomError, ValueError, OSError, KeyError,
                 AttributeError, TypeError) as err:
             header, problem = None, str(err)
@@ -841,6 +856,14 @@ def read_series(
         raise ValueError(f"workers must be at least 1, got {workers}")
     workers = int(workers)
     paths_or_datasets = _as_inputs(paths_or_datasets)
+    absent = [source for source in paths_or_datasets
+              if isinstance(source, (str, os.PathLike)) and not os.path.lexists(source)]
+    if absent and len(absent) == len(paths_or_datasets):
+        # Nothing there at all: a wrong path, more often than lost files.
+        raise missing_file_error(absent[0]) if len(absent) == 1 else FileNotFoundError(
+            f"none of the {len(absent)} files is there (the first: "
+            f"{os.fspath(absent[0])!r}; relative paths start at {os.getcwd()}): "
+            "check the paths")
     headers, sources, unreadable = _read_headers(paths_or_datasets)
     frames: list[tuple[Dataset, int, int]] = []
     for input_index, header in enumerate(headers):

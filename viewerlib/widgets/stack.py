@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import anywidget
@@ -655,6 +656,31 @@ class StackViewer(anywidget.AnyWidget):
     def volume(self, value: Volume | None) -> None:
         self.__dict__["_volume"] = value
 
+    def add_note(self, note: str) -> None:
+        """Add a note about the series to the volume's ``warnings`` and, when it
+        is one a reader must not miss, to :attr:`alerts`.
+
+        For what the caller knows and the volume cannot: files of a folder
+        that could not be read, say. While the series is still arriving the
+        note waits and joins the whole volume's warnings.
+        """
+        notes = self.__dict__.setdefault("_notes", [])
+        if note in notes:
+            return
+        notes.append(note)
+        volume = self.__dict__.get("_volume")
+        if volume is not None and "_volume_wait" not in self.__dict__:
+            if note not in volume.warnings:
+                volume.warnings.append(note)
+            self.alerts = alert_rows(volume)
+            return
+        shown = {row["text"] for row in self.alerts}
+        self.alerts = self.alerts + [
+            {"text": alert.text, "detail": alert.detail}
+            for alert in volume_alerts(SimpleNamespace(
+                warnings=[note], missing_slices=[], shape=(self.number_of_slices,)))
+            if alert.text not in shown]
+
     def begin_loading(self, wait: Any, window_from_data: bool = False) -> None:
         """Show only the slices that have arrived, until :meth:`end_loading`.
 
@@ -734,6 +760,9 @@ class StackViewer(anywidget.AnyWidget):
                 return
             self.__dict__.pop("_volume_wait", None)
             self.volume = volume
+            # Notes the caller added while the series arrived (add_note).
+            volume.warnings.extend(note for note in self.__dict__.get("_notes", [])
+                                   if note not in volume.warnings)
             self.relayout(volume, moved=moved)
             # Known only now: the slices whose instances could not be decoded,
             # and what the whole series' geometry says.

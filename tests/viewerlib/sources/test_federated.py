@@ -186,7 +186,9 @@ def test_stalled_archive_does_not_pile_up_threads_over_repeated_searches(archive
         http_timeout_s = 4.0
         stalled = DICOMwebSource(proxy.url(), "a-stalled", timeout=http_timeout_s,
                                  retries=0, quirks=ArchiveQuirks.for_orthanc_1_10())
-        federation = FederatedSource([stalled, archives.source_b()], timeout_s=0.3,
+        # 1 s, not less: on a loaded 2-core machine the live archive alone can
+        # take a few tenths of a second, and it must answer every time here.
+        federation = FederatedSource([stalled, archives.source_b()], timeout_s=1.0,
                                      max_calls_per_source=2)
         bound = 2 * 2  # sources x max_calls_per_source
         before = len(_fan_out_threads())
@@ -200,15 +202,15 @@ def test_stalled_archive_does_not_pile_up_threads_over_repeated_searches(archive
             assert [r.locations for r in results] == [["b"]]
             health = results.source_health["a-stalled"]
             assert health.state == "slow" and not health.answered
-            assert health.latency_ms is not None and health.latency_ms >= 300 - 50
+            assert health.latency_ms is not None and health.latency_ms >= 1000 - 50
             states.append(health.message.split(",")[0].split(";")[0])
             assert len(_fan_out_threads()) - before <= bound
             assert not results.complete and results.source_health["b"].answered
         # Two searches wait on the archive; the next ones skip it instead of
         # adding a thread (until a left-behind call ends by the HTTP timeout).
-        assert states[:3] == ["no answer within 0.3 s"] * 2 + [
+        assert states[:3] == ["no answer within 1 s"] * 2 + [
             "still waiting for 2 earlier requests"]
-        assert set(states) == {"no answer within 0.3 s",
+        assert set(states) == {"no answer within 1 s",
                                "still waiting for 2 earlier requests"}
 
         # The left-behind calls end by the HTTP timeout, freeing the source again.

@@ -251,6 +251,37 @@ def test_photographs_form_one_study_with_the_exif_date(tmp_path):
                                  clip.SOPInstanceUID)
 
 
+def test_damaged_photographs_are_named_not_counted_as_a_study(tmp_path):
+    album = tmp_path / "photos"
+    album.mkdir()
+    Image.new("RGB", (8, 6), (200, 10, 10)).save(album / "good.png")
+    (album / "zeros.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 100)
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (9, 9, 9)).save(buffer, "JPEG")
+    (album / "cut.jpg").write_bytes(buffer.getvalue()[:300])
+    source = FolderSource(album)
+
+    reasons = dict(source.unreadable)
+    assert set(reasons) == {str(album / "zeros.png"), str(album / "cut.jpg")}
+    assert all("image file that could not be read" in why and "copy it again" in why
+               for why in reasons.values())
+    (photos,) = source.search_for_series()
+    assert photos.NumberOfSeriesRelatedInstances == 1
+
+
+def test_a_photograph_damaged_after_indexing_is_named_when_opened(tmp_path):
+    album = tmp_path / "photos"
+    album.mkdir()
+    Image.new("RGB", (8, 6), (200, 10, 10)).save(album / "good.png")
+    source = FolderSource(album)
+    (photos,) = source.search_for_series()
+    (album / "good.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 100)
+
+    with pytest.raises(SourceResponseError,
+                       match=r"good.png is no longer a readable image .*damaged"):
+        list(source.iter_series(photos.StudyInstanceUID, photos.SeriesInstanceUID))
+
+
 # Solid colours that survive 4:2:0 chroma and H.264 quantisation within a few
 # levels: 3 frames, 10 frames/s, 64 x 48.
 _COLORS = [(200, 40, 40), (40, 200, 40), (40, 40, 200)]

@@ -140,10 +140,11 @@ def test_missing_slices_move_to_every_resampled_slice_made_from_them(
     assert uniform.missing_slices == spoiled
     (note,) = [w for w in uniform.warnings if "after resampling" in w]
     assert str(got[0].message) == note
-    shown = ", ".join(str(n) for n in spoiled)
+    # Messages count slices from 1, as the viewer's "Im n/N" does.
+    shown = ", ".join(str(n + 1) for n in spoiled)
     assert f"resampled slice(s) {shown} of {uniform.shape[0]}" in note
-    assert f"original slice(s) {', '.join(map(str, blank))} of {len(z_positions)}" in (
-        note)
+    originals = ", ".join(str(n + 1) for n in blank)
+    assert f"original slice(s) {originals} of {len(z_positions)}" in note
     # The other new slices are the true field (linear, or the nearest slice).
     good = [n for n in range(uniform.shape[0]) if n not in spoiled]
     s, r, c = np.mgrid[0:uniform.shape[0], 0:ROWS, 0:COLUMNS]
@@ -163,12 +164,13 @@ def test_on_uniform_grid_maps_missing_slices_onto_its_grid():
     # s = 0, 0.5, 1, 2, 2 1/3, 2 2/3, 3. Slice 1 (z 2) feeds s 0.5 and 1.
     volume = _with_blank_slices([0, 2, 3, 6], [1])
 
-    with pytest.warns(UserWarning, match="resampled slice.s. 1, 2 of 7"):
+    with pytest.warns(UserWarning, match="resampled slice.s. 2, 3 of 7"):
         uniform = on_uniform_grid(volume)
 
     assert uniform.shape[0] == 7 and uniform.missing_slices == [1, 2]
-    # The note of the original read stays, naming the file's own slice.
-    assert any(w.startswith("Missing slice(s) 1 of 4") for w in uniform.warnings)
+    # The note of the original read stays, naming the file's own slice (counted
+    # from 1, as the viewer's "Im n/N").
+    assert any(w.startswith("Missing slice(s) 2 of 4") for w in uniform.warnings)
 
 
 def test_a_whole_volume_resamples_without_missing_slices():

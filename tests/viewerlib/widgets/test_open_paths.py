@@ -123,3 +123,21 @@ def test_open_volume_of_a_missing_folder_or_two_studies_says_so_raises(folder) -
     write(prior_study(rows=16, slices=2), folder / "prior")
     with pytest.raises(LookupError, match="holds 2 studies"):
         viewerlib.viewer.open_volume(folder)
+
+
+def test_a_folder_names_its_unreadable_files_in_the_viewer(folder) -> None:
+    (folder / "notes.dcm").write_text("not an image", encoding="utf-8")
+    first = sorted(folder.iterdir())[0]
+    (folder / "cut-header.dcm").write_bytes(first.read_bytes()[:200])
+
+    with pytest.warns(UserWarning, match=r"2 file\(s\) of the folder could not be "
+                      r"read") as caught:
+        viewer = viewerlib.open(folder)
+        volume = viewer.volume
+
+    note = next(str(w.message) for w in caught if "of the folder" in str(w.message))
+    assert "notes.dcm" in note and "cut-header.dcm" in note
+    assert note in volume.warnings
+    assert "2 file(s) of the folder unreadable" in [row["text"] for row in viewer.alerts]
+    # The good slices are all there.
+    assert viewer.number_of_slices == SLICES
