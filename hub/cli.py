@@ -115,6 +115,7 @@ def _demo(port: int, state_directory: Path) -> int:
     if refusal:
         print(f"lightbox: {refusal}", file=sys.stderr)
         return 2
+    answer_ctrl_c()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     started = time.monotonic()
@@ -144,7 +145,20 @@ def _demo(port: int, state_directory: Path) -> int:
         print("lightbox: stopping ...", flush=True)
         embedded.stop()
         shutil.rmtree(state_directory, ignore_errors=True)
+        print(f"lightbox: stopped; {state_directory} is deleted", flush=True)
     return 0
+
+
+def answer_ctrl_c() -> None:
+    """Make Ctrl-C (SIGINT) stop the demo, even when it was started with it ignored.
+
+    A program started in the background by a shell (``make demo &``) begins with
+    SIGINT ignored, and so would every process it starts: the hub's SIGINT to a
+    user server would then go unheard until the hub kills it. Python's own
+    handler here ends the demo cleanly, and the processes it starts get the
+    default action again (exec resets handled signals, not ignored ones).
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 _MARKER = ".lightbox-demo"

@@ -314,3 +314,24 @@ def test_the_files_refused_are_named_without_their_folders(tmp_path) -> None:
                                 "HTTP 400 Bad file format"),
                                ("image.dcm", "Permission denied")]
     assert "TEST^CASE" not in repr(report.rejected)
+
+
+def test_a_demo_started_with_ctrl_c_ignored_still_answers_it(tmp_path) -> None:
+    """Started in the background (SIGINT ignored), the demo and its children hear Ctrl-C."""
+    import signal
+
+    script = (
+        "import signal, subprocess, sys\n"
+        "from lightbox_hub.cli import answer_ctrl_c\n"
+        "print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)\n"
+        "answer_ctrl_c()\n"
+        "child = ('import signal; print(signal.getsignal(signal.SIGINT) '\n"
+        "         'is signal.default_int_handler)')\n"
+        "sys.stdout.flush()\n"
+        "subprocess.run([sys.executable, '-c', child], check=True)\n")
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert result.returncode == 0, result.stderr
+    # Ignored as it started; its child starts with the default action again.
+    assert result.stdout.split() == ["True", "True"]

@@ -428,8 +428,17 @@ def missing_file_error(path: str | os.PathLike[str]) -> FileNotFoundError:
         "check the path")
 
 
-def _read_path(path: str | os.PathLike[str]) -> Dataset:
-    """Read a file, accepting files without preamble and File Meta."""
+def read_dicom_file(path: str | os.PathLike[str]) -> Dataset:
+    """Read a DICOM file, accepting files without preamble and File Meta.
+
+    Raises
+    ------
+    FileNotFoundError
+        If nothing is at `path` (the message says to check it).
+    NotAnImageError
+        If the file is empty, of another format (JPEG, PDF, ZIP, ...), or not
+        DICOM: the message names the file, what it is and what to do.
+    """
     if not os.path.lexists(path):
         raise missing_file_error(path)
     reason = _not_dicom_reason(path)
@@ -448,9 +457,13 @@ def _read_path(path: str | os.PathLike[str]) -> Dataset:
     if "SOPClassUID" not in ds and not any(k in ds for k in _PIXEL_KEYWORDS):
         raise NotAnImageError(
             f"{os.fspath(path)!r} is not a DICOM file: it has no preamble, no File "
-            "Meta and neither (0008,0016) 'SOP Class UID' nor pixel data"
+            "Meta and neither (0008,0016) 'SOP Class UID' nor pixel data; if it "
+            "should be DICOM it is damaged: copy it again from its source"
         )
     return ds
+
+
+_read_path = read_dicom_file
 
 
 def _syntax_label(ds: Dataset) -> str:
@@ -506,7 +519,7 @@ def read_instance(path_or_dataset: str | os.PathLike[str] | Dataset) -> Instance
     if isinstance(path_or_dataset, Dataset):
         ds = path_or_dataset
     elif isinstance(path_or_dataset, (str, os.PathLike)):
-        ds = _read_path(path_or_dataset)
+        ds = read_dicom_file(path_or_dataset)
     else:
         raise TypeError(
             "read_instance() takes the path of a DICOM file (str or os.PathLike) "

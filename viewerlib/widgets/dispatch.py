@@ -31,15 +31,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pydicom
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 
 from viewerlib.errors import ViewerlibError
 from viewerlib.model import Series
 from viewerlib.objects.references import referenced_series_uids
 from viewerlib.objects.sop import NON_IMAGE_MODALITIES, ObjectKind, object_kind
-from viewerlib.pipeline.instance import NotAnImageError
+from viewerlib.pipeline.instance import NotAnImageError, read_dicom_file
 from viewerlib.widgets.document import DocumentViewer
 from viewerlib.widgets.media import MediaViewer
 from viewerlib.widgets.notice import (
@@ -335,25 +333,14 @@ def _show_file(path: Path, source: Source | None, **viewer_options: Any
             f"{str(path)!r} is a folder: open it with viewerlib.open(path), which "
             "reads it as a folder source"
         )
-    if path.stat().st_size == 0:
-        # As viewerlib.read_instance says it: an empty file is no DICOM file.
-        raise NotAnImageError(
-            f"{str(path)!r} is not a DICOM file: the file is empty (0 bytes): copy "
-            "it again from its source"
-        )
-    if path.suffix.lower() in _MEDIA_SUFFIXES:
+    if path.suffix.lower() in _MEDIA_SUFFIXES and path.stat().st_size:
         return MediaViewer.from_file(path)
-    # Anything else is read as DICOM; files without a preamble are common.
-    try:
-        ds = pydicom.dcmread(path, force=True)
-    except (OSError, ValueError, InvalidDicomError) as err:
-        raise ValueError(
-            f"{path.name} is neither DICOM nor a photo or video file ("
-            + ", ".join(sorted(_MEDIA_SUFFIXES)) + ")"
-        ) from err
+    # Anything else is read as DICOM (files without a preamble are common), and
+    # what is wrong with it is said as viewerlib.read_instance says it.
+    ds = read_dicom_file(path)
     if "SOPClassUID" not in ds:
-        raise ValueError(
-            f"{path.name} has no (0008,0016) SOP Class UID: it is not a DICOM "
+        raise NotAnImageError(
+            f"{str(path)!r} has no (0008,0016) SOP Class UID: it is not a DICOM "
             "instance this viewer can show"
         )
     return show_datasets([ds], source, **viewer_options)

@@ -141,3 +141,22 @@ def test_a_folder_names_its_unreadable_files_in_the_viewer(folder) -> None:
     assert "2 file(s) of the folder unreadable" in [row["text"] for row in viewer.alerts]
     # The good slices are all there.
     assert viewer.number_of_slices == SLICES
+
+
+@pytest.mark.parametrize("opener", ["open", "read_instance"])
+def test_a_text_file_gets_the_same_error_from_open_and_read_instance_raises(
+        tmp_path, opener) -> None:
+    notes = tmp_path / "notes.dcm"
+    notes.write_text("not an image", encoding="utf-8")
+
+    with pytest.raises(NotAnImageError, match=r"'.*notes.dcm' is not a DICOM file: "
+                       r".*copy it again from its source"):
+        getattr(viewerlib, opener)(notes)
+
+
+def test_a_missing_file_raises_file_not_found_everywhere(tmp_path) -> None:
+    missing = tmp_path / "no-such.dcm"
+    for read in (viewerlib.read_instance, lambda p: viewerlib.read_series([p]),
+                 viewerlib.open):
+        with pytest.raises(FileNotFoundError, match="check the path"):
+            read(missing)
