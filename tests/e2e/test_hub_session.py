@@ -375,8 +375,8 @@ def test_launch_to_a_stopped_server_signs_on_silently_and_starts_it(
 def test_bad_launch_is_refused_with_a_page_that_says_why(
         browser, sso: EmbeddedDefault, case: str, expected: str) -> None:
     # The link is checked before anything else, signed in or not; only the role
-    # check needs a signed-in user.
-    user = "researcher"
+    # check needs a signed-in user. A link is used up only when its study opened.
+    user = "radiologist" if case == "replayed" else "researcher"
     context = browser.new_context()
     page = context.new_page()
     try:
@@ -389,9 +389,13 @@ def test_bad_launch_is_refused_with_a_page_that_says_why(
         elif case == "expired":
             url = link(sso, CURRENT_CT, now=time.time() - 600)
         elif case == "replayed":
+            sign_in_at_hub(page, sso, user)
+            page.wait_for_url(re.compile(rf".*/user/{user}/lab.*"), timeout=90_000)
             url = link(sso, CURRENT_CT)
             page.goto(url)
-            page.wait_for_url(re.compile(r".*/interaction/.*"), timeout=30_000)
+            page.wait_for_url(
+                re.compile(rf".*/user/{user}/lab/tree/ehr-launch/.*ipynb"),
+                timeout=90_000)
         else:
             sign_in_at_hub(page, sso, user)
             page.wait_for_url(re.compile(rf".*/user/{user}/lab.*"), timeout=90_000)
@@ -401,5 +405,5 @@ def test_bad_launch_is_refused_with_a_page_that_says_why(
         assert expected in page.locator("body").inner_text()
     finally:
         context.close()
-        if case == "outside-role-archives":
+        if case in ("outside-role-archives", "replayed"):
             stop_server(sso, user)
