@@ -26,10 +26,16 @@ _DOCS = _HERE.parent / "docs"
 SUITES = ("pixels", "sources", "first_image", "widgets", "hub_load")
 
 
-def _latest(suite: str, since: float) -> dict[str, Any] | None:
-    files = sorted(_RESULTS.glob(f"{suite}-*.json"), key=lambda p: p.stat().st_mtime)
+def _latest(suite: str, since: float, profile: str = "*") -> dict[str, Any] | None:
+    """The newest result of `suite` written at or after `since`, with its file name."""
+    files = sorted(_RESULTS.glob(f"{suite}-{profile}-*.json"),
+                   key=lambda p: p.stat().st_mtime)
     files = [f for f in files if f.stat().st_mtime >= since]
-    return json.loads(files[-1].read_text()) if files else None
+    if not files:
+        return None
+    result = json.loads(files[-1].read_text())
+    result["_file"] = files[-1].name
+    return result
 
 
 def _rows(suite: str, result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -106,7 +112,8 @@ def summary(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_report(results: dict[str, dict[str, Any]], profile: str) -> Path:
+def write_report(results: dict[str, dict[str, Any]], profile: str,
+                 fresh: tuple[str, ...] = SUITES) -> Path:
     lines = ["# Benchmarks", "",
              "Written by `python -m bench` "
              f"({profile} profile) on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
@@ -118,7 +125,9 @@ def write_report(results: dict[str, dict[str, Any]], profile: str) -> Path:
              "times are for trends only.", ""]
     for suite, result in results.items():
         rows = _rows(suite, result)
-        lines += [f"## {suite}", ""]
+        lines += [f"## {suite}", "", f"Result file: `bench/results/{result['_file']}`"
+                  + (" (an earlier full run: this run measured only "
+                     f"{', '.join(fresh)})" if suite not in fresh else "") + ".", ""]
         plot = _plot(suite, rows, result)
         if plot:
             lines += [f"![{suite}]({plot})", ""]
@@ -171,7 +180,16 @@ def main() -> None:
         # The CI gate: docs/benchmarks.md keeps the full profile's numbers.
         print(summary(results))
     else:
-        print(f"report: {write_report(results, 'full')}")
+        fresh = tuple(results)
+        # A run of some suites (--suite) reports the others from their latest
+        # full run, each named with its result file.
+        for suite in SUITES:
+            if suite not in results:
+                earlier = _latest(suite, 0.0, "full")
+                if earlier is not None:
+                    results[suite] = earlier
+        results = {suite: results[suite] for suite in SUITES if suite in results}
+        print(f"report: {write_report(results, 'full', fresh)}")
     for failure in failures:
         print(f"bench: {failure}")
     sys.exit(0 if arguments.report_only or not failures else 1)
