@@ -735,7 +735,8 @@ def open_mpr(
     """Open a study (or a volume) in the MPR viewer: three linked planes.
 
     Parameters are those of :func:`open_volume` (a folder or file too);
-    ``viewer_options`` go to :class:`~viewerlib.widgets.mpr.MPRViewer`, e.g. ``slab_thickness_mm=10``.
+    ``viewer_options`` go to :class:`~viewerlib.widgets.mpr.MPRViewer`, e.g.
+    ``slab_thickness_mm=10``.
     """
     volume = study if isinstance(study, Volume) else open_volume(study, source, series)
     return MPRViewer(volume, **viewer_options)
@@ -750,7 +751,8 @@ def open_3d(
     """Open a study (or a volume) in the 3D viewer (volume rendering, presets).
 
     Parameters are those of :func:`open_volume` (a folder or file too);
-    ``viewer_options`` go to :class:`~viewerlib.widgets.volume3d.VolumeViewer`, e.g. ``preset="CT bone"``.
+    ``viewer_options`` go to :class:`~viewerlib.widgets.volume3d.VolumeViewer`,
+    e.g. ``preset="CT bone"``.
     """
     volume = study if isinstance(study, Volume) else open_volume(study, source, series)
     return VolumeViewer(volume, **viewer_options)
