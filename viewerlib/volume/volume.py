@@ -717,7 +717,7 @@ def _label(source: Any) -> str:
     return repr(os.fspath(source))
 
 
-def _truncation_problem(source: Any, header: Dataset) -> str | None:
+def _truncation_problem(header: Dataset) -> str | None:
     """Say why an input is left out before decoding, or None to decode it.
 
     Only an input that ends before its header does is left out. One whose
@@ -727,7 +727,6 @@ def _truncation_problem(source: Any, header: Dataset) -> str | None:
     ``Volume.missing_slices``. Leaving it out here would drop the slice and
     leave a gap.
     """
-    del source  # the same for files and datasets
     if "SOPClassUID" not in header and "Rows" not in header:
         return ("it ends before even its (0008,0016) SOP Class UID: the file is "
                 "probably cut short; copy it again from its source")
@@ -769,7 +768,7 @@ def _read_headers(
                 if not compact:
                     # The whole header of the first input, as pydicom reads it.
                     fast.whole_header = read_header(source, compact=False)
-            problem = _truncation_problem(sources[index], header)
+            problem = _truncation_problem(header)
         except FileNotFoundError:
             header, problem = None, ("no such file: check the path, or copy it "
                                      "again if it was there")
