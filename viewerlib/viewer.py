@@ -21,6 +21,7 @@ from viewerlib import events
 from viewerlib.errors import PartialSeriesError, SourceError, ViewerlibError
 from viewerlib.model import Series, Study
 from viewerlib.objects.sop import NON_IMAGE_MODALITIES
+from viewerlib.pipeline.instance import missing_file_error
 from viewerlib.sources.federated import not_searched_note
 from viewerlib.sources.local import FolderSource
 from viewerlib.volume.progressive import SeriesLoad
@@ -363,11 +364,8 @@ def path_named(study: object) -> Path | None:
 def _check_exists(path: Path) -> None:
     """Raise FileNotFoundError, saying what to do, when nothing is at `path`."""
     if not path.exists():
-        raise FileNotFoundError(
-            f"no file or folder {str(path)!r} (relative paths start at "
-            f"{Path.cwd()}): check the path. A study in an archive is opened by "
-            "its Study Instance UID, digits and dots"
-        )
+        raise missing_file_error(path, "file or folder", ". A study in an archive is "
+                                 "opened by its Study Instance UID, digits and dots")
 
 
 def _open_path(path: Path, source: Source | None, series: Series | str | None,

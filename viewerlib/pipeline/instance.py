@@ -415,8 +415,11 @@ def _not_dicom_reason(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
-def missing_file_error(path: str | os.PathLike[str]) -> FileNotFoundError:
-    """The error for a path where no file is: a typo as often as a lost file.
+def missing_file_error(path: str | os.PathLike[str], kind: str = "file",
+                       advice: str = "") -> FileNotFoundError:
+    """The error for a path where nothing is: a typo as often as a lost file.
+
+    `kind` names what was expected there; `advice` follows "check the path".
 
     Examples
     --------
@@ -424,8 +427,8 @@ def missing_file_error(path: str | os.PathLike[str]) -> FileNotFoundError:
     True
     """
     return FileNotFoundError(
-        f"no file {os.fspath(path)!r} (relative paths start at {os.getcwd()}): "
-        "check the path")
+        f"no {kind} {os.fspath(path)!r} (relative paths start at {os.getcwd()}): "
+        f"check the path{advice}")
 
 
 def read_dicom_file(path: str | os.PathLike[str]) -> Dataset:

@@ -733,6 +733,20 @@ def _truncation_problem(header: Dataset) -> str | None:
     return None
 
 
+def _raise_if_all_absent(inputs: list[Any]) -> None:
+    """Raise FileNotFoundError when no input is there at all: a wrong path, more
+    often than lost files."""
+    absent = [source for source in inputs
+              if isinstance(source, (str, os.PathLike)) and not os.path.lexists(source)]
+    if len(absent) == 1 == len(inputs):
+        raise missing_file_error(absent[0])
+    if absent and len(absent) == len(inputs):
+        raise FileNotFoundError(
+            f"none of the {len(absent)} files is there (the first: "
+            f"{os.fspath(absent[0])!r}; relative paths start at {os.getcwd()}): "
+            "check the paths")
+
+
 def _read_headers(
     inputs: list[Any],
 ) -> tuple[list[Dataset | None], list[Any], list[str]]:
@@ -855,15 +869,9 @@ def read_series(
         raise ValueError(f"workers must be at least 1, got {workers}")
     workers = int(workers)
     paths_or_datasets = _as_inputs(paths_or_datasets)
-    absent = [source for source in paths_or_datasets
-              if isinstance(source, (str, os.PathLike)) and not os.path.lexists(source)]
-    if absent and len(absent) == len(paths_or_datasets):
-        # Nothing there at all: a wrong path, more often than lost files.
-        raise missing_file_error(absent[0]) if len(absent) == 1 else FileNotFoundError(
-            f"none of the {len(absent)} files is there (the first: "
-            f"{os.fspath(absent[0])!r}; relative paths start at {os.getcwd()}): "
-            "check the paths")
     headers, sources, unreadable = _read_headers(paths_or_datasets)
+    if all(header is None for header in headers):
+        _raise_if_all_absent(paths_or_datasets)
     frames: list[tuple[Dataset, int, int]] = []
     for input_index, header in enumerate(headers):
         if header is None:

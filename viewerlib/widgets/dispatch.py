@@ -37,7 +37,11 @@ from viewerlib.errors import ViewerlibError
 from viewerlib.model import Series
 from viewerlib.objects.references import referenced_series_uids
 from viewerlib.objects.sop import NON_IMAGE_MODALITIES, ObjectKind, object_kind
-from viewerlib.pipeline.instance import NotAnImageError, read_dicom_file
+from viewerlib.pipeline.instance import (
+    NotAnImageError,
+    missing_file_error,
+    read_dicom_file,
+)
 from viewerlib.widgets.document import DocumentViewer
 from viewerlib.widgets.media import MediaViewer
 from viewerlib.widgets.notice import (
@@ -324,10 +328,7 @@ def _referenced_volume(ds: Dataset, source: Source | None) -> Volume:
 def _show_file(path: Path, source: Source | None, **viewer_options: Any
                ) -> ObjectViewer:
     if not path.exists():
-        raise FileNotFoundError(
-            f"{str(path)!r} does not exist (relative paths start at {Path.cwd()}): "
-            "check the path"
-        )
+        raise missing_file_error(path)
     if path.is_dir():
         raise IsADirectoryError(
             f"{str(path)!r} is a folder: open it with viewerlib.open(path), which "

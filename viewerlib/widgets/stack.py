@@ -674,12 +674,12 @@ class StackViewer(anywidget.AnyWidget):
                 volume.warnings.append(note)
             self.alerts = alert_rows(volume)
             return
+        # Until then, the note's own alert joins those shown.
         shown = {row["text"] for row in self.alerts}
         self.alerts = self.alerts + [
-            {"text": alert.text, "detail": alert.detail}
-            for alert in volume_alerts(SimpleNamespace(
+            row for row in alert_rows(SimpleNamespace(  # type: ignore[arg-type]
                 warnings=[note], missing_slices=[], shape=(self.number_of_slices,)))
-            if alert.text not in shown]
+            if row["text"] not in shown]
 
     def begin_loading(self, wait: Any, window_from_data: bool = False) -> None:
         """Show only the slices that have arrived, until :meth:`end_loading`.

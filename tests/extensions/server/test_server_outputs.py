@@ -12,7 +12,8 @@ from server_fixtures import LightboxServer
 
 PATIENT_ID = "LBX-0001"
 # A tiny PNG signature plus text, standing in for an image output.
-IMAGE = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
+IMAGE = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAA"
+         "BJRU5ErkJggg==")
 
 
 def _notebook_with_outputs() -> dict[str, Any]:
