@@ -13,7 +13,7 @@ import os
 import re
 import secrets
 import shutil
-import socket
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -34,9 +34,11 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """An archive that is down: the widget tests' port nothing listens on."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "viewerlib" / "widgets"))
+    from widget_builders import closed_port
+
+    return closed_port()
 
 
 class LightboxLab(JupyterLab):

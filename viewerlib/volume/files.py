@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import struct
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from typing import Any, cast
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from pydicom.charset import convert_encodings, default_encoding
@@ -36,7 +36,8 @@ _CHARACTER_SET = tag_object(0x00080005)
 # (7FE0,0010) Pixel Data as its element's first bytes: group, element (PS3.5 7.1.2).
 _PIXEL_DATA_BYTES = struct.pack("<HH", PIXEL_DATA_TAG >> 16, PIXEL_DATA_TAG & 0xFFFF)
 # PS3.5 7.1.2: VRs whose element header has a 4-byte length (12 bytes in all).
-_LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
+_LONG_VR_CODES = np.array([vr[0] << 8 | vr[1] for vr in
+                           b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split()])
 # The first read of a file: most headers fit (a CT slice's is 2 to 20 KB).
 _FIRST_READ = 32768
 # A header larger than this is left to pydicom.
@@ -45,6 +46,16 @@ _LAYOUTS_KEPT = 8
 _ABSENT = object()
 # By the identity of a raw element: it, and its converted element.
 _Conversions = dict[int, tuple[RawDataElement, DataElement]]
+_Fact = TypeVar("_Fact")
+# What FileReader reads of a file: File Meta and kept elements, (0008,0005)
+# Specific Character Set, and where the pixel data lies.
+_Read = tuple[dict[Any, Any], dict[Any, Any], RawDataElement | None,
+              tuple[int, int, str]]
+_Made = TypeVar("_Made", bound=Dataset)
+# Types of attribute a blank dataset may hold for _dataset to copy it.
+_CONTAINERS = (dict, list, set)
+_PLAIN_VALUES = (bool, int, float, str, tuple, type(None))
+_BLANKS: dict[type, tuple[dict[str, Any], tuple[str, ...]] | None] = {}
 
 
 class _KeywordTags(dict[str, BaseTag | None]):
@@ -144,17 +155,19 @@ class FilePixels(os.PathLike[str]):
         Its VR, ``'OB'`` or ``'OW'``.
     """
 
-    __slots__ = ("_encoding", "_layout", "_meta", "_own", "_raw", "header", "path",
-                 "value_length", "value_offset", "vr", "whole_header")
+    __slots__ = ("_encoding", "_facts", "_layout", "_meta", "_own", "_raw", "header",
+                 "path", "value_length", "value_offset", "vr", "whole_header")
 
     def __init__(self, path: str, raw: dict[Any, Any], meta: dict[Any, Any],
-                 encoding: str | list[str], place: tuple[int, int, str]) -> None:
+                 encoding: str | list[str], place: tuple[int, int, str],
+                 facts: dict[tuple[Any, ...], Any] | None = None) -> None:
         self.path, self._raw, self._meta, self._encoding = path, raw, meta, encoding
         self.value_offset, self.value_length, self.vr = place
         self.header: Dataset = cast(Dataset, None)  # set by FileReader.read
         self.whole_header: Dataset | None = None
         self._own: Dataset | None = None
         self._layout: tuple[np.dtype, tuple[int, int]] | None | bool = False
+        self._facts = {} if facts is None else facts
 
     def __fspath__(self) -> str:
         """The path of the file."""
@@ -176,10 +189,59 @@ class FilePixels(os.PathLike[str]):
             if self.whole_header is not None:
                 self._own = self.whole_header
             else:
-                self._own = Dataset(dict(self._raw))
-                self._own.set_original_encoding(False, True, self._encoding)
-                self._own.file_meta = FileMetaDataset(self._meta)
+                self._own = _dataset(Dataset, dict(self._raw), self._encoding,
+                                     _dataset(FileMetaDataset, dict(self._meta)))
         return self._own
+
+    def shared_fact(self, name: str, tags: Sequence[BaseTag],
+                    work: Callable[[Dataset], _Fact], *also: Any) -> _Fact:
+        """Return ``work(self.header)``, worked out once for alike files.
+
+        The files of a series mostly repeat their elements byte for byte, and
+        so most of what is worked out from their headers (a stack key, the
+        rescale, the voxel type). Files read by one :class:`FileReader` share
+        the answer of `name` when their elements at `tags`, their character
+        set and `also` are the same.
+
+        Parameters
+        ----------
+        name : str
+            Names `work`; one name for one `work` and `tags`.
+        tags : sequence of pydicom.tag.BaseTag
+            Every element `work` reads (from the tags the reader keeps),
+            besides the transfer syntax, which is one for all the files.
+        work : callable
+            Takes the header.
+        *also
+            Anything else the answer depends on (a frame index, a length).
+        """
+        raw = self._raw
+        key = (name, str(self._encoding), also,
+               *[(raw[tag].VR, raw[tag].value) if tag in raw else _ABSENT
+                 for tag in tags])
+        facts = self._facts
+        if key in facts:
+            return cast(_Fact, facts[key])
+        found = facts[key] = work(self.header)
+        return found
+
+    def decimals(self, tag: BaseTag) -> list[float] | None:
+        """The values of a DS or IS element as numbers, straight from its bytes.
+
+        None when the element is absent, empty, or a value is no number: the
+        caller then reads it the usual way, which says why.
+        """
+        element = self._raw.get(tag)
+        if element is None or element.VR not in ("DS", "IS") or not element.value:
+            return None
+        try:
+            return [float(value) for value in element.value.split(b"\\")]
+        except ValueError:
+            return None
+
+    def has(self, tag: BaseTag) -> bool:
+        """True when the header holds an element of `tag`."""
+        return tag in self._raw
 
     def stored_dtype(self) -> np.dtype | None:
         """The type of a stored value, when each frame is a plain array of them.
@@ -199,7 +261,10 @@ class FilePixels(os.PathLike[str]):
     def _plain(self) -> tuple[np.dtype, tuple[int, int]] | None:
         """Return :func:`_plain_layout` of the file (worked out once)."""
         if self._layout is False:
-            self._layout = _plain_layout(self.header, self.value_length)
+            length = self.value_length
+            self._layout = self.shared_fact(
+                "plain layout", _PLAIN_LAYOUT_TAGS,
+                lambda header: _plain_layout(header, length), length)
         return cast("tuple[np.dtype, tuple[int, int]] | None", self._layout)
 
     def read_frame(self, frame_index: int, into: np.ndarray) -> np.ndarray | None:
@@ -260,6 +325,14 @@ class _Layout:
     meta: tuple[tuple[BaseTag, str, int, int], ...]
     kept: tuple[tuple[BaseTag, str, int, int], ...]
     pixels: tuple[int, int, str]
+    # Where every value of `meta` then `kept` lies, and the place each byte
+    # belongs to, by its index in `meta` + `kept`.
+    values: np.ndarray
+    owners: np.ndarray
+    # (0008,0005) Specific Character Set: read to decode the others, not kept.
+    charset: tuple[BaseTag, str, int, int] | None
+    # The values, File Meta and kept elements of the last file laid out so.
+    last: list[Any] = field(default_factory=list, compare=False)
 
     def matches(self, head: bytes) -> bool:
         """True when the file that begins with `head` is laid out alike."""
@@ -297,6 +370,8 @@ class FileReader:
         self._layouts: list[_Layout] = []
         self._conversions: dict[str, _Conversions] = {}
         self._meta: FileMetaDataset | None = None
+        # What FilePixels.shared_fact worked out, for every file read here.
+        self._facts: dict[tuple[Any, ...], Any] = {}
 
     def read(self, path: str | os.PathLike[str]) -> FilePixels | None:
         """Read the header of a file, or return None to leave it to pydicom.
@@ -323,17 +398,16 @@ class FileReader:
                 os.close(fd)
             if read is None:
                 return None
-            meta, raw, place = read
-            encoding = self._encoding_of(raw.pop(_CHARACTER_SET, None))
+            meta, raw, charset, place = read
+            encoding = self._encoding_of(charset)
         except Exception as err:  # noqa: BLE001 - pydicom reads it, and says why
             logger.debug("Left to pydicom: %s", err)
             return None
-        pixels = FilePixels(name, raw, meta, encoding, place)
+        pixels = FilePixels(name, raw, meta, encoding, place, self._facts)
         pixels.header = self._working_header(raw, meta, encoding)
         return pixels
 
-    def _read_open(self, fd: int) -> tuple[dict[Any, Any], dict[Any, Any],
-                                           tuple[int, int, str]] | None:
+    def _read_open(self, fd: int) -> _Read | None:
         """Read the elements of an open file, by its layout or by walking it."""
         size = os.fstat(fd).st_size
         head = b""
@@ -343,9 +417,7 @@ class FileReader:
             if len(head) < layout.head:
                 head = os.pread(fd, layout.head, 0)
             if layout.matches(head):
-                return (self._elements(head, layout.meta, _META_START),
-                        self._elements(head, layout.kept, layout.dataset_start),
-                        layout.pixels)
+                return self._alike(head, layout)
         wanted = _FIRST_READ
         while True:
             head = os.pread(fd, min(wanted, size), 0)
@@ -357,9 +429,33 @@ class FileReader:
             wanted *= 4
         # A series has a few layouts at most (values of another length).
         self._layouts = [scanned, *self._layouts[:_LAYOUTS_KEPT - 1]]
-        return (self._elements(head, scanned.meta, _META_START),
-                self._elements(head, scanned.kept, scanned.dataset_start),
-                scanned.pixels)
+        return self._alike(head, scanned)
+
+    def _alike(self, head: bytes, layout: _Layout) -> _Read:
+        """The elements of a file laid out as `layout`: those of the last file
+        laid out so, but where the bytes of a value differ (one comparison of
+        every value byte says where). Nobody changes the dictionaries made
+        here: the next file alike starts from copies of them."""
+        values = np.frombuffer(head, np.uint8)[layout.values]
+        if not layout.last:
+            meta = self._elements(head, layout.meta, _META_START)
+            kept = self._elements(head, layout.kept, layout.dataset_start)
+        else:
+            before, meta, kept = layout.last
+            meta, kept = dict(meta), dict(kept)
+            count = len(layout.meta)
+            for place in dict.fromkeys(layout.owners[values != before].tolist()):
+                if place < count:
+                    meta.update(self._elements(head, layout.meta[place:place + 1],
+                                               _META_START))
+                else:
+                    kept.update(self._elements(
+                        head, layout.kept[place - count:place - count + 1],
+                        layout.dataset_start))
+        layout.last[:] = [values, meta, kept]
+        charset = None if layout.charset is None else self._elements(
+            head, (layout.charset,), layout.dataset_start)[_CHARACTER_SET]
+        return meta, kept, charset, layout.pixels
 
     def _elements(self, head: bytes, places: tuple[tuple[BaseTag, str, int, int], ...],
                   start: int) -> dict[Any, Any]:
@@ -395,16 +491,70 @@ class FileReader:
     def _working_header(self, raw: dict[Any, Any], meta: dict[Any, Any],
                         encoding: str | list[str]) -> Dataset:
         """The header read_series builds from (see :class:`_WorkingHeader`)."""
-        header = _WorkingHeader(dict(raw))
-        header.set_original_encoding(False, True, encoding)
         if self._meta is None:
             # The volume reads the transfer syntax of the File Meta only, the
             # same in every file read here.
             self._meta = FileMetaDataset({_TRANSFER_SYNTAX: meta[_TRANSFER_SYNTAX]})
-        header.file_meta = self._meta
+        header = _dataset(_WorkingHeader, dict(raw), encoding, self._meta)
         # Converted elements, shared by the headers of one encoding.
         header.__dict__["_shared"] = self._conversions.setdefault(str(encoding), {})
         return header
+
+
+def _dataset(kind: type[_Made], elements: dict[Any, Any],
+             encoding: str | list[str] | None = None,
+             file_meta: FileMetaDataset | None = None) -> _Made:
+    """``kind(elements)`` read in explicit VR little endian with `encoding`.
+
+    Made by copying the attributes of a blank dataset of `kind`, each
+    container a new one: pydicom's ``__init__`` sets each through a
+    ``__setattr__`` that looks its name up in the data dictionary, which costs
+    more than all the rest of reading a header. A File Meta is not checked
+    for elements of other groups: :func:`_walk` read group 0002 only. Should
+    pydicom's blank dataset hold an attribute of another type (one this copy
+    might share between datasets), the dataset is made the usual way.
+    """
+    if kind not in _BLANKS:
+        state = dict(kind().__dict__)
+        safe = all(isinstance(value, _CONTAINERS + _PLAIN_VALUES)
+                   for value in state.values())
+        _BLANKS[kind] = (state, tuple(name for name, value in state.items()
+                                      if isinstance(value, _CONTAINERS))) if safe else None
+    blank = _BLANKS[kind]
+    if blank is None:
+        made = kind(elements)
+        if encoding is not None:
+            made.set_original_encoding(False, True, encoding)
+        if file_meta is not None:
+            made.file_meta = file_meta
+        return made
+    state, containers = blank
+    fresh = state.copy()
+    for name in containers:
+        fresh[name] = state[name].copy()
+    fresh["_dict"] = elements
+    if encoding is not None:
+        fresh.update(_read_implicit=False, _read_little=True, _read_charset=encoding)
+    if file_meta is not None:
+        fresh["file_meta"] = file_meta
+    made = kind.__new__(kind)
+    made.__dict__.update(fresh)
+    return made
+
+
+def tags_of(keywords: Sequence[str]) -> tuple[BaseTag, ...]:
+    """The tags of DICOM keywords, as :meth:`FilePixels.shared_fact` takes them."""
+    found = [_KEYWORD_TAGS[keyword] for keyword in keywords]
+    if None in found:
+        raise ValueError(f"not DICOM keywords: {keywords}")
+    return cast("tuple[BaseTag, ...]", tuple(found))
+
+
+# Every element _plain_layout reads, number_of_frames and pixel_data_shortfall
+# included.
+_PLAIN_LAYOUT_TAGS = tags_of((
+    "Rows", "Columns", "BitsAllocated", "BitsStored", "PixelRepresentation",
+    "SamplesPerPixel", "NumberOfFrames", "PhotometricInterpretation"))
 
 
 def _plain_layout(header: Dataset, length: int
@@ -445,7 +595,8 @@ def _walk(head: bytes, size: int, keep: frozenset[int]) -> _Layout | bool:
     offsets: list[int] = []
     meta = read_explicit_little(head, _META_START, meta_end, offsets=offsets)
     # pydicom reads File Meta on to the end of group 0002, not by its length.
-    if meta is None or meta[1] != meta_end or head[meta_end:meta_end + 2] == b"\2\0":
+    if (meta is None or meta[1] != meta_end or head[meta_end:meta_end + 2] == b"\2\0"
+            or any(tag >> 16 != 2 for tag in meta[0])):
         return False
     syntax = cast("RawDataElement | None", meta[0].get(_TRANSFER_SYNTAX))
     if (syntax is None or syntax.value is None
@@ -465,17 +616,30 @@ def _walk(head: bytes, size: int, keep: frozenset[int]) -> _Layout | bool:
     # What decides the walk: "DICM", the File Meta group's length, each
     # element's tag, VR and length (its first 8 bytes, 12 for a VR with a
     # 4-byte length), the transfer syntax.
+    data = np.frombuffer(head, np.uint8)
+    starts = np.array([*offsets, stop])
+    vrs = data[starts + 4].astype(np.uint16) << 8 | data[starts + 5]
+    widths = np.where(np.isin(vrs, _LONG_VR_CODES), 12, 8)
+    ends = np.cumsum(widths)
     index = np.concatenate([
         np.arange(128, _META_START), np.arange(_META_START + 8, _META_START + 12),
-        *(np.arange(at, at + (12 if head[at + 4:at + 6] in _LONG_VRS else 8))
-          for at in [*offsets, stop]),
+        np.arange(ends[-1]) + np.repeat(starts - ends + widths, widths),
         _META_START + syntax.value_tell + np.arange(syntax.length)])
-    data = np.frombuffer(head, np.uint8)
+    charset = kept.pop(_CHARACTER_SET, None)
+    places = _places(meta[0], _META_START) + _places(kept, meta_end)
+    at = np.array([place[2] for place in places], dtype=np.int64)
+    lengths = np.array([place[3] for place in places], dtype=np.int64)
+    value_ends = np.cumsum(lengths)
     return _Layout(
         size=size, head=stop + 12, index=index, expected=data[index].copy(),
         dataset_start=meta_end,
-        meta=_places(meta[0], _META_START), kept=_places(kept, meta_end),
-        pixels=(stop + 12, length, vr.decode("ascii")))
+        meta=places[:len(meta[0])], kept=places[len(meta[0]):],
+        pixels=(stop + 12, length, vr.decode("ascii")),
+        values=np.arange(value_ends[-1] if len(places) else 0)
+        + np.repeat(at - value_ends + lengths, lengths),
+        owners=np.repeat(np.arange(len(places)), lengths),
+        charset=None if charset is None else _places({_CHARACTER_SET: charset},
+                                                     meta_end)[0])
 
 
 def _places(elements: Mapping[BaseTag, Any], start: int
@@ -485,4 +649,4 @@ def _places(elements: Mapping[BaseTag, Any], start: int
                  for tag, element in elements.items())
 
 
-__all__ = ["FilePixels", "FileReader"]
+__all__ = ["FilePixels", "FileReader", "tags_of"]

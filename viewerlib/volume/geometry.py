@@ -26,6 +26,14 @@ _SPACING_ABSOLUTE_TOLERANCE_MM = 0.01
 _TILT_TOLERANCE_DEG = 0.1
 # stack_key's default: work the frame's geometry out.
 _NOT_GIVEN = object()
+# Every element plane_orientation reads (frame_geometry's but the position), and
+# every element stack_key reads besides the geometry it is given.
+ORIENTATION_KEYWORDS = (
+    "ImageOrientationPatient", "PixelSpacing", "ImagerPixelSpacing", "PixelAspectRatio",
+    "PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence")
+STACK_KEY_KEYWORDS = (
+    "SeriesInstanceUID", "FrameOfReferenceUID", "Rows", "Columns", "ImageType",
+    "EchoNumbers", "PhotometricInterpretation")
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,20 @@ class FrameGeometry:
     @cached_property
     def normal(self) -> np.ndarray:
         """Unit slice normal, row cosines x column cosines (worked out once)."""
-        return slice_normal([*self.row_cosines, *self.column_cosines])
+        normal = slice_normal([*self.row_cosines, *self.column_cosines])
+        normal.flags.writeable = False  # shared by the frames of a series (at)
+        return normal
+
+    def at(self, position: np.ndarray) -> FrameGeometry:
+        """The frame of the same orientation and spacing at another position.
+
+        The slices of a series share their orientation: it, and its normal,
+        are worked out once.
+        """
+        moved = FrameGeometry(position, self.row_cosines, self.column_cosines,
+                              self.pixel_spacing)
+        moved.__dict__["normal"] = self.normal
+        return moved
 
 
 def slice_normal(image_orientation: Sequence[float]) -> np.ndarray:
@@ -135,26 +156,55 @@ def frame_geometry(ds: Dataset, frame_index: int = 0) -> FrameGeometry | None:
         None when position or orientation is missing or unusable.
     """
     plane_position = _functional_item(ds, frame_index, "PlanePositionSequence")
-    plane_orientation = _functional_item(ds, frame_index, "PlaneOrientationSequence")
     position = (plane_position or ds).get("ImagePositionPatient")
-    orientation = (plane_orientation or ds).get("ImageOrientationPatient")
-    if position is None or orientation is None:
+    if position is None:
         return None
     try:
+        plane = _orientation(ds, frame_index)
+        if plane is None:
+            return None
         position_mm = np.asarray([float(v) for v in position], dtype=np.float64)
-        cosines = np.asarray([float(v) for v in orientation], dtype=np.float64)
-        slice_normal(cosines.tolist())
     except (TypeError, ValueError) as err:
         logger.warning("Unusable patient geometry, treated as absent: %s", err)
         return None
     if position_mm.shape != (3,):
         return None
+    return FrameGeometry(position_mm, *plane)
+
+
+def plane_orientation(ds: Dataset, frame_index: int = 0) -> FrameGeometry | None:
+    """Return the orientation and pixel spacing of a frame, placed at the origin.
+
+    What :func:`frame_geometry` works out but the position, from the elements of
+    ``ORIENTATION_KEYWORDS`` alone: the slices of a series share it, and
+    :meth:`FrameGeometry.at` places it. None when the orientation is absent
+    or unusable (:func:`frame_geometry` says why).
+    """
+    try:
+        plane = _orientation(ds, frame_index)
+    except (TypeError, ValueError):
+        return None
+    return None if plane is None else FrameGeometry(np.zeros(3), *plane)
+
+
+def _orientation(ds: Dataset, frame_index: int
+                 ) -> tuple[np.ndarray, np.ndarray, tuple[float, float] | None] | None:
+    """Row and column cosines and pixel spacing of a frame; None when there is
+    no orientation. Raises TypeError or ValueError when it is unusable."""
+    plane = _functional_item(ds, frame_index, "PlaneOrientationSequence")
+    orientation = (plane or ds).get("ImageOrientationPatient")
+    if orientation is None:
+        return None
+    cosines = np.asarray([float(v) for v in orientation], dtype=np.float64)
+    slice_normal(cosines.tolist())
     row = cosines[:3] / np.linalg.norm(cosines[:3])
     column = cosines[3:] / np.linalg.norm(cosines[3:])
+    # Shared by the frames of a series (FrameGeometry.at): never changed.
+    row.flags.writeable = column.flags.writeable = False
     spacing, source, _ = pixel_spacing_of(ds, frame_index)
     if source == "PixelAspectRatio":
         spacing = None
-    return FrameGeometry(position_mm, row, column, spacing)
+    return row, column, spacing
 
 
 def positions_along_normal(
@@ -324,6 +374,8 @@ def stack_key(ds: Dataset, frame_index: int = 0, *,
 
 def split_into_stacks(
     frames: Sequence[tuple[Dataset, int]],
+    geometries: Sequence[FrameGeometry | None] | None = None,
+    keys: Sequence[tuple[Any, ...]] | None = None,
 ) -> list[list[int]]:
     """Group frames into stacks that can each form one volume.
 
@@ -332,6 +384,11 @@ def split_into_stacks(
     frames : sequence of (pydicom.dataset.Dataset, int)
         (dataset, frame_index) pairs, e.g. every frame of every instance of a
         series. The elements used are those of :func:`stack_key`.
+    geometries : sequence of FrameGeometry or None, optional
+        ``frame_geometry`` of each frame, when the caller has worked them out
+        (it needs them again to sort each stack).
+    keys : sequence of tuple, optional
+        ``stack_key`` of each frame, when the caller has worked them out.
 
     Returns
     -------
@@ -340,11 +397,13 @@ def split_into_stacks(
         Frames at the same position within one key (repeated acquisitions or
         temporal phases) go to further stacks, in input order.
     """
-    geometries = [frame_geometry(ds, frame_index) for ds, frame_index in frames]
+    if geometries is None:
+        geometries = [frame_geometry(ds, frame_index) for ds, frame_index in frames]
     groups: dict[tuple[Any, ...], list[int]] = {}
     for index, ((ds, frame_index), geometry) in enumerate(
             zip(frames, geometries, strict=True)):
-        key = stack_key(ds, frame_index, geometry=geometry)
+        key = (stack_key(ds, frame_index, geometry=geometry) if keys is None
+               else keys[index])
         groups.setdefault(key, []).append(index)
 
     stacks: list[list[int]] = []

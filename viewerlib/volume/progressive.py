@@ -643,11 +643,13 @@ class SeriesLoad:
             if layout is None:
                 self._ask_for_metadata("the first instance is not a plain slice")
                 return False
-            geometry = frame_geometry(dataset)
+            # The layout's header: its elements are converted already.
+            header = layout.datasets[0]
+            geometry = frame_geometry(header)
             assert geometry is not None
             prediction.update(
                 uids=[],
-                key=stack_key(dataset, geometry=geometry),
+                key=stack_key(header, geometry=geometry),
                 origin=geometry.position,
                 normal=geometry.normal,
                 step=None,

@@ -26,7 +26,7 @@ from viewerlib.pipeline.modality import (
     rescale_parameters,
     stored_value_range,
 )
-from viewerlib.volume.files import FilePixels
+from viewerlib.volume.files import FilePixels, tags_of
 
 logger = logging.getLogger(__name__)
 
@@ -151,8 +151,27 @@ def read_header(source: Source, compact: bool) -> Dataset:
     return compact_header(full) if compact else full
 
 
+# Every element integer_rescale reads (rescale_parameters, stored_value_range).
+RESCALE_TAGS = tags_of((
+    "RescaleSlope", "RescaleIntercept", "RescaleType", "BitsStored", "BitsAllocated",
+    "PixelRepresentation", "PerFrameFunctionalGroupsSequence",
+    "SharedFunctionalGroupsSequence"))
+
+
+def integer_rescale(ds: Dataset, frame_index: int) -> tuple[int, int, int, int]:
+    """Return slope, intercept (as integers) and the stored value range of a frame.
+
+    What :func:`modality_into` needs to write a frame into an integer volume,
+    whose type :func:`~viewerlib.volume.volume.read_series` chose only when the
+    slope and intercept are integers.
+    """
+    params = rescale_parameters(ds, frame_index)
+    return (int(params.slope), int(params.intercept), *stored_value_range(ds))
+
+
 def modality_into(
-    stored: np.ndarray, ds: Dataset, frame_index: int, out: np.ndarray
+    stored: np.ndarray, ds: Dataset, frame_index: int, out: np.ndarray, *,
+    rescale: tuple[int, int, int, int] | None = None,
 ) -> bool:
     """Write the modality values of one frame into `out`, without a wide copy.
 
@@ -167,6 +186,8 @@ def modality_into(
         Index of the frame, starting at 0.
     out : numpy.ndarray
         (rows, columns) destination, integer or float32.
+    rescale : tuple of int, optional
+        :func:`integer_rescale` of the frame, when the caller has it.
 
     Returns
     -------
@@ -185,31 +206,44 @@ def modality_into(
         out[...] = apply_modality_lut(stored, ds, frame_index)
         return True
 
-    params = rescale_parameters(ds, frame_index)
-    slope, intercept = int(params.slope), int(params.intercept)
+    slope, intercept, lowest, highest = (
+        integer_rescale(ds, frame_index) if rescale is None else rescale)
     if not stored.size:
         return True
     # The smallest and largest value answer both whether bits above Bits Stored
-    # need clearing (PS3.5 8.1.1) and whether `out` holds every result.
-    low, high = int(stored.min()), int(stored.max())
-    lowest, highest = stored_value_range(ds)
+    # need clearing (PS3.5 8.1.1) and whether `out` holds every result. For
+    # unsigned values 0 bounds them from below as well as their minimum does
+    # (the rescale is linear): one pass over the frame fewer.
+    high = int(stored.max())
+    low = 0 if stored.dtype.kind == "u" and lowest == 0 else int(stored.min())
     values = stored
     if low < lowest or high > highest:
         values = clean_stored_values(stored, ds)
         low, high = int(values.min()), int(values.max())
     info = np.iinfo(out.dtype)
     ends = (slope * low + intercept, slope * high + intercept)
+    if (min(ends) < info.min or max(ends) > info.max) and low == 0:
+        # 0 bounded the values from below, and too widely: the true minimum.
+        low = int(values.min())
+        ends = (slope * low + intercept, slope * high + intercept)
     if min(ends) < info.min or max(ends) > info.max:
         return False
     if not (_same_bytes(values, out) and info.min <= low and high <= info.max):
         np.copyto(out, values, casting="unsafe")
     # Else `out` already holds the values: read into its own bytes, and each
     # one the same number in either type.
+    # A factor beyond `out`'s type (an intercept of -40000 for int16 values)
+    # works in int64 and wraps back: the results fit, so they come out exact.
     if slope != 1:
-        np.multiply(out, slope, out=out)
+        np.multiply(out, _operand(slope, info), out=out, casting="unsafe")
     if intercept != 0:
-        np.add(out, intercept, out=out)
+        np.add(out, _operand(intercept, info), out=out, casting="unsafe")
     return True
+
+
+def _operand(value: int, info: np.iinfo) -> int | np.int64:
+    """`value` as it can meet an array of `info`'s type in numpy's arithmetic."""
+    return value if info.min <= value <= info.max else np.int64(value)
 
 
 def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
@@ -578,10 +612,13 @@ def _fill_from_file(source: FilePixels, wanted: list[tuple[int, int]],
     Reading is memory-bound: on two cores, two threads reading files into
     the volume gained nothing reliable over one (see bench/README.md).
     """
-    dtype, header = source.stored_dtype(), source.header
+    dtype = source.stored_dtype()
     if dtype is None:
         return None
     for slot, frame_index in wanted:
+        rescale = None if voxels.dtype.kind == "f" else source.shared_fact(
+            "integer rescale", RESCALE_TAGS,
+            lambda header, f=frame_index: integer_rescale(header, f), frame_index)
         into = voxels[slot]
         if into.dtype.itemsize != dtype.itemsize:
             buffer = buffers.get(dtype.str)
@@ -591,10 +628,12 @@ def _fill_from_file(source: FilePixels, wanted: list[tuple[int, int]],
         stored = source.read_frame(frame_index, into)
         if stored is None:
             return None
-        if not modality_into(stored, header, frame_index, voxels[slot]):
+        if not modality_into(stored, source.header, frame_index, voxels[slot],
+                             rescale=rescale):
             logger.debug("Widening voxels from %s to int32", voxels.dtype)
             voxels = voxels.astype(np.int32)
-            modality_into(stored, header, frame_index, voxels[slot])
+            modality_into(stored, source.header, frame_index, voxels[slot],
+                          rescale=rescale)
     return voxels
 
 

@@ -23,13 +23,19 @@ from viewerlib.pipeline.decode import number_of_frames, transfer_syntax_of
 from viewerlib.pipeline.instance import missing_file_error, pixel_spacing_of
 from viewerlib.pipeline.modality import rescale_parameters, stored_value_range
 from viewerlib.pipeline.voi import WindowPreset, default_window, window_presets
-from viewerlib.volume.files import FilePixels, FileReader
+from viewerlib.volume.files import FilePixels, FileReader, tags_of
 from viewerlib.volume.geometry import (
+    ORIENTATION_KEYWORDS,
+    STACK_KEY_KEYWORDS,
+    FrameGeometry,
     frame_geometry,
+    plane_orientation,
     split_into_stacks,
+    stack_key,
     stack_spacing,
 )
 from viewerlib.volume.reading import (
+    RESCALE_TAGS,
     FillProblems,
     default_workers,
     fill_voxels,
@@ -52,6 +58,14 @@ _EXACT_ABSOLUTE_TOLERANCE_MM = 0.01
 _READ_FILES_FAST = True
 
 Source = str | os.PathLike[str] | Dataset
+
+_POSITION_TAG, *_ = tags_of(("ImagePositionPatient",))
+_ORIENTATION_TAGS = tags_of(ORIENTATION_KEYWORDS)
+_FUNCTIONAL_GROUP_TAGS = tags_of(("PerFrameFunctionalGroupsSequence",
+                                  "SharedFunctionalGroupsSequence"))
+_STACK_KEY_TAGS = tags_of(STACK_KEY_KEYWORDS) + _ORIENTATION_TAGS
+# Every element _value_range reads.
+_VALUE_RANGE_TAGS = tags_of(("ModalityLUTSequence",)) + RESCALE_TAGS
 
 
 @dataclass
@@ -292,30 +306,114 @@ def _last_axis_3(values: npt.ArrayLike, what: str) -> np.ndarray:
     return array
 
 
-def _choose_dtype(frames: Sequence[tuple[Dataset, int]]) -> tuple[np.dtype, str]:
-    """Return the voxel dtype that holds every modality value exactly, if any."""
-    if any("ModalityLUTSequence" in ds for ds, _ in frames):
-        return np.dtype(np.float32), "a Modality LUT Sequence is used"
-    if any(int(ds.get("BitsAllocated", 16) or 16) > 16 for ds, _ in frames):
-        return np.dtype(np.float32), "32-bit stored values"
+# Why a volume is float32, by precedence.
+_FLOAT_REASONS = ("a Modality LUT Sequence is used", "32-bit stored values",
+                  "the rescale slope/intercept is not integer")
 
-    low = high = None
-    for ds, frame_index in frames:
+
+_ValueRange = tuple[str, int, int] | ValueError
+
+
+def _value_range(ds: Dataset, frame_index: int) -> _ValueRange:
+    """The least and greatest modality value a frame can hold, if integer.
+
+    Returns ``(why, low, high)``: `why` is one of ``_FLOAT_REASONS`` when the
+    values need float32 (`low` and `high` then 0), else "". A rescale that is
+    no number is returned, not raised: another frame may need float32 first.
+    """
+    if "ModalityLUTSequence" in ds:
+        return _FLOAT_REASONS[0], 0, 0
+    if int(ds.get("BitsAllocated", 16) or 16) > 16:
+        return _FLOAT_REASONS[1], 0, 0
+    try:
         params = rescale_parameters(ds, frame_index)
-        if not params.is_integer:
-            return np.dtype(np.float32), "the rescale slope/intercept is not integer"
-        stored_low, stored_high = stored_value_range(ds)
-        ends = [int(params.slope) * v + int(params.intercept)
-                for v in (stored_low, stored_high)]
-        low = min(ends) if low is None else min(low, min(ends))
-        high = max(ends) if high is None else max(high, max(ends))
+    except ValueError as err:
+        return err  # raised by _choose_dtype unless a frame needs float32 first
+    if not params.is_integer:
+        return _FLOAT_REASONS[2], 0, 0
+    ends = [int(params.slope) * v + int(params.intercept)
+            for v in stored_value_range(ds)]
+    return "", min(ends), max(ends)
+
+
+def _choose_dtype(ranges: Sequence[_ValueRange]) -> tuple[np.dtype, str]:
+    """Return the voxel dtype that holds every modality value exactly, if any.
+
+    `ranges` has :func:`_value_range` of each frame.
+
+    Raises
+    ------
+    ValueError
+        The first frame's whose rescale is no number, unless a Modality LUT,
+        32-bit values or a fractional rescale before it make the volume float32.
+    """
+    reasons = {found[0] for found in ranges if not isinstance(found, ValueError)}
+    for why in _FLOAT_REASONS[:2]:
+        if why in reasons:
+            return np.dtype(np.float32), why
+    for found in ranges:
+        if isinstance(found, ValueError):
+            raise found
+        if found[0]:
+            return np.dtype(np.float32), found[0]
+    if not ranges:
+        return np.dtype(np.float32), "the integer range does not fit in int32"
+    low = min(found[1] for found in ranges)  # type: ignore[index]
+    high = max(found[2] for found in ranges)  # type: ignore[index]
     for dtype in _INTEGER_DTYPES:
         info = np.iinfo(dtype)
-        if low is None or high is None:
-            break
         if info.min <= low and high <= info.max:
             return np.dtype(dtype), ""
     return np.dtype(np.float32), "the integer range does not fit in int32"
+
+
+def _file_of(header: Dataset, source: Any) -> FilePixels | None:
+    """The file the tight reader read `header` from, if it did."""
+    if isinstance(source, FilePixels) and source.header is header:
+        return source
+    return None
+
+
+def _geometry_of(header: Dataset, frame_index: int, source: Any) -> FrameGeometry | None:
+    """:func:`~viewerlib.volume.geometry.frame_geometry`, once per orientation.
+
+    For a file the tight reader read, without functional groups, the orientation
+    is worked out once for all files alike (:meth:`FilePixels.shared_fact`) and
+    the position read straight from its bytes.
+    """
+    file = _file_of(header, source)
+    if (file is None or frame_index != 0
+            or any(file.has(tag) for tag in _FUNCTIONAL_GROUP_TAGS)):
+        return frame_geometry(header, frame_index)
+    position = file.decimals(_POSITION_TAG)
+    if position is None or len(position) != 3:
+        return frame_geometry(header, frame_index)
+    same = file.shared_fact("orientation", _ORIENTATION_TAGS,
+                            lambda ds: plane_orientation(ds, 0))
+    if same is None:  # frame_geometry says why, as for any other file
+        return frame_geometry(header, frame_index)
+    return same.at(np.array(position))
+
+
+def _stack_key_of(header: Dataset, frame_index: int, source: Any,
+                  geometry: FrameGeometry | None) -> tuple[Any, ...]:
+    """:func:`~viewerlib.volume.geometry.stack_key`, once for files alike."""
+    file = _file_of(header, source)
+    if file is None:
+        return stack_key(header, frame_index, geometry=geometry)
+    return file.shared_fact(
+        "stack key", _STACK_KEY_TAGS,
+        lambda ds: stack_key(ds, frame_index, geometry=geometry),
+        frame_index, geometry is None)
+
+
+def _value_range_of(header: Dataset, frame_index: int, source: Any) -> _ValueRange:
+    """:func:`_value_range`, once for files alike."""
+    file = _file_of(header, source)
+    if file is None:
+        return _value_range(header, frame_index)
+    return file.shared_fact("value range", _VALUE_RANGE_TAGS,
+                            lambda ds: _value_range(ds, frame_index), frame_index)
 
 
 def _note(volume_warnings: list[str], message: str) -> None:
@@ -482,6 +580,7 @@ def _build_volume(
     workers: int,
     fill: Callable[..., tuple[np.ndarray, bool]] = fill_voxels,
     lost: list[str] | None = None,
+    frame_geometries: Sequence[FrameGeometry | None] | None = None,
 ) -> Volume | None:
     """Sort one stack, work out its geometry, and read its voxels.
 
@@ -490,7 +589,8 @@ def _build_volume(
     decoded while the series streamed, so both routes share this one geometry.
     When `fill` takes ``problems`` an input that cannot be decoded costs only
     its own slices (blanked and flagged); a stack none of whose inputs decodes
-    gives None, with the reasons appended to `lost`.
+    gives None, with the reasons appended to `lost`. `frame_geometries`, by
+    index into `frames`, saves working the geometry out again.
     """
     notes: list[str] = []
     first_header = frames[stack[0]][0]
@@ -505,7 +605,8 @@ def _build_volume(
         logger.warning(message)
         return None
 
-    geometries = [frame_geometry(frames[i][0], frames[i][1]) for i in stack]
+    geometries = ([frame_geometries[i] for i in stack] if frame_geometries is not None
+                  else [frame_geometry(frames[i][0], frames[i][1]) for i in stack])
     order = list(range(len(stack)))
     has_geometry = all(g is not None for g in geometries)
     if has_geometry:
@@ -586,8 +687,10 @@ def _build_volume(
     else:
         affine[:3, :3] = np.diag([slice_spacing, in_plane[0], in_plane[1]])
 
-    ordered_frames = [(frames[i][0], frames[i][1]) for i in sorted_ids]
-    dtype, reason = _choose_dtype(ordered_frames)
+    dtype, reason = _choose_dtype([
+        _value_range_of(frames[i][0], frames[i][1],
+                        sources[frames[i][2]] if frames[i][2] < len(sources) else None)
+        for i in sorted_ids])
     bits_allocated = int(first_header.get("BitsAllocated", 16) or 16)
     if dtype == np.int32 and bits_allocated <= 16:
         # The header allows values beyond int16 (e.g. 16-bit signed stored values
@@ -893,11 +996,16 @@ def read_series(
                    + "; ".join(unreadable))
         warnings.warn(message, UserWarning, stacklevel=2)
         logger.warning("left out %d unreadable input(s)", len(unreadable))
-    stacks = split_into_stacks([(ds, f) for ds, f, _ in frames])
+    # Worked out once, for splitting and then sorting each stack.
+    geometries = [_geometry_of(ds, f, sources[i]) for ds, f, i in frames]
+    keys = [_stack_key_of(ds, f, sources[i], geometry)
+            for (ds, f, i), geometry in zip(frames, geometries, strict=True)]
+    stacks = split_into_stacks([(ds, f) for ds, f, _ in frames], geometries, keys)
     volumes = []
     lost: list[str] = []
     for stack in stacks:
-        volume = _build_volume(stack, frames, sources, workers, lost=lost)
+        volume = _build_volume(stack, frames, sources, workers, lost=lost,
+                               frame_geometries=geometries)
         if volume is None:
             continue
         # The headers of files read fast were built from stay inside: the

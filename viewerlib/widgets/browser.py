@@ -21,14 +21,13 @@ import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import anywidget
 import ipywidgets
 import numpy as np
 import traitlets
 
 from viewerlib.errors import IncompleteResultsWarning, ViewerlibError
 from viewerlib.sources.federated import not_searched_note
-from viewerlib.widgets._frontend import front_end
+from viewerlib.widgets._frontend import FrontEndWidget, esm_trait, front_end
 
 if TYPE_CHECKING:
     from viewerlib.model import Study
@@ -83,8 +82,8 @@ def thumbnail(frame: np.ndarray, side: int = _THUMBNAIL_SIDE) -> np.ndarray:
     return np.ascontiguousarray(frame[::step, ::step])
 
 
-class _Table(anywidget.AnyWidget):
-    _esm = front_end("browser.js")
+class _Table(FrontEndWidget):
+    _esm = esm_trait(front_end("browser.js"))
     results = traitlets.List([]).tag(sync=True)
     health = traitlets.List([]).tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)

@@ -11,12 +11,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-import anywidget
 import numpy as np
 import traitlets
 
 from viewerlib.objects.document import PdfPages, encapsulated_document
-from viewerlib.widgets._frontend import front_end
+from viewerlib.widgets._frontend import FrontEndWidget, esm_trait, front_end
 from viewerlib.widgets.stack import overlay_texts
 
 if TYPE_CHECKING:
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class DocumentViewer(anywidget.AnyWidget):
+class DocumentViewer(FrontEndWidget):
     """Page through an Encapsulated PDF.
 
     Parameters
@@ -44,7 +43,7 @@ class DocumentViewer(anywidget.AnyWidget):
         readable PDF.
     """
 
-    _esm = front_end("document.js")
+    _esm = esm_trait(front_end("document.js"))
     #: The page shown, from 0.
     page_index = traitlets.Int(0).tag(sync=True)
     number_of_pages = traitlets.Int(1).tag(sync=True)

@@ -21,7 +21,6 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import anywidget
 import numpy as np
 import traitlets
 
@@ -33,7 +32,7 @@ from viewerlib.objects.media import (
     read_photograph,
 )
 from viewerlib.objects.sop import ObjectKind, object_kind
-from viewerlib.widgets._frontend import front_end
+from viewerlib.widgets._frontend import FrontEndWidget, esm_trait, front_end
 from viewerlib.widgets.stack import cine_rate, overlay_texts
 
 if TYPE_CHECKING:
@@ -50,7 +49,7 @@ _DEFAULT_CINE_FPS = 10.0
 _MAX_FPS = 240.0
 
 
-class MediaViewer(anywidget.AnyWidget):
+class MediaViewer(FrontEndWidget):
     """Show photographs or play a video, with zoom, pan and frame stepping.
 
     Parameters
@@ -61,7 +60,7 @@ class MediaViewer(anywidget.AnyWidget):
         Identity texts (patient, study, series), shown as text only.
     """
 
-    _esm = front_end("media.js")
+    _esm = esm_trait(front_end("media.js"))
     frame_index = traitlets.Int(0).tag(sync=True)
     number_of_frames = traitlets.Int(1).tag(sync=True)
     #: (rows, columns) of each frame, so the view can lay out before pixels arrive;

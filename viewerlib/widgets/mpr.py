@@ -15,14 +15,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-import anywidget
 import numpy as np
 import traitlets
 
 from viewerlib.pipeline.presentation import should_invert
 from viewerlib.volume.mpr import SlabMode
 from viewerlib.volume.resample import on_uniform_grid
-from viewerlib.widgets._frontend import front_end
+from viewerlib.widgets._frontend import FrontEndWidget, esm_trait, front_end
 from viewerlib.widgets.stack import (
     CT_WINDOW_PRESETS,
     _percentile_preset,
@@ -39,7 +38,7 @@ logger = logging.getLogger(__name__)
 _BYTES_PER_MESSAGE = 4 << 20
 
 
-class MPRViewer(anywidget.AnyWidget):
+class MPRViewer(FrontEndWidget):
     """Axial, coronal and sagittal planes of one volume, linked by a crosshair.
 
     Parameters
@@ -67,7 +66,7 @@ class MPRViewer(anywidget.AnyWidget):
     marks where each one cuts a view, and a view lying in one says so.
     """
 
-    _esm = front_end("mpr.js")
+    _esm = esm_trait(front_end("mpr.js"))
     shape = traitlets.List(traitlets.Int(), [1, 1, 1]).tag(sync=True)
     #: 4x4 index (slice, row, column, 1) to LPS mm matrix, row-major, and its inverse.
     affine = traitlets.List(traitlets.Float(), []).tag(sync=True)

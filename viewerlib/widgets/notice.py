@@ -12,11 +12,10 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import anywidget
 import traitlets
 from pydicom.uid import UID
 
-from viewerlib.widgets._frontend import front_end
+from viewerlib.widgets._frontend import FrontEndWidget, esm_trait, front_end
 from viewerlib.widgets.stack import overlay_texts
 
 if TYPE_CHECKING:
@@ -122,7 +121,7 @@ def describe_series(series: Series, header: Dataset | None = None) -> str:
     return f"{what} ({', '.join(details)}): {advice}"
 
 
-class StudyNotice(anywidget.AnyWidget):
+class StudyNotice(FrontEndWidget):
     """What a study holds, series by series, when none of it can be shown.
 
     Parameters
@@ -140,7 +139,7 @@ class StudyNotice(anywidget.AnyWidget):
         As given; shown as text, never as HTML.
     """
 
-    _esm = front_end("notice.js")
+    _esm = esm_trait(front_end("notice.js"))
     title = traitlets.Unicode(_TITLE).tag(sync=True)
     lines = traitlets.List(traitlets.Unicode(), []).tag(sync=True)
     overlay = traitlets.Dict({}).tag(sync=True)

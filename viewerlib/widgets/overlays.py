@@ -43,7 +43,7 @@ from viewerlib.objects.references import SliceIndex, referenced_series_uids
 from viewerlib.objects.segmentation import read_segmentation
 from viewerlib.objects.sop import ObjectKind, object_kind
 from viewerlib.objects.structure_set import read_structure_set
-from viewerlib.widgets._frontend import front_end
+from viewerlib.widgets._frontend import esm_trait, front_end
 from viewerlib.widgets.stack import StackViewer
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class AnnotatedStackViewer(StackViewer):
     :meth:`mark_key_images` and :meth:`apply_presentation_state`.
     """
 
-    _esm = _ADD_ON + "\n" + front_end("stack.js")
+    _esm = esm_trait(_ADD_ON + "\n" + front_end("stack.js"))
     #: One dict per layer: ``id``, ``name``, ``color`` [r, g, b], ``style``
     #: (fill or outline), ``visible`` and ``slices`` (the slice indexes it is on).
     layers = traitlets.List([]).tag(sync=True)

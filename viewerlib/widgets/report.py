@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-import anywidget
 import traitlets
 
-from viewerlib.widgets._frontend import front_end
+from viewerlib.widgets._frontend import FrontEndWidget, esm_trait, front_end
 from viewerlib.widgets.stack import overlay_texts
 
 if TYPE_CHECKING:
@@ -100,7 +99,7 @@ def report_tree(ds: Dataset, depth: int = 0) -> dict[str, Any]:
     }
 
 
-class ReportViewer(anywidget.AnyWidget):
+class ReportViewer(FrontEndWidget):
     """A structured report as an indented tree of text.
 
     Parameters
@@ -116,7 +115,7 @@ class ReportViewer(anywidget.AnyWidget):
         :func:`viewerlib.open`, which chooses it).
     """
 
-    _esm = front_end("report.js")
+    _esm = esm_trait(front_end("report.js"))
     tree = traitlets.Dict({}).tag(sync=True)
     overlay = traitlets.Dict({}).tag(sync=True)
     #: Always False: PDFs are shown by the DocumentViewer (kept for saved states).

@@ -27,14 +27,13 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-import anywidget
 import numpy as np
 import traitlets
 
 from viewerlib.pipeline.voi import VOILUTFunction, WindowPreset
 from viewerlib.volume import measure
 from viewerlib.volume.volume import Volume, volume_alerts
-from viewerlib.widgets._frontend import front_end
+from viewerlib.widgets._frontend import FrontEndWidget, esm_trait, front_end
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -157,7 +156,7 @@ def _direction_letters(vector: np.ndarray) -> str:
     return text
 
 
-class StackViewer(anywidget.AnyWidget):
+class StackViewer(FrontEndWidget):
     """Scroll through the slices of one volume, with window/level and overlays.
 
     Parameters
@@ -182,7 +181,7 @@ class StackViewer(anywidget.AnyWidget):
         Position of each slice along the slice normal, for the overlay.
     """
 
-    _esm = _FRONT_END
+    _esm = esm_trait(_FRONT_END)
     slice_index = traitlets.Int(0).tag(sync=True)
     number_of_slices = traitlets.Int(1).tag(sync=True)
     rows = traitlets.Int(1).tag(sync=True)
@@ -342,9 +341,8 @@ class StackViewer(anywidget.AnyWidget):
             # MR and the rest: windows from the data itself.
             presets += [_percentile_preset(volume.voxels)]
         default = volume.default_window
-        kwargs.setdefault(
-            "overlay", overlay_texts(header) if header is not None else {}
-        )
+        if "overlay" not in kwargs:  # setdefault would work the texts out anyway
+            kwargs["overlay"] = overlay_texts(header) if header is not None else {}
         # MONOCHROME1 and an INVERSE Presentation LUT Shape: white is low.
         kwargs.setdefault(
             "invert", should_invert(header) if header is not None else False

@@ -14,13 +14,12 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any
 
-import anywidget
 import numpy as np
 import traitlets
 from skimage.measure import block_reduce
 
 from viewerlib.volume.resample import on_uniform_grid
-from viewerlib.widgets._frontend import front_end
+from viewerlib.widgets._frontend import FrontEndWidget, esm_trait, front_end
 from viewerlib.widgets.stack import overlay_texts
 
 if TYPE_CHECKING:
@@ -54,7 +53,7 @@ def downsample(voxels: np.ndarray, max_side: int) -> np.ndarray:
     return reduced.astype(np.float32)
 
 
-class VolumeViewer(anywidget.AnyWidget):
+class VolumeViewer(FrontEndWidget):
     """Volume rendering of one volume; drag to turn it, pick a preset.
 
     Parameters
@@ -78,7 +77,7 @@ class VolumeViewer(anywidget.AnyWidget):
     says so).
     """
 
-    _esm = front_end("volume3d.js")
+    _esm = esm_trait(front_end("volume3d.js"))
     texture_shape = traitlets.List(traitlets.Int(), [1, 1, 1]).tag(sync=True)
     extent_mm = traitlets.List(traitlets.Float(), [1.0, 1.0, 1.0]).tag(sync=True)
     #: Modality values mapped to texture levels 0 and 255.

@@ -155,6 +155,8 @@ def _series(count: int = 6, rows: int = 6, columns: int = 5, *,
                   else np.arange(rows * columns).reshape(rows, columns) + 10 * k)
         ds = build_slice(values, (-10.0, -20.0, 2.5 * k), **elements)
         ds.InstanceNumber = k + 1
+        # UIDs of one length (generate_uid's vary): files laid out alike.
+        ds.SOPInstanceUID = f"{ds.SOPInstanceUID[:40]}.{10 ** 6 + k}"
         out.append(ds)
     return out
 
@@ -333,6 +335,37 @@ def _case_layouts(folder: Path) -> list[Path]:
         whole = len(str(int(2.5 * k)))
         ds.SliceLocation = f"{2.5 * k:.{10 - 2 * (k % 3) - whole - 1}f}"
     return _save(folder, datasets)
+
+
+def _case_facts_vary(folder: Path) -> list[Path]:
+    # Files laid out alike (values of the same lengths) that differ in what a
+    # fact worked out once for files alike reads (FilePixels.shared_fact): the
+    # rescale, the bits stored, the orientation, the spacing, the image type,
+    # the echo; and one slice without a position.
+    datasets = _series(9)
+    datasets[1].RescaleIntercept = "-1000"
+    datasets[2].RescaleSlope = "2"
+    datasets[3].ImageOrientationPatient = [0.0, 1.0, 0.0, 1.0, 0.0, 0.0]
+    datasets[4].PixelSpacing = [0.8, 0.5]
+    datasets[5].ImageType = ["ORIGINAL", "PRIMARY", "LOCALI"]
+    datasets[6].EchoNumbers = "2"
+    datasets[7].BitsStored, datasets[7].HighBit = 12, 11
+    del datasets[8].ImagePositionPatient
+    for ds in datasets[:7]:
+        ds.EchoNumbers = ds.get("EchoNumbers", "1")
+    return _save(folder, datasets)
+
+
+def _case_unusable_geometry(folder: Path) -> list[Path]:
+    # Orientations whose rows and columns are parallel, and a position that is
+    # no number: each file's geometry is unusable, and logged as such once.
+    datasets = _series(4, ImageOrientationPatient=[1.0, 0.0, 0.0, 1.0, 0.0, 0.0])
+    datasets += _series(2)
+    datasets[-1].ImagePositionPatient = [-10.0, -20.0, 7.5]
+    paths = _save(folder, datasets)
+    data = paths[-1].read_bytes()
+    paths[-1].write_bytes(data.replace(b"-10.0\\-20.0\\7.5", b"-x0.0\\-20.0\\7.5"))
+    return paths
 
 
 def _case_reversed(folder: Path) -> list[Path]:
@@ -531,6 +564,28 @@ def test_working_header_looks_up_as_pydicom_does(tmp_path):
             header.EchoNumbers  # noqa: B018
 
 
+def test_unsigned_values_far_from_zero_fit_without_widening():
+    # Values of 20000 less 40000 fit int16, though 0 less 40000 would not: the
+    # bound 0 that spares the minimum's pass must not widen the volume.
+    stored = np.full((6, 5), 20000, np.uint16)
+    out = np.empty((6, 5), np.int16)
+    assert modality_into(stored, Dataset(), 0, out, rescale=(1, -40000, 0, 65535))
+    assert (out == -20000).all()
+    stored[0, 0] = 1000
+    assert not modality_into(stored, Dataset(), 0, out, rescale=(1, -40000, 0, 65535))
+
+
+def test_a_series_with_an_intercept_beyond_int16_is_read_exactly(tmp_path, monkeypatch):
+    datasets = _series(RescaleIntercept="-40000")
+    for k, ds in enumerate(datasets):
+        _pixels(ds, np.full((6, 5), 20000 + k), 16, 16, False)
+    paths = _save(tmp_path, datasets)
+    _same_both_ways(paths, monkeypatch)
+    (read,) = volume.read_series(paths)
+    assert read.voxels.dtype == np.int16 and not read.warnings
+    assert read.voxels[:, 0, 0].tolist() == [-20000 + k for k in range(6)]
+
+
 @pytest.mark.parametrize(("stored", "out_dtype"), [
     (np.array([[0, 4095], [17, 0x7123]], "<u2"), np.int16),    # bits above 12
     (np.array([[0, 40000], [17, 65535]], "<u2"), np.int16),    # beyond int16
@@ -549,3 +604,105 @@ def test_modality_into_its_own_bytes_equals_into_a_copy(stored, out_dtype):
         np.testing.assert_array_equal(out, expected)
     else:
         np.testing.assert_array_equal(out.view(stored.dtype), stored)  # untouched
+
+
+class _Recording(Dataset):
+    """A header that notes the tag of every element asked for."""
+
+    def __init__(self, ds: Dataset) -> None:
+        super().__init__(ds)
+        self.file_meta = ds.file_meta
+        self.__dict__["asked"] = set()
+
+    def _asked(self, key: Any) -> None:
+        tag = pydicom.datadict.tag_for_keyword(key) if isinstance(key, str) else key
+        if tag is not None:
+            self.__dict__["asked"].add(int(tag))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self._asked(key)
+        return super().get(key, default)
+
+    def __getattr__(self, name: str) -> Any:
+        self._asked(name)
+        return super().__getattr__(name)
+
+    def __contains__(self, key: Any) -> bool:
+        self._asked(key)
+        return super().__contains__(key)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, int):
+            self._asked(key)
+        return super().__getitem__(key)
+
+
+def _headers_of_every_kind() -> list[Dataset]:
+    """A plain slice, a Modality LUT, multi-frames placed and rescaled by their
+    functional groups."""
+    plain = _series(1)[0]
+    lut = _series(1)[0]
+    del lut.RescaleSlope, lut.RescaleIntercept
+    item = Dataset()
+    item.LUTDescriptor, item.LUTData, item.ModalityLUTType = [4, 0, 16], [1, 2, 3, 4], "HU"
+    lut.ModalityLUTSequence = Sequence([item])
+    enhanced = _multi_frame()
+    transformation = Dataset()
+    transformation.RescaleSlope, transformation.RescaleIntercept = "1", "-1024"
+    transformation.RescaleType = "HU"
+    enhanced.SharedFunctionalGroupsSequence[0].PixelValueTransformationSequence = (
+        Sequence([transformation]))
+    return [plain, lut, _multi_frame(), enhanced]
+
+
+@pytest.mark.parametrize("fact", ["plain layout", "integer rescale", "value range",
+                                  "orientation", "stack key"])
+def test_a_fact_shared_by_files_alike_reads_only_its_tags(fact):
+    """A fact shared by files whose elements at its tags are alike
+    (FilePixels.shared_fact) must read no other element: one it read but did
+    not name could differ between two files and the second get the first's
+    answer."""
+    from viewerlib.volume.geometry import frame_geometry, plane_orientation, stack_key
+    from viewerlib.volume.reading import RESCALE_TAGS, integer_rescale
+
+    facts: dict[str, tuple[Callable[[Dataset, int], Any], tuple[Any, ...]]] = {
+        "plain layout": (lambda ds, f: files._plain_layout(ds, 10 ** 9),
+                         files._PLAIN_LAYOUT_TAGS),
+        "integer rescale": (integer_rescale, RESCALE_TAGS),
+        "value range": (volume._value_range, volume._VALUE_RANGE_TAGS),
+        "orientation": (plane_orientation, volume._ORIENTATION_TAGS),
+        "stack key": (lambda ds, f: stack_key(ds, f, geometry=frame_geometry(ds, f)),
+                      volume._STACK_KEY_TAGS + (volume._POSITION_TAG,)),
+    }
+    work, tags = facts[fact]
+    for ds in _headers_of_every_kind():
+        for frame_index in range(int(ds.get("NumberOfFrames", 1))):
+            recording = _Recording(ds)
+            try:
+                work(recording, frame_index)
+            except ValueError:
+                pass  # what it asked for before it gave up still counts
+            unnamed = recording.asked - {int(tag) for tag in tags}
+            assert not unnamed, [pydicom.datadict.keyword_for_tag(t) for t in unnamed]
+
+
+@pytest.mark.parametrize("kind", [Dataset, pydicom.dataset.FileMetaDataset,
+                                  files._WorkingHeader])
+def test_datasets_made_fast_are_those_pydicom_makes(kind):
+    """files._dataset copies a blank dataset's attributes instead of running
+    pydicom's __init__: the same attributes, and no container shared."""
+    meta = pydicom.dataset.FileMetaDataset()
+    elements = {} if kind is pydicom.dataset.FileMetaDataset else {
+        0x00280010: pydicom.dataelem.DataElement(0x00280010, "US", 6)}
+    fast = files._dataset(kind, dict(elements), "iso8859", meta)
+    usual = kind(dict(elements))
+    usual.set_original_encoding(False, True, "iso8859")
+    usual.file_meta = meta
+    assert type(fast) is kind
+    assert fast.__dict__.keys() == usual.__dict__.keys()
+    for name, value in usual.__dict__.items():
+        assert fast.__dict__[name] == value, name
+    other = files._dataset(kind, {}, None, None)
+    shared = [name for name, value in fast.__dict__.items()
+              if isinstance(value, dict | list | set) and other.__dict__.get(name) is value]
+    assert shared == []

@@ -21,6 +21,7 @@ choose-the-largest rule would pick) and a coronal scout.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import socket
 from collections.abc import Sequence
@@ -315,8 +316,20 @@ def write(datasets: Sequence[Dataset], folder: Path) -> list[Path]:
     return paths
 
 
+# Bound, never listening, kept for the whole run: see closed_port.
+_CLOSED: list[socket.socket] = []
+
+
 def closed_port() -> int:
-    """A loopback port nothing listens on (an archive that is down)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A loopback port nothing listens on (an archive that is down).
+
+    Its socket stays bound and never listens: a connection is refused, and
+    neither a server nor an outgoing connection's own end can take the port
+    while the tests run (a port let go could be either, and then answer).
+    """
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    if not _CLOSED:
+        atexit.register(lambda: [held.close() for held in _CLOSED])
+    _CLOSED.append(probe)
+    return int(probe.getsockname()[1])
