@@ -34,6 +34,9 @@ _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 # PS3.5 7.1.2: explicit VRs with a 2-byte reserved field and a 4-byte length.
 _LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
 _IMPLICIT_LE = "1.2.840.10008.1.2"
+# (0002,0000) File Meta Information Group Length as written: UL, 4 bytes.
+_GROUP_LENGTH_HEADER = b"\x02\x00\x00\x00UL\x04\x00"
+_TRANSFER_SYNTAX_TAG = 0x00020010
 _BIG_ENDIAN, _DEFLATED = "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"
 _UINT16, _UINT32 = struct.Struct("<H"), struct.Struct("<I")
 # Tag group, element, VR and 2-byte length of an explicit VR element header.
@@ -305,6 +308,25 @@ def _dataset_of(elements: _Elements) -> Dataset:
     return dataset
 
 
+def _file_meta(head: bytes) -> tuple[_Elements, int] | None:
+    """The File Meta elements of a Part-10 file, as pydicom reads them, and
+    where they end; None for a File Meta this tight read leaves to pydicom.
+
+    Read by (0002,0000) *File Meta Information Group Length* (PS3.10 7.1),
+    which must end the group as pydicom's reader ends it: at the first
+    element of another group.
+    """
+    if head[_PREAMBLE_AND_PREFIX:_PREAMBLE_AND_PREFIX + 8] != _GROUP_LENGTH_HEADER:
+        return None
+    end = _PREAMBLE_AND_PREFIX + 12 + _UINT32.unpack_from(
+        head, _PREAMBLE_AND_PREFIX + 8)[0]
+    read = read_explicit_little(head, _PREAMBLE_AND_PREFIX, end)
+    if (read is None or read[1] != end or len(head) < end + 2
+            or head[end:end + 2] == b"\2\0" or any(tag >> 16 != 2 for tag in read[0])):
+        return None
+    return read[0], end
+
+
 def dataset_from_pieces(head: bytes, place: PixelDataPlace, value: bytes,
                         tail: bytes = b"") -> Dataset:
     """Build the data set of a file read as head, pixel data value and tail.
@@ -327,18 +349,26 @@ def dataset_from_pieces(head: bytes, place: PixelDataPlace, value: bytes,
         :func:`pydicom.dcmread` gives (a plain ``Dataset``, not a
         ``FileDataset``: there is no file, and it is cheaper to build).
     """
-    stream = io.BytesIO(head)
-    stream.seek(_PREAMBLE_AND_PREFIX)
-    meta = read_dataset(stream, is_implicit_VR=False, is_little_endian=True,
-                        stop_when=_not_file_meta)
-    implicit = meta.get("TransferSyntaxUID") == _IMPLICIT_LE
+    found = _file_meta(head)
+    if found is not None:
+        meta, start = found
+        syntax = meta.get(_TRANSFER_SYNTAX_TAG)
+        implicit = (syntax is not None and syntax.value is not None
+                    and syntax.value.rstrip(b"\0 ") == _IMPLICIT_LE.encode())
+    else:
+        stream = io.BytesIO(head)
+        stream.seek(_PREAMBLE_AND_PREFIX)
+        meta = read_dataset(stream, is_implicit_VR=False, is_little_endian=True,
+                            stop_when=_not_file_meta)
+        implicit = meta.get("TransferSyntaxUID") == _IMPLICIT_LE
+        start = stream.tell()
     read = None
     if not implicit and not tail:
-        read = read_explicit_little(head, stream.tell(), place.element_offset)
+        read = read_explicit_little(head, start, place.element_offset)
     if read is not None and read[1] == place.element_offset:
         dataset = _dataset_of(read[0])
     else:
-        main = head[stream.tell():place.element_offset]
+        main = head[start:place.element_offset]
         dataset = read_dataset(io.BytesIO(main + tail if tail else main),
                                is_implicit_VR=implicit, is_little_endian=True)
     dataset.file_meta = FileMetaDataset(meta)

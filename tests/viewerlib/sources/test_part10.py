@@ -171,6 +171,9 @@ def test_split_files_read_element_for_element_as_pydicom_reads_them(name):
                                   data[place.value_offset:end], data[end:])
     whole = pydicom.dcmread(io.BytesIO(data))
     assert _same_raw_elements(rebuilt, whole)
+    assert _same_raw_elements(rebuilt.file_meta, whole.file_meta)
+    assert [(e.tag, e.VR, e.value) for e in rebuilt.file_meta] == [
+        (e.tag, e.VR, e.value) for e in whole.file_meta]
     assert rebuilt.original_encoding == whole.original_encoding
     assert rebuilt.original_character_set == whole.original_character_set
     assert [(e.tag, e.VR, e.value) for e in rebuilt if e.tag != 0x7FE00010] == [
@@ -236,3 +239,29 @@ def test_tight_reader_stops_before_an_element_the_bytes_cut():
 def test_tight_reader_leaves_undefined_lengths_to_pydicom():
     data = _file(_with_nested_sequence(make_ct_series(1)[0], undefined=True))
     assert read_explicit_little(data, _dataset_start(data), len(data)) is None
+
+
+def test_file_meta_is_read_by_its_group_length_or_left_to_pydicom():
+    """The File Meta is read tightly when (0002,0000) ends the group where
+    pydicom's reader ends it; otherwise pydicom reads it, and both give the
+    same elements."""
+    from viewerlib.sources.part10 import _file_meta
+
+    data = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    place, _ = _walk(data)
+    assert place is not None
+    read = _file_meta(data)
+    assert read is not None
+    whole = pydicom.dcmread(io.BytesIO(data))
+    assert [int(tag) for tag in read[0]] == [int(e.tag) for e in whole.file_meta]
+    # A group length one element short: the tight read would stop early.
+    cut = bytearray(data)
+    length = int.from_bytes(cut[140:144], "little")
+    last = whole.file_meta[list(whole.file_meta.keys())[-1]]
+    cut[140:144] = (length - 8 - len(last.value)).to_bytes(4, "little")
+    assert _file_meta(bytes(cut)) is None
+    rebuilt = dataset_from_pieces(bytes(cut[:place.value_offset]), place,
+                                  bytes(cut[place.value_offset:]))
+    # All the same but the group length changed here.
+    assert [(e.tag, e.value) for e in rebuilt.file_meta][1:] == [
+        (e.tag, e.value) for e in whole.file_meta][1:]
