@@ -722,10 +722,11 @@ class DICOMwebSource(Source):
             # for it behind the parsing, which made a series on a fast link
             # take more time and processor, and a first image wait on a thread.
             parts = iter_multipart_part10(response, self.name)
+            alike: dict[Any, Any] = {}  # what the instances repeat, read once
             try:
                 for part in parts:
                     count += 1
-                    yield (part.to_dataset() if isinstance(part, SplitBody)
+                    yield (part.to_dataset(alike) if isinstance(part, SplitBody)
                            else pydicom.dcmread(io.BytesIO(part)))
             finally:
                 parts.close()

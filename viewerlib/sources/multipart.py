@@ -87,9 +87,13 @@ class SplitBody(NamedTuple):
     value: bytes
     tail: bytes
 
-    def to_dataset(self) -> Dataset:
-        """The data set, as :func:`pydicom.dcmread` reads the whole body."""
-        return dataset_from_pieces(self.head, self.place, self.value, self.tail)
+    def to_dataset(self, alike: dict[Any, Any] | None = None) -> Dataset:
+        """The data set, as :func:`pydicom.dcmread` reads the whole body.
+
+        `alike` is shared by the bodies of one answer (see
+        :func:`~viewerlib.sources.part10.read_explicit_little`).
+        """
+        return dataset_from_pieces(self.head, self.place, self.value, self.tail, alike)
 
 
 def iter_multipart_parts(response: requests.Response, source_name: str,

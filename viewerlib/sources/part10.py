@@ -220,6 +220,7 @@ def tag_object(tag: int) -> BaseTag:
 def read_explicit_little(
     data: bytes, start: int, end: int, keep: Container[int] | None = None,
     offsets: list[int] | None = None,
+    alike: dict[BaseTag, RawDataElement] | None = None,
 ) -> tuple[_Elements, int] | None:
     """Read plain explicit VR little endian elements, as pydicom's reader makes them.
 
@@ -234,6 +235,13 @@ def read_explicit_little(
         length, never looked at. Default: all.
     offsets : list of int, optional
         If given, the offset of every element walked is appended to it.
+    alike : dict, optional
+        Raw elements of data sets read before (a series' instances repeat
+        most of theirs), by tag: an element of the same VR and value bytes is
+        that one, since raw elements never change (its ``value_tell`` may be
+        another data set's, which nothing reads for a value at hand); each new
+        one is put there. Fewer objects for the garbage collector to walk,
+        again and again, while a series arrives.
 
     Returns
     -------
@@ -288,11 +296,15 @@ def read_explicit_little(
             offsets.append(position)
         if keep is None or tag in keep:
             key = tag_objects.get(tag) or tag_object(tag)
-            elements[key] = RawDataElement(
-                key, vr, length,
-                data[value_at:following] if length
-                else cast("bytes | None", empty_value_for_VR(vr, raw=True)),
-                value_at - start, False, True)
+            value = (data[value_at:following] if length
+                     else cast("bytes | None", empty_value_for_VR(vr, raw=True)))
+            earlier = alike.get(key) if alike is not None else None
+            if earlier is None or earlier.value != value or earlier.VR != vr:
+                earlier = RawDataElement(key, vr, length, value, value_at - start,
+                                         False, True)
+                if alike is not None:
+                    alike[key] = earlier
+            elements[key] = earlier
         position = following
     return elements, position
 
@@ -328,7 +340,8 @@ def _file_meta(head: bytes) -> tuple[_Elements, int] | None:
 
 
 def dataset_from_pieces(head: bytes, place: PixelDataPlace, value: bytes,
-                        tail: bytes = b"") -> Dataset:
+                        tail: bytes = b"",
+                        alike: dict[BaseTag, RawDataElement] | None = None) -> Dataset:
     """Build the data set of a file read as head, pixel data value and tail.
 
     Parameters
@@ -341,6 +354,8 @@ def dataset_from_pieces(head: bytes, place: PixelDataPlace, value: bytes,
         The pixel data value; used as is, not copied.
     tail : bytes
         What follows the value (usually nothing).
+    alike : dict, optional
+        Shared by the instances of one series: see :func:`read_explicit_little`.
 
     Returns
     -------
@@ -364,7 +379,7 @@ def dataset_from_pieces(head: bytes, place: PixelDataPlace, value: bytes,
         start = stream.tell()
     read = None
     if not implicit and not tail:
-        read = read_explicit_little(head, start, place.element_offset)
+        read = read_explicit_little(head, start, place.element_offset, alike=alike)
     if read is not None and read[1] == place.element_offset:
         dataset = _dataset_of(read[0])
     else:
