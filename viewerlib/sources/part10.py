@@ -296,15 +296,8 @@ def read_explicit_little(
             offsets.append(position)
         if keep is None or tag in keep:
             key = tag_objects.get(tag) or tag_object(tag)
-            value = (data[value_at:following] if length
-                     else cast("bytes | None", empty_value_for_VR(vr, raw=True)))
-            earlier = alike.get(key) if alike is not None else None
-            if earlier is None or earlier.value != value or earlier.VR != vr:
-                earlier = RawDataElement(key, vr, length, value, value_at - start,
-                                         False, True)
-                if alike is not None:
-                    alike[key] = earlier
-            elements[key] = earlier
+            elements[key] = raw_element(data, key, vr, value_at, length,
+                                        value_at - start, alike)
         position = following
     return elements, position
 
@@ -320,19 +313,39 @@ def _dataset_of(elements: _Elements) -> Dataset:
     return dataset
 
 
-def _file_meta(head: bytes) -> tuple[_Elements, int] | None:
+def raw_element(data: bytes, tag: BaseTag, vr: str, value_at: int, length: int,
+                value_tell: int, alike: dict[BaseTag, RawDataElement] | None = None,
+                ) -> RawDataElement:
+    """The raw element whose value is ``data[value_at:value_at + length]``, as
+    pydicom's reader makes it (explicit VR little endian).
+
+    With `alike` (see :func:`read_explicit_little`), the one already there when
+    its VR and value bytes are the same; else a new one, put there.
+    """
+    value = (data[value_at:value_at + length] if length
+             else cast("bytes | None", empty_value_for_VR(vr, raw=True)))
+    earlier = alike.get(tag) if alike is not None else None
+    if earlier is None or earlier.value != value or earlier.VR != vr:
+        earlier = RawDataElement(tag, vr, length, value, value_tell, False, True)
+        if alike is not None:
+            alike[tag] = earlier
+    return earlier
+
+
+def file_meta(head: bytes, offsets: list[int] | None = None
+              ) -> tuple[_Elements, int] | None:
     """The File Meta elements of a Part-10 file, as pydicom reads them, and
     where they end; None for a File Meta this tight read leaves to pydicom.
 
     Read by (0002,0000) *File Meta Information Group Length* (PS3.10 7.1),
     which must end the group as pydicom's reader ends it: at the first
-    element of another group.
+    element of another group. `offsets` is as for :func:`read_explicit_little`.
     """
     if head[_PREAMBLE_AND_PREFIX:_PREAMBLE_AND_PREFIX + 8] != _GROUP_LENGTH_HEADER:
         return None
     end = _PREAMBLE_AND_PREFIX + 12 + _UINT32.unpack_from(
         head, _PREAMBLE_AND_PREFIX + 8)[0]
-    read = read_explicit_little(head, _PREAMBLE_AND_PREFIX, end)
+    read = read_explicit_little(head, _PREAMBLE_AND_PREFIX, end, offsets=offsets)
     if (read is None or read[1] != end or len(head) < end + 2
             or head[end:end + 2] == b"\2\0" or any(tag >> 16 != 2 for tag in read[0])):
         return None
@@ -364,7 +377,7 @@ def dataset_from_pieces(head: bytes, place: PixelDataPlace, value: bytes,
         :func:`pydicom.dcmread` gives (a plain ``Dataset``, not a
         ``FileDataset``: there is no file, and it is cheaper to build).
     """
-    found = _file_meta(head)
+    found = file_meta(head)
     if found is not None:
         meta, start = found
         syntax = meta.get(_TRANSFER_SYNTAX_TAG)
@@ -392,5 +405,5 @@ def dataset_from_pieces(head: bytes, place: PixelDataPlace, value: bytes,
     return dataset
 
 
-__all__ = ["PixelDataPlace", "dataset_from_pieces", "find_pixel_data",
-           "read_explicit_little", "tag_object"]
+__all__ = ["PixelDataPlace", "dataset_from_pieces", "file_meta", "find_pixel_data",
+           "raw_element", "read_explicit_little", "tag_object"]

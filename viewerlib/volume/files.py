@@ -16,13 +16,18 @@ from pydicom.dataelem import (
     DataElement,
     RawDataElement,
     convert_raw_data_element,
-    empty_value_for_VR,
 )
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.tag import BaseTag
 
 from viewerlib.pipeline.decode import number_of_frames, pixel_data_shortfall
-from viewerlib.sources.part10 import PIXEL_DATA_TAG, read_explicit_little, tag_object
+from viewerlib.sources.part10 import (
+    PIXEL_DATA_TAG,
+    file_meta,
+    raw_element,
+    read_explicit_little,
+    tag_object,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -466,17 +471,9 @@ class FileReader:
         pydicom reads only for values it has not read) may then be another
         file's.
         """
-        before = self._before
-        elements = {}
-        for tag, vr, value_at, length in places:
-            value = (head[value_at:value_at + length] if length
-                     else cast("bytes | None", empty_value_for_VR(vr, raw=True)))
-            element = before.get(tag)
-            if element is None or element.value != value or element.VR != vr:
-                element = before[tag] = RawDataElement(
-                    tag, vr, length, value, value_at - start, False, True)
-            elements[tag] = element
-        return elements
+        return {tag: raw_element(head, tag, vr, value_at, length, value_at - start,
+                                 self._before)
+                for tag, vr, value_at, length in places}
 
     def _encoding_of(self, charset: RawDataElement | None) -> str | list[str]:
         """The Python encoding of a raw (0008,0005) *Specific Character Set*."""
@@ -593,10 +590,8 @@ def _walk(head: bytes, size: int, keep: frozenset[int]) -> _Layout | bool:
     if meta_end + 12 > len(head):
         return len(head) < size
     offsets: list[int] = []
-    meta = read_explicit_little(head, _META_START, meta_end, offsets=offsets)
-    # pydicom reads File Meta on to the end of group 0002, not by its length.
-    if (meta is None or meta[1] != meta_end or head[meta_end:meta_end + 2] == b"\2\0"
-            or any(tag >> 16 != 2 for tag in meta[0])):
+    meta = file_meta(head, offsets)
+    if meta is None:
         return False
     syntax = cast("RawDataElement | None", meta[0].get(_TRANSFER_SYNTAX))
     if (syntax is None or syntax.value is None

@@ -245,7 +245,7 @@ def test_file_meta_is_read_by_its_group_length_or_left_to_pydicom():
     """The File Meta is read tightly when (0002,0000) ends the group where
     pydicom's reader ends it; otherwise pydicom reads it, and both give the
     same elements."""
-    from viewerlib.sources.part10 import _file_meta
+    from viewerlib.sources.part10 import file_meta as _file_meta
 
     data = Path(get_testdata_file("CT_small.dcm")).read_bytes()
     place, _ = _walk(data)
