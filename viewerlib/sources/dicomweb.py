@@ -56,6 +56,7 @@ from viewerlib.sources.base import (
     StoreReport,
     normalize_date_query,
 )
+from viewerlib.sources.layout import HeaderLayouts
 from viewerlib.sources.multipart import (
     SplitBody,
     iter_multipart_part10,
@@ -721,12 +722,13 @@ class DICOMwebSource(Source):
             # hand-offs: it must hold the GIL after every receive, and waited
             # for it behind the parsing, which made a series on a fast link
             # take more time and processor, and a first image wait on a thread.
-            parts = iter_multipart_part10(response, self.name)
-            alike: dict[Any, Any] = {}  # what the instances repeat, read once
+            # What the instances repeat (their layout, their elements), read once.
+            layouts = HeaderLayouts()
+            parts = iter_multipart_part10(response, self.name, layouts=layouts)
             try:
                 for part in parts:
                     count += 1
-                    yield (part.to_dataset(alike) if isinstance(part, SplitBody)
+                    yield (part.to_dataset(layouts) if isinstance(part, SplitBody)
                            else pydicom.dcmread(io.BytesIO(part)))
             finally:
                 parts.close()

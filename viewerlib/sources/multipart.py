@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from viewerlib.errors import SourceResponseError
+from viewerlib.sources.layout import HeaderLayouts, Layout
 from viewerlib.sources.part10 import (
     PixelDataPlace,
     dataset_from_pieces,
@@ -80,20 +81,33 @@ class SplitBody(NamedTuple):
         The (7FE0,0010) *Pixel Data* value.
     tail : bytes
         What follows it (usually nothing).
+    layout : viewerlib.sources.layout.Layout or None
+        The layout of an earlier body that `head` was found to match.
     """
 
     head: bytes
     place: PixelDataPlace
     value: bytes
     tail: bytes
+    layout: Layout | None = None
 
-    def to_dataset(self, alike: dict[Any, Any] | None = None) -> Dataset:
+    def to_dataset(self, layouts: HeaderLayouts | None = None) -> Dataset:
         """The data set, as :func:`pydicom.dcmread` reads the whole body.
 
-        `alike` is shared by the bodies of one answer (see
-        :func:`~viewerlib.sources.part10.read_explicit_little`).
+        `layouts` is shared by the bodies of one answer: a body laid out like
+        one before is read in one look, and the bodies share the raw
+        elements their bytes repeat.
         """
-        return dataset_from_pieces(self.head, self.place, self.value, self.tail, alike)
+        if layouts is None:
+            return dataset_from_pieces(self.head, self.place, self.value, self.tail)
+        if self.layout is not None:
+            return layouts.dataset(self.head, self.layout, self.value)
+        if not self.tail and len(self.head) == self.place.value_offset:
+            # Learnt when the next body is split: learning costs three times
+            # this read, which would delay a first image.
+            layouts.learn_later(self.head, len(self.head) + len(self.value))
+        return dataset_from_pieces(self.head, self.place, self.value, self.tail,
+                                   layouts.raw_elements)
 
 
 def iter_multipart_parts(response: requests.Response, source_name: str,
@@ -135,19 +149,23 @@ def iter_multipart_parts(response: requests.Response, source_name: str,
 
 
 def iter_multipart_part10(response: requests.Response, source_name: str,
-                          chunk_size: int = _CHUNK
+                          chunk_size: int = _CHUNK,
+                          layouts: HeaderLayouts | None = None,
                           ) -> Generator[bytes | SplitBody, None, None]:
     """Like :func:`iter_multipart_parts`, for parts that are Part-10 files.
 
     A part with a ``Content-Length`` and pixel data of defined length comes as a
     :class:`SplitBody`, its pixel data value read straight from the socket into
-    its own buffer (no copy after that); any other part as ``bytes``.
+    its own buffer (no copy after that); any other part as ``bytes``. With
+    `layouts` (also given to :meth:`SplitBody.to_dataset`), a part of the
+    length and layout of one before is split where that one was, unwalked.
     """
-    return _iter_bodies(response, source_name, chunk_size, split=True)
+    return _iter_bodies(response, source_name, chunk_size, split=True, layouts=layouts)
 
 
 def _iter_bodies(response: requests.Response, source_name: str, chunk_size: int,
-                 split: bool) -> Generator[bytes | SplitBody, None, None]:
+                 split: bool, layouts: HeaderLayouts | None = None,
+                 ) -> Generator[bytes | SplitBody, None, None]:
     media_type, *parameters = (p.strip() for p in
                                response.headers.get("Content-Type", "").split(";"))
     boundary = next((p.partition("=")[2].strip('"') for p in parameters
@@ -244,6 +262,18 @@ def _iter_bodies(response: requests.Response, source_name: str, chunk_size: int,
             if split and have < length:
                 head = bytearray(buffer[body_start:])
                 buffer = bytearray()
+                known = (_known_layout(head, length, layouts, read_exactly)
+                         if layouts is not None else None)
+                if known is not None:
+                    value = read_exactly(known.pixels[1])
+                    if len(value) < known.pixels[1]:
+                        raise cut_short()
+                    head_guess = max(0, known.head - 16)
+                    header_guess = body_start - found + head_guess
+                    yield SplitBody(bytes(head), PixelDataPlace(
+                        known.head - 12, known.head, known.pixels[1], known.pixels[2]),
+                        value, b"", known)
+                    continue
                 place = _read_to_pixel_data(head, length, head_guess, read_exactly)
                 if place is not None and len(head) == place.value_offset:
                     value = read_exactly(place.value_length)
@@ -303,6 +333,24 @@ def _iter_bodies(response: requests.Response, source_name: str, chunk_size: int,
             body = bytes(view[body_start:next_found])
         del buffer[:next_found]
         yield body
+
+
+def _known_layout(head: bytearray, length: int, layouts: HeaderLayouts,
+                  read_exactly: Callable[[int], bytes]) -> Layout | None:
+    """The layout of an earlier body that this one of `length` bytes, which
+    `head` begins, matches; `head` is read on to the layout's pixel data value
+    (never past it). None when no layout matches; `head` may then have grown.
+    """
+    for layout in layouts.of_size(length):
+        if len(head) > layout.head:
+            continue
+        if len(head) < layout.head:
+            head += read_exactly(layout.head - len(head))
+            if len(head) < layout.head:
+                return None
+        if layout.matches(head):
+            return layout
+    return None
 
 
 def _split_read_past(head: bytes, place: PixelDataPlace, rest: bytes) -> SplitBody:

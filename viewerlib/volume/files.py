@@ -4,63 +4,34 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar, cast
 
 import numpy as np
-from pydicom.charset import convert_encodings, default_encoding
 from pydicom.datadict import tag_for_keyword
-from pydicom.dataelem import (
-    DataElement,
-    RawDataElement,
-    convert_raw_data_element,
-)
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.tag import BaseTag
 
 from viewerlib.pipeline.decode import number_of_frames, pixel_data_shortfall
-from viewerlib.sources.part10 import (
-    PIXEL_DATA_TAG,
-    file_meta,
-    raw_element,
-    read_explicit_little,
-    tag_object,
+from viewerlib.sources.layout import (
+    TRANSFER_SYNTAX,
+    HeaderLayouts,
+    Read,
+    fast_dataset,
 )
+from viewerlib.sources.part10 import tag_object
 
 logger = logging.getLogger(__name__)
 
-# PS3.10 7.1: a 128-byte preamble, "DICM", then the File Meta elements, the first
-# (0002,0000) File Meta Information Group Length (UL, 4 bytes).
-_META_START = 132
-_GROUP_LENGTH_HEADER = b"\x02\x00\x00\x00UL\x04\x00"
-_EXPLICIT_VR_LITTLE_ENDIAN = b"1.2.840.10008.1.2.1"
-_TRANSFER_SYNTAX = tag_object(0x00020010)
-_CHARACTER_SET = tag_object(0x00080005)
-# (7FE0,0010) Pixel Data as its element's first bytes: group, element (PS3.5 7.1.2).
-_PIXEL_DATA_BYTES = struct.pack("<HH", PIXEL_DATA_TAG >> 16, PIXEL_DATA_TAG & 0xFFFF)
-# PS3.5 7.1.2: VRs whose element header has a 4-byte length (12 bytes in all).
-_LONG_VR_CODES = np.array([vr[0] << 8 | vr[1] for vr in
-                           b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split()])
 # The first read of a file: most headers fit (a CT slice's is 2 to 20 KB).
 _FIRST_READ = 32768
 # A header larger than this is left to pydicom.
 _LARGEST_HEADER = 8 << 20
-_LAYOUTS_KEPT = 8
 _ABSENT = object()
 # By the identity of a raw element: it, and its converted element.
 _Conversions = dict[int, tuple[RawDataElement, DataElement]]
 _Fact = TypeVar("_Fact")
-# What FileReader reads of a file: File Meta and kept elements, (0008,0005)
-# Specific Character Set, and where the pixel data lies.
-_Read = tuple[dict[Any, Any], dict[Any, Any], RawDataElement | None,
-              tuple[int, int, str]]
-_Made = TypeVar("_Made", bound=Dataset)
-# Types of attribute a blank dataset may hold for _dataset to copy it.
-_CONTAINERS = (dict, list, set)
-_PLAIN_VALUES = (bool, int, float, str, tuple, type(None))
-_BLANKS: dict[type, tuple[dict[str, Any], tuple[str, ...]] | None] = {}
 
 
 class _KeywordTags(dict[str, BaseTag | None]):
@@ -86,7 +57,7 @@ class _WorkingHeader(Dataset):
     private elements, changes) goes through. An element still raw is
     converted by pydicom when first asked for, once for every header holding
     the same raw element (files with the same bytes share it, see
-    :meth:`FileReader._elements`): the headers then share the converted
+    :class:`~viewerlib.sources.layout.HeaderLayouts`): the headers then share the converted
     element, so a working header never leaves read_series, where nothing
     changes a header.
     """
@@ -194,8 +165,8 @@ class FilePixels(os.PathLike[str]):
             if self.whole_header is not None:
                 self._own = self.whole_header
             else:
-                self._own = _dataset(Dataset, dict(self._raw), self._encoding,
-                                     _dataset(FileMetaDataset, dict(self._meta)))
+                self._own = fast_dataset(Dataset, dict(self._raw), self._encoding,
+                                         fast_dataset(FileMetaDataset, dict(self._meta)))
         return self._own
 
     def shared_fact(self, name: str, tags: Sequence[BaseTag],
@@ -310,41 +281,6 @@ class FilePixels(os.PathLike[str]):
         return into.reshape(-1).view(np.uint8).view(dtype).reshape(shape)
 
 
-@dataclass(frozen=True)
-class _Layout:
-    """Where the elements of a file lie, to know the next file in one look.
-
-    Slices of a series are usually written alike: the same elements with the
-    same lengths. When every byte the walk of
-    :func:`~viewerlib.sources.part10.read_explicit_little` decides by (each
-    element's tag, VR and length, the transfer syntax) is the same in another
-    file of the same size, walking that file would find every element at the
-    same offset; one array comparison says so.
-    """
-
-    size: int
-    head: int
-    index: np.ndarray
-    expected: np.ndarray
-    dataset_start: int
-    meta: tuple[tuple[BaseTag, str, int, int], ...]
-    kept: tuple[tuple[BaseTag, str, int, int], ...]
-    pixels: tuple[int, int, str]
-    # Where every value of `meta` then `kept` lies, and the place each byte
-    # belongs to, by its index in `meta` + `kept`.
-    values: np.ndarray
-    owners: np.ndarray
-    # (0008,0005) Specific Character Set: read to decode the others, not kept.
-    charset: tuple[BaseTag, str, int, int] | None
-    # The values, File Meta and kept elements of the last file laid out so.
-    last: list[Any] = field(default_factory=list, compare=False)
-
-    def matches(self, head: bytes) -> bool:
-        """True when the file that begins with `head` is laid out alike."""
-        return len(head) >= self.head and bool(np.array_equal(
-            np.frombuffer(head, np.uint8)[self.index], self.expected))
-
-
 class FileReader:
     """Reads the headers of one series' files with the tight reader.
 
@@ -352,8 +288,9 @@ class FileReader:
     data are of defined length, and whose (7FE0,0010) *Pixel Data* ends the
     file, are read with :func:`~viewerlib.sources.part10.read_explicit_little`:
     the elements asked for are kept, the others skipped by their lengths. A
-    file laid out like the one before (:class:`_Layout`) is not walked at all.
-    The rest is left to pydicom (:meth:`read` returns None).
+    file laid out like one before is not walked at all (see
+    :class:`~viewerlib.sources.layout.HeaderLayouts`). The rest is left to
+    pydicom (:meth:`read` returns None).
 
     The slices of a series repeat most of their header: an element whose bytes
     are the previous file's is the same raw element, which pydicom converts
@@ -368,11 +305,7 @@ class FileReader:
     """
 
     def __init__(self, keep: Collection[int]) -> None:
-        self._keep = frozenset(keep) | {int(_CHARACTER_SET)}
-        self._encodings: dict[bytes, str | list[str]] = {}
-        # By tag: the last raw element read.
-        self._before: dict[BaseTag, RawDataElement] = {}
-        self._layouts: list[_Layout] = []
+        self._layouts = HeaderLayouts(frozenset(keep))
         self._conversions: dict[str, _Conversions] = {}
         self._meta: FileMetaDataset | None = None
         # What FilePixels.shared_fact worked out, for every file read here.
@@ -404,7 +337,7 @@ class FileReader:
             if read is None:
                 return None
             meta, raw, charset, place = read
-            encoding = self._encoding_of(charset)
+            encoding = self._layouts.encoding_of(charset)
         except Exception as err:  # noqa: BLE001 - pydicom reads it, and says why
             logger.debug("Left to pydicom: %s", err)
             return None
@@ -412,78 +345,25 @@ class FileReader:
         pixels.header = self._working_header(raw, meta, encoding)
         return pixels
 
-    def _read_open(self, fd: int) -> _Read | None:
+    def _read_open(self, fd: int) -> Read | None:
         """Read the elements of an open file, by its layout or by walking it."""
         size = os.fstat(fd).st_size
         head = b""
-        for layout in self._layouts:
-            if layout.size != size:
-                continue
+        for layout in self._layouts.of_size(size):
             if len(head) < layout.head:
                 head = os.pread(fd, layout.head, 0)
             if layout.matches(head):
-                return self._alike(head, layout)
+                return self._layouts.read(head, layout)
         wanted = _FIRST_READ
         while True:
             head = os.pread(fd, min(wanted, size), 0)
-            scanned = _walk(head, size, self._keep)
+            scanned = self._layouts.learn(head, size)
             if not isinstance(scanned, bool):
                 break
             if not scanned or wanted >= _LARGEST_HEADER:
                 return None
             wanted *= 4
-        # A series has a few layouts at most (values of another length).
-        self._layouts = [scanned, *self._layouts[:_LAYOUTS_KEPT - 1]]
-        return self._alike(head, scanned)
-
-    def _alike(self, head: bytes, layout: _Layout) -> _Read:
-        """The elements of a file laid out as `layout`: those of the last file
-        laid out so, but where the bytes of a value differ (one comparison of
-        every value byte says where). Nobody changes the dictionaries made
-        here: the next file alike starts from copies of them."""
-        values = np.frombuffer(head, np.uint8)[layout.values]
-        if not layout.last:
-            meta = self._elements(head, layout.meta, _META_START)
-            kept = self._elements(head, layout.kept, layout.dataset_start)
-        else:
-            before, meta, kept = layout.last
-            meta, kept = dict(meta), dict(kept)
-            count = len(layout.meta)
-            for place in dict.fromkeys(layout.owners[values != before].tolist()):
-                if place < count:
-                    meta.update(self._elements(head, layout.meta[place:place + 1],
-                                               _META_START))
-                else:
-                    kept.update(self._elements(
-                        head, layout.kept[place - count:place - count + 1],
-                        layout.dataset_start))
-        layout.last[:] = [values, meta, kept]
-        charset = None if layout.charset is None else self._elements(
-            head, (layout.charset,), layout.dataset_start)[_CHARACTER_SET]
-        return meta, kept, charset, layout.pixels
-
-    def _elements(self, head: bytes, places: tuple[tuple[BaseTag, str, int, int], ...],
-                  start: int) -> dict[Any, Any]:
-        """The raw elements at `places`: the previous file's where the same.
-
-        A raw element is immutable, so files may share it; only its
-        ``value_tell`` (where its value is, counted from `start`, which
-        pydicom reads only for values it has not read) may then be another
-        file's.
-        """
-        return {tag: raw_element(head, tag, vr, value_at, length, value_at - start,
-                                 self._before)
-                for tag, vr, value_at, length in places}
-
-    def _encoding_of(self, charset: RawDataElement | None) -> str | list[str]:
-        """The Python encoding of a raw (0008,0005) *Specific Character Set*."""
-        if charset is None or not charset.value:
-            return default_encoding
-        encoding = self._encodings.get(charset.value)
-        if encoding is None:
-            encoding = convert_encodings(convert_raw_data_element(charset).value)
-            self._encodings[charset.value] = encoding
-        return encoding
+        return self._layouts.read(head, scanned)
 
     def _working_header(self, raw: dict[Any, Any], meta: dict[Any, Any],
                         encoding: str | list[str]) -> Dataset:
@@ -491,52 +371,11 @@ class FileReader:
         if self._meta is None:
             # The volume reads the transfer syntax of the File Meta only, the
             # same in every file read here.
-            self._meta = FileMetaDataset({_TRANSFER_SYNTAX: meta[_TRANSFER_SYNTAX]})
-        header = _dataset(_WorkingHeader, dict(raw), encoding, self._meta)
+            self._meta = FileMetaDataset({TRANSFER_SYNTAX: meta[TRANSFER_SYNTAX]})
+        header = fast_dataset(_WorkingHeader, dict(raw), encoding, self._meta)
         # Converted elements, shared by the headers of one encoding.
         header.__dict__["_shared"] = self._conversions.setdefault(str(encoding), {})
         return header
-
-
-def _dataset(kind: type[_Made], elements: dict[Any, Any],
-             encoding: str | list[str] | None = None,
-             file_meta: FileMetaDataset | None = None) -> _Made:
-    """``kind(elements)`` read in explicit VR little endian with `encoding`.
-
-    Made by copying the attributes of a blank dataset of `kind`, each
-    container a new one: pydicom's ``__init__`` sets each through a
-    ``__setattr__`` that looks its name up in the data dictionary, which costs
-    more than all the rest of reading a header. A File Meta is not checked
-    for elements of other groups: :func:`_walk` read group 0002 only. Should
-    pydicom's blank dataset hold an attribute of another type (one this copy
-    might share between datasets), the dataset is made the usual way.
-    """
-    if kind not in _BLANKS:
-        state = dict(kind().__dict__)
-        safe = all(isinstance(value, _CONTAINERS + _PLAIN_VALUES)
-                   for value in state.values())
-        _BLANKS[kind] = (state, tuple(name for name, value in state.items()
-                                      if isinstance(value, _CONTAINERS))) if safe else None
-    blank = _BLANKS[kind]
-    if blank is None:
-        made = kind(elements)
-        if encoding is not None:
-            made.set_original_encoding(False, True, encoding)
-        if file_meta is not None:
-            made.file_meta = file_meta
-        return made
-    state, containers = blank
-    fresh = state.copy()
-    for name in containers:
-        fresh[name] = state[name].copy()
-    fresh["_dict"] = elements
-    if encoding is not None:
-        fresh.update(_read_implicit=False, _read_little=True, _read_charset=encoding)
-    if file_meta is not None:
-        fresh["file_meta"] = file_meta
-    made = kind.__new__(kind)
-    made.__dict__.update(fresh)
-    return made
 
 
 def tags_of(keywords: Sequence[str]) -> tuple[BaseTag, ...]:
@@ -574,74 +413,6 @@ def _plain_layout(header: Dataset, length: int
             or pixel_data_shortfall(header, length)):
         return None
     return np.dtype(f"<{'i' if signed else 'u'}{allocated // 8}"), (rows, columns)
-
-
-def _walk(head: bytes, size: int, keep: frozenset[int]) -> _Layout | bool:
-    """Walk a file's first bytes: True if more are needed, False if not ours.
-
-    Ours are Part-10 files in explicit VR little endian whose elements are all
-    of defined length up to a (7FE0,0010) *Pixel Data* (OB or OW) of defined
-    length that ends the file. For them, where their elements lie.
-    """
-    if (len(head) < _META_START + 12 or head[128:_META_START] != b"DICM"
-            or head[_META_START:_META_START + 8] != _GROUP_LENGTH_HEADER):
-        return False
-    meta_end = _META_START + 12 + int.from_bytes(head[140:144], "little")
-    if meta_end + 12 > len(head):
-        return len(head) < size
-    offsets: list[int] = []
-    meta = file_meta(head, offsets)
-    if meta is None:
-        return False
-    syntax = cast("RawDataElement | None", meta[0].get(_TRANSFER_SYNTAX))
-    if (syntax is None or syntax.value is None
-            or syntax.value.rstrip(b"\0 ") != _EXPLICIT_VR_LITTLE_ENDIAN):
-        return False
-    read = read_explicit_little(head, meta_end, len(head), keep, offsets)
-    if read is None:
-        return False
-    kept, stop = read
-    if stop + 12 > len(head) or head[stop:stop + 4] != _PIXEL_DATA_BYTES:
-        return len(head) < size
-    vr = head[stop + 4:stop + 6]
-    length = int.from_bytes(head[stop + 8:stop + 12], "little")
-    if vr not in (b"OB", b"OW") or stop + 12 + length != size:
-        return False
-
-    # What decides the walk: "DICM", the File Meta group's length, each
-    # element's tag, VR and length (its first 8 bytes, 12 for a VR with a
-    # 4-byte length), the transfer syntax.
-    data = np.frombuffer(head, np.uint8)
-    starts = np.array([*offsets, stop])
-    vrs = data[starts + 4].astype(np.uint16) << 8 | data[starts + 5]
-    widths = np.where(np.isin(vrs, _LONG_VR_CODES), 12, 8)
-    ends = np.cumsum(widths)
-    index = np.concatenate([
-        np.arange(128, _META_START), np.arange(_META_START + 8, _META_START + 12),
-        np.arange(ends[-1]) + np.repeat(starts - ends + widths, widths),
-        _META_START + syntax.value_tell + np.arange(syntax.length)])
-    charset = kept.pop(_CHARACTER_SET, None)
-    places = _places(meta[0], _META_START) + _places(kept, meta_end)
-    at = np.array([place[2] for place in places], dtype=np.int64)
-    lengths = np.array([place[3] for place in places], dtype=np.int64)
-    value_ends = np.cumsum(lengths)
-    return _Layout(
-        size=size, head=stop + 12, index=index, expected=data[index].copy(),
-        dataset_start=meta_end,
-        meta=places[:len(meta[0])], kept=places[len(meta[0]):],
-        pixels=(stop + 12, length, vr.decode("ascii")),
-        values=np.arange(value_ends[-1] if len(places) else 0)
-        + np.repeat(at - value_ends + lengths, lengths),
-        owners=np.repeat(np.arange(len(places)), lengths),
-        charset=None if charset is None else _places({_CHARACTER_SET: charset},
-                                                     meta_end)[0])
-
-
-def _places(elements: Mapping[BaseTag, Any], start: int
-            ) -> tuple[tuple[BaseTag, str, int, int], ...]:
-    """(tag, VR, value offset, length) of raw elements read from `start`."""
-    return tuple((tag, element.VR, start + element.value_tell, element.length)
-                 for tag, element in elements.items())
 
 
 __all__ = ["FilePixels", "FileReader", "tags_of"]

@@ -12,6 +12,7 @@ import requests
 from lightbox_source_testing import RecordingServer, Reply, make_ct_series
 
 from viewerlib.errors import SourceResponseError
+from viewerlib.sources.layout import HeaderLayouts
 from viewerlib.sources.multipart import (
     READER_THREAD_NAME,
     SplitBody,
@@ -142,3 +143,42 @@ def test_part_read_past_its_pixel_data_start_is_split_with_its_tail(rows):
         assert isinstance(body, SplitBody)
         assert body.head + body.value + body.tail == part
         assert body.to_dataset() == pydicom.dcmread(io.BytesIO(part))
+
+
+def test_bodies_laid_out_alike_are_split_and_read_by_an_earlier_layout():
+    datasets = make_ct_series(8, rows=64)
+    for number, dataset in enumerate(datasets):
+        # UIDs of one length: generate_uid's vary, and with them the layout.
+        uid = f"1.2.826.0.1.3680043.10.511.{100 + number}"
+        dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID = uid
+        dataset.SpecificCharacterSet = "ISO_IR 100"
+    # The same size, another layout: two values trade two bytes of length.
+    datasets[2].AccessionNumber = "ACC-TEST-12"
+    datasets[2].StudyDescription = "Synthetic phant"
+    datasets[3].SOPInstanceUID += "1"  # another size
+    datasets[5].SpecificCharacterSet = "ISO_IR 192"  # another value, the same length
+    datasets[6].DataSetTrailingPadding = b"\0" * 6  # something after the pixel data
+    parts = [_part10(d) for d in datasets]
+    assert len(parts[2]) == len(parts[0])
+    reply = Reply(200, {"Content-Type": CONTENT_TYPE}, _body(parts, lengths=True))
+    layouts = HeaderLayouts()
+    read = []
+    bodies = []
+    with RecordingServer(lambda r: reply) as server, _get(server) as response:
+        for body in iter_multipart_part10(response, "rec", layouts=layouts):
+            bodies.append(body)
+            read.append(body.to_dataset(layouts))
+
+    assert [body.layout is not None for body in bodies] == [
+        False, True, False, False, True, True, False, True]
+    for body, dataset, part in zip(bodies, read, parts, strict=True):
+        assert body.head + body.value + body.tail == part
+        expected = pydicom.dcmread(io.BytesIO(part))
+        assert dataset == expected
+        assert dataset.file_meta == expected.file_meta
+        assert dataset.original_character_set == expected.original_character_set
+        assert dataset.PixelData == expected.PixelData
+    assert read[5].original_character_set == ["UTF8"]
+    # Each data set is its own: converting or changing one leaves the others.
+    read[4].InstanceNumber = 99
+    assert read[1].InstanceNumber == 2 and read[7].InstanceNumber == 8

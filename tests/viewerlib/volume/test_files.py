@@ -34,6 +34,8 @@ from pydicom.uid import (
 )
 from volume_builders import build_slice
 
+from viewerlib.sources import layout as layout_module
+from viewerlib.sources.layout import fast_dataset
 from viewerlib.volume import files, volume
 from viewerlib.volume.reading import modality_into
 
@@ -522,8 +524,9 @@ def test_files_laid_out_alike_are_walked_once(tmp_path, monkeypatch):
     ds.SeriesDescription = "a longer description"
     ds.save_as(paths[-1], enforce_file_format=True)
     walks = []
-    walk = files._walk
-    monkeypatch.setattr(files, "_walk", lambda *args: walks.append(1) or walk(*args))
+    walk = layout_module._walk
+    monkeypatch.setattr(layout_module, "_walk",
+                        lambda *args: walks.append(1) or walk(*args))
     reader = files.FileReader([0x00200032, 0x0008103E])
     read = [reader.read(path) for path in paths]
     assert len(walks) == 2
@@ -541,7 +544,7 @@ def test_layout_checks_the_file_meta_group_length(tmp_path):
     (path,) = _save(tmp_path, _series(1))
     reader = files.FileReader([])
     assert reader.read(path) is not None
-    (layout,) = reader._layouts
+    (layout,) = reader._layouts.of_size(path.stat().st_size)
     data = bytearray(path.read_bytes())
     assert layout.matches(bytes(data))
     data[140] += 2  # (0002,0000) File Meta Information Group Length
@@ -689,12 +692,12 @@ def test_a_fact_shared_by_files_alike_reads_only_its_tags(fact):
 @pytest.mark.parametrize("kind", [Dataset, pydicom.dataset.FileMetaDataset,
                                   files._WorkingHeader])
 def test_datasets_made_fast_are_those_pydicom_makes(kind):
-    """files._dataset copies a blank dataset's attributes instead of running
+    """fast_dataset copies a blank dataset's attributes instead of running
     pydicom's __init__: the same attributes, and no container shared."""
     meta = pydicom.dataset.FileMetaDataset()
     elements = {} if kind is pydicom.dataset.FileMetaDataset else {
         0x00280010: pydicom.dataelem.DataElement(0x00280010, "US", 6)}
-    fast = files._dataset(kind, dict(elements), "iso8859", meta)
+    fast = fast_dataset(kind, dict(elements), "iso8859", meta)
     usual = kind(dict(elements))
     usual.set_original_encoding(False, True, "iso8859")
     usual.file_meta = meta
@@ -702,7 +705,7 @@ def test_datasets_made_fast_are_those_pydicom_makes(kind):
     assert fast.__dict__.keys() == usual.__dict__.keys()
     for name, value in usual.__dict__.items():
         assert fast.__dict__[name] == value, name
-    other = files._dataset(kind, {}, None, None)
+    other = fast_dataset(kind, {}, None, None)
     shared = [name for name, value in fast.__dict__.items()
               if isinstance(value, dict | list | set) and other.__dict__.get(name) is value]
     assert shared == []
