@@ -24,8 +24,10 @@ from viewerlib.objects.sop import NON_IMAGE_MODALITIES
 from viewerlib.pipeline.instance import missing_file_error
 from viewerlib.sources.federated import not_searched_note
 from viewerlib.sources.local import FolderSource
+from viewerlib.volume.diagnosis import file_damage
 from viewerlib.volume.progressive import SeriesLoad
-from viewerlib.volume.volume import Volume, read_series
+from viewerlib.volume.stacks import left_out_note, relative_name
+from viewerlib.volume.volume import Volume, input_name, read_series
 from viewerlib.widgets.compare import Comparison
 from viewerlib.widgets.compare import compare as _compare
 from viewerlib.widgets.dispatch import ObjectViewer, first_header, show_object
@@ -140,10 +142,34 @@ def open_volume(
     -------
     Volume
         The largest stack of the series when it splits into several (for example a
-        localizer and the axial images). A series that arrives only in part (files
-        gone from a folder since it was indexed, say) gives the volume of what
-        arrived, with a ``UserWarning`` and a note in its ``warnings`` naming what
-        is missing.
+        localizer and the axial images); a note in its ``warnings`` (and a
+        ``UserWarning``) then names the files of every stack left out, why each
+        is apart (another orientation, size, frame of reference, ...) and how to
+        see it. A series that arrives only in part (files gone from a folder
+        since it was indexed, say) gives the volume of what arrived, with a
+        ``UserWarning`` and a note in its ``warnings`` naming what is missing.
+        Files of a folder are named by their path in the folder.
+
+    Warns
+    -----
+    UserWarning
+        Once for each problem a reader must not miss, as
+        :func:`~viewerlib.volume.volume.read_series` warns: nothing shows the
+        volume yet. :func:`open` shows the same notes on its viewer instead.
+    """
+    return _read_volume(study, source, series, warn=True, stacklevel=3)
+
+
+def _read_volume(
+    study: Study | str | os.PathLike[str], source: Source | None,
+    series: Series | str | None, *, warn: bool, stacklevel: int = 2,
+) -> Volume:
+    """:func:`open_volume`; with ``warn=False`` for a caller that shows the notes.
+
+    Each problem reaches the reader once: as a ``UserWarning`` when the volume
+    is returned to the caller (`warn`), or on the alert line of the viewer
+    that shows it (:func:`open`). It is logged, without folders or UIDs, and
+    kept in ``Volume.warnings`` either way.
     """
     path = path_named(study)
     if path is not None:
@@ -152,13 +178,21 @@ def open_volume(
             if series is not None or source is not None:
                 raise ValueError(f"{path.name} is one file, so source= and series= do "
                                  "not apply: drop them, or give the file's folder")
-            return max(read_series([path]), key=lambda v: v.voxels.shape[0])
+            volumes = read_series([path], names_relative_to=path.parent, warn=warn)
+            return _largest_stack(volumes, [path], path.parent,
+                                  "viewerlib.read_series(file)", warn, stacklevel + 1)
         source, study = _study_of_folder(path, source)
     assert not isinstance(study, os.PathLike)
+    # Files the folder's index could not place may belong to the series.
+    folder_note = (_unreadable_note(source) if path is not None
+                   and isinstance(source, FolderSource) else "")
     source, study_instance_uid, series = _resolve(study, source, series)
     series_instance_uid = (
         series if isinstance(series, str) else str(series.SeriesInstanceUID)
     )
+    # Files of a folder are named by their path in it: never the folders above
+    # (which may name the patient), nor an instance UID.
+    folder = _folder_of(source)
     partial: PartialSeriesError | None = None
     try:
         datasets = source.retrieve_series(study_instance_uid, series_instance_uid)
@@ -167,14 +201,46 @@ def open_volume(
             raise
         # What arrived is shown, and the volume says what is missing.
         partial, datasets = err, err.datasets
-        warnings.warn(str(err), UserWarning, stacklevel=2)
+        logger.warning("%d instance(s) of the series did not arrive",
+                       err.missing_count)
+        if warn:
+            warnings.warn(str(err), UserWarning, stacklevel=stacklevel)
     events.series_opened(study_instance_uid, series_instance_uid)
-    volumes = read_series(datasets)
+    volumes = read_series(datasets, names_relative_to=folder, warn=warn)
     if not volumes:
         raise LookupError(f"series {series_instance_uid} holds no displayable images")
-    volume = max(volumes, key=lambda v: v.voxels.shape[0])
+    how = ("viewerlib.read_series(folder)" if folder is not None else
+           "viewerlib.read_series(source.retrieve_series(study, series))")
+    volume = _largest_stack(volumes, datasets, folder, how, warn, stacklevel + 1)
     if partial is not None:
         volume.warnings.append(str(partial))
+    if folder_note:
+        volume.warnings.append(folder_note)
+        if warn:
+            warnings.warn(folder_note, UserWarning, stacklevel=stacklevel)
+    return volume
+
+
+def _folder_of(source: Source) -> Path | None:
+    """The folder a folder source reads, for naming its files; else None."""
+    if not isinstance(source, FolderSource):
+        return None
+    path = source.path
+    return path.parent if path.name.upper() == "DICOMDIR" else path
+
+
+def _largest_stack(volumes: list[Volume], inputs: list[Any], folder: Path | None,
+                   how: str, warn: bool, stacklevel: int) -> Volume:
+    """The volume with the most slices; a note in it names the stacks left out."""
+    volume = max(volumes, key=lambda v: v.voxels.shape[0])
+    others = [other for other in volumes if other is not volume]
+    if others:
+        note = left_out_note(volume, others,
+                             lambda index: input_name(inputs[index], folder), how)
+        logger.warning("%d other stack(s) of the series not shown", len(others))
+        volume.warnings.append(note)
+        if warn:
+            warnings.warn(note, UserWarning, stacklevel=stacklevel)
     return volume
 
 
@@ -301,7 +367,10 @@ def open(
                                else str(series.SeriesInstanceUID))
         if isinstance(source, FolderSource):
             # A folder reads fast and in parallel processes; streaming buys nothing.
-            volume = open_volume(study_instance_uid, source, series_instance_uid)
+            # The viewer's alert line shows what the volume's notes say: no
+            # UserWarning besides, so that each problem is told once.
+            volume = _read_volume(study_instance_uid, source, series_instance_uid,
+                                  warn=False)
             viewer = AnnotatedStackViewer.from_volume(volume, **viewer_options)
             viewer.find_study_objects(source, study_instance_uid, series_instance_uid)
             return viewer
@@ -385,20 +454,32 @@ def _open_path(path: Path, source: Source | None, series: Series | str | None,
     viewer = open(study, folder, series, **viewer_options)
     note = _unreadable_note(folder)
     if note:
-        # Which series such a file belonged to is unknown: the reader is told.
-        warnings.warn(note, UserWarning, stacklevel=3)
+        # Which series such a file belonged to is unknown: the reader is told,
+        # on the viewer's alert line where it has one, else by a warning.
+        logger.warning("%d file(s) of the folder could not be read",
+                       len(folder.unreadable_outside_series))
         add_note = getattr(viewer, "add_note", None)
         if add_note is not None:
             add_note(note)
+        else:
+            warnings.warn(note, UserWarning, stacklevel=3)
     return viewer
 
 
 def _unreadable_note(folder: FolderSource) -> str:
-    """Name the files of a folder that could not be read, or say nothing."""
+    """Name the files of a folder that could not be read, or say nothing.
+
+    Each file by its path in the folder, with the cause read_series gives for
+    it (:func:`~viewerlib.volume.diagnosis.file_damage`: cut short or
+    garbled) where the folder's index could only say what it lacks.
+    """
     unreadable = folder.unreadable_outside_series
     if not unreadable:
         return ""
-    listed = "; ".join(f"{Path(name).name}: {why}" for name, why in unreadable[:5])
+    root = _folder_of(folder)
+    listed = "; ".join(
+        f"{relative_name(name, root) if root else Path(name).name}: "
+        f"{file_damage(name) or why}" for name, why in unreadable[:5])
     more = f"; and {len(unreadable) - 5} more" if len(unreadable) > 5 else ""
     return (f"{len(unreadable)} file(s) of the folder could not be read and are not "
             f"shown ({listed}{more}); if one belonged to this series, the series is "
@@ -605,7 +686,9 @@ def show_loading(
     with load.lock:
         plan = load.plan or plan
         viewer = viewer_class.from_volume(plan, **viewer_options)
-        viewer.begin_loading(load.result, window_from_data=window_from_data)
+        # The viewer's alert line shows the volume's notes: no warning besides.
+        viewer.begin_loading(functools.partial(load.result, warn=False),
+                             window_from_data=window_from_data)
 
         def laid_out(layout: Volume, moved: bool) -> None:
             viewer.relayout(layout, moved)

@@ -13,7 +13,7 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.tag import BaseTag
 
-from viewerlib.pipeline.decode import number_of_frames, pixel_data_shortfall
+from viewerlib.pipeline.decode import number_of_frames
 from viewerlib.sources.layout import (
     TRANSFER_SYNTAX,
     HeaderLayouts,
@@ -21,6 +21,7 @@ from viewerlib.sources.layout import (
     fast_dataset,
 )
 from viewerlib.sources.part10 import tag_object
+from viewerlib.volume.diagnosis import header_misfit
 
 logger = logging.getLogger(__name__)
 
@@ -386,8 +387,7 @@ def tags_of(keywords: Sequence[str]) -> tuple[BaseTag, ...]:
     return cast("tuple[BaseTag, ...]", tuple(found))
 
 
-# Every element _plain_layout reads, number_of_frames and pixel_data_shortfall
-# included.
+# Every element _plain_layout reads, number_of_frames and header_misfit included.
 _PLAIN_LAYOUT_TAGS = tags_of((
     "Rows", "Columns", "BitsAllocated", "BitsStored", "PixelRepresentation",
     "SamplesPerPixel", "NumberOfFrames", "PhotometricInterpretation"))
@@ -410,7 +410,7 @@ def _plain_layout(header: Dataset, length: int
     if (allocated not in (8, 16, 32) or samples != 1 or rows < 1 or columns < 1
             or not 0 < stored <= allocated
             or rows * columns * allocated // 8 * number_of_frames(header) > length
-            or pixel_data_shortfall(header, length)):
+            or header_misfit(header, length)):
         return None
     return np.dtype(f"<{'i' if signed else 'u'}{allocated // 8}"), (rows, columns)
 

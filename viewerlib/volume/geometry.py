@@ -372,6 +372,126 @@ def stack_key(ds: Dataset, frame_index: int = 0, *,
     )
 
 
+# What each field of a stack key is, for a message: stack_key's order.
+_KEY_FIELDS = ("series", "frame of reference", "rows", "columns", "localizer",
+               "image type", "echo", "photometric", "orientation")
+# A slice normal this close to an axis (within about 30 degrees) names its plane.
+_PLANE_COSINE = 0.85
+
+
+def plane_name(geometry: FrameGeometry) -> str:
+    """Name the plane of a frame: axial, coronal, sagittal or oblique.
+
+    Parameters
+    ----------
+    geometry : FrameGeometry
+        Its slice normal decides: along the patient's z (foot to head) axis an
+        axial plane, along y a coronal and along x a sagittal one; else oblique.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> frame = FrameGeometry(np.zeros(3), np.array([0.0, 1, 0]),
+    ...                       np.array([0.0, 0, -1]), (1.0, 1.0))
+    >>> plane_name(frame)
+    'sagittal'
+    """
+    normal = np.abs(geometry.normal)
+    axis = int(np.argmax(normal))
+    if normal[axis] < _PLANE_COSINE:
+        return "oblique"
+    return ("sagittal", "coronal", "axial")[axis]
+
+
+def _cosines_text(geometry: FrameGeometry) -> str:
+    """(0020,0037) values of a frame, rounded, as DICOM writes them."""
+    return _values([f"{round(float(v), 3):g}" for v in
+                    (*geometry.row_cosines, *geometry.column_cosines)])
+
+
+def _values(values: Sequence[str]) -> str:
+    """A multi-valued element as DICOM writes it (backslashes), or "none"."""
+    return "\\".join(values) or "none"
+
+
+def stack_difference(
+    key: tuple[Any, ...], geometry: FrameGeometry | None,
+    other_key: tuple[Any, ...], other_geometry: FrameGeometry | None,
+) -> str:
+    """Say, in words, what keeps a frame out of another frame's stack.
+
+    Parameters
+    ----------
+    key, geometry
+        :func:`stack_key` and :func:`frame_geometry` of a frame of the stack a
+        reader sees.
+    other_key, other_geometry
+        The same for a frame of a stack set apart from it.
+
+    Returns
+    -------
+    str
+        Each difference, naming the element (tag and keyword) and both values
+        (no UIDs); for equal keys, that the frames repeat positions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pydicom.dataset import Dataset
+    >>> axial = FrameGeometry(np.zeros(3), np.array([1.0, 0, 0]),
+    ...                       np.array([0.0, 1, 0]), (1.0, 1.0))
+    >>> sagittal = FrameGeometry(np.zeros(3), np.array([0.0, 1, 0]),
+    ...                          np.array([0.0, 0, -1]), (1.0, 1.0))
+    >>> ds = Dataset()
+    >>> ds.Rows, ds.Columns = 16, 16
+    >>> text = stack_difference(stack_key(ds, geometry=axial), axial,
+    ...                         stack_key(ds, geometry=sagittal), sagittal)
+    >>> text.startswith("another orientation: (0020,0037) Image Orientation")
+    True
+    >>> "(sagittal), not" in text and text.endswith("(axial)")
+    True
+    """
+    mine = dict(zip(_KEY_FIELDS, key, strict=True))
+    theirs = dict(zip(_KEY_FIELDS, other_key, strict=True))
+    found: list[str] = []
+    if theirs["series"] != mine["series"]:
+        found.append("another series ((0020,000E) Series Instance UID)")
+    if theirs["frame of reference"] != mine["frame of reference"]:
+        found.append("another frame of reference ((0020,0052) Frame of Reference "
+                     "UID): it lies in another patient coordinate system")
+    if (theirs["rows"], theirs["columns"]) != (mine["rows"], mine["columns"]):
+        found.append(f"another size: (0028,0010) Rows x (0028,0011) Columns "
+                     f"{theirs['rows']} x {theirs['columns']}, not {mine['rows']} x "
+                     f"{mine['columns']}")
+    if theirs["localizer"] and not mine["localizer"]:
+        found.append("a localizer ((0008,0008) Image Type LOCALIZER)")
+    elif theirs["image type"] != mine["image type"]:
+        found.append(f"another (0008,0008) Image Type: {_values(theirs['image type'])}"
+                     f", not {_values(mine['image type'])}")
+    if theirs["echo"] != mine["echo"]:
+        found.append(f"another echo: (0018,0086) Echo Numbers {_values(theirs['echo'])}"
+                     f", not {_values(mine['echo'])}")
+    if theirs["photometric"] != mine["photometric"]:
+        found.append("another (0028,0004) Photometric Interpretation: "
+                     f"{theirs['photometric'] or 'none'}, not "
+                     f"{mine['photometric'] or 'none'}")
+    if theirs["orientation"] != mine["orientation"]:
+        if geometry is None or other_geometry is None:
+            found.append("another orientation: (0020,0037) Image Orientation "
+                         "(Patient) or (0020,0032) Image Position (Patient) is "
+                         "absent from " + ("these" if other_geometry is None
+                                           else "the others"))
+        else:
+            found.append(
+                "another orientation: (0020,0037) Image Orientation (Patient) "
+                f"{_cosines_text(other_geometry)} ({plane_name(other_geometry)}), "
+                f"not {_cosines_text(geometry)} ({plane_name(geometry)})")
+    if not found:
+        found.append("the same positions again (a repeated acquisition, another "
+                     "temporal phase, or the same files twice)")
+    return "; ".join(found)
+
+
 def split_into_stacks(
     frames: Sequence[tuple[Dataset, int]],
     geometries: Sequence[FrameGeometry | None] | None = None,

@@ -528,13 +528,17 @@ class SeriesLoad:
         """Why the load failed, once it has ended; None while it runs or if whole."""
         return self._error
 
-    def result(self, timeout: float | None = None) -> Volume:
+    def result(self, timeout: float | None = None, *, warn: bool = True) -> Volume:
         """Wait for the whole volume and return it.
 
         Parameters
         ----------
         timeout : float, optional
             Seconds to wait; forever when None.
+        warn : bool, optional
+            Whether to warn about the volume's notes (below); a viewer that
+            shows them on its alert line passes False, as ``read_series``
+            takes ``warn=False``.
 
         Returns
         -------
@@ -555,7 +559,8 @@ class SeriesLoad:
         Warns
         -----
         UserWarning
-            Once, for the geometry work-arounds ``read_series`` warns about.
+            Once, for the geometry work-arounds ``read_series`` warns about,
+            unless `warn` is False.
         """
         if not self._ended.wait(timeout):
             raise TimeoutError(
@@ -565,7 +570,7 @@ class SeriesLoad:
         if self._error is not None:
             raise self._error
         assert self._volume is not None
-        if not self._alerted:
+        if warn and not self._alerted:
             self._alerted = True
             for message in self._volume.warnings:
                 if is_alert(message):

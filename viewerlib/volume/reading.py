@@ -18,7 +18,7 @@ from pydicom.dataset import Dataset
 
 from viewerlib.errors import DecodingError
 from viewerlib.pipeline import codecs
-from viewerlib.pipeline.decode import decode_frame, pixel_data_shortfall
+from viewerlib.pipeline.decode import decode_frame
 from viewerlib.pipeline.instance import _read_path
 from viewerlib.pipeline.modality import (
     apply_modality_lut,
@@ -26,6 +26,7 @@ from viewerlib.pipeline.modality import (
     rescale_parameters,
     stored_value_range,
 )
+from viewerlib.volume.diagnosis import dataset_pixel_problem
 from viewerlib.volume.files import FilePixels, tags_of
 
 logger = logging.getLogger(__name__)
@@ -301,22 +302,23 @@ def failure_reason(err: Exception) -> str:
 
 
 def read_for_decoding(source: Source) -> Dataset:
-    """Return the dataset of an input, refusing native pixel data cut short.
+    """Return the dataset of an input, refusing native pixel data it cannot hold.
 
     Raises
     ------
     DecodingError
         If the (7FE0,0010) Pixel Data is shorter than the header promises
-        (pydicom reads a file cut inside its pixel data without complaint).
+        because the file is cut short (pydicom reads a file cut inside its
+        pixel data without complaint), or if the whole value is not the size
+        the header gives (the file was written so; see
+        :func:`~viewerlib.volume.diagnosis.pixel_data_problem`).
     ValueError
         If a path is not a readable DICOM file.
     """
     ds = source if isinstance(source, Dataset) else _read_path(source)
-    pixel_data = ds.get("PixelData")
-    if pixel_data is not None:
-        shortfall = pixel_data_shortfall(ds, len(pixel_data))
-        if shortfall:
-            raise DecodingError(shortfall)
+    problem = dataset_pixel_problem(ds)
+    if problem:
+        raise DecodingError(problem)
     return ds
 
 

@@ -23,6 +23,7 @@ from viewerlib.pipeline.decode import number_of_frames, transfer_syntax_of
 from viewerlib.pipeline.instance import missing_file_error, pixel_spacing_of
 from viewerlib.pipeline.modality import rescale_parameters, stored_value_range
 from viewerlib.pipeline.voi import WindowPreset, default_window, window_presets
+from viewerlib.volume.diagnosis import CUT_SHORT, MISFIT, file_damage
 from viewerlib.volume.files import FilePixels, FileReader, tags_of
 from viewerlib.volume.geometry import (
     ORIENTATION_KEYWORDS,
@@ -41,6 +42,12 @@ from viewerlib.volume.reading import (
     fill_voxels,
     header_tags,
     read_header,
+)
+from viewerlib.volume.stacks import (
+    others_in_gaps,
+    rejoin_misfits,
+    relative_name,
+    set_apart_notes,
 )
 
 logger = logging.getLogger(__name__)
@@ -417,8 +424,12 @@ def _value_range_of(header: Dataset, frame_index: int, source: Any) -> _ValueRan
 
 
 def _note(volume_warnings: list[str], message: str) -> None:
-    """Record a data problem in the volume and the log."""
-    logger.warning(message)
+    """Record a data problem in the volume and the log.
+
+    The log gets the text without folders and instance UIDs (they may name the
+    patient; PS3.15 E.1), as the page does; the volume keeps the whole text.
+    """
+    logger.warning(_screen_text(message))
     volume_warnings.append(message)
 
 
@@ -442,6 +453,9 @@ _ALERTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          "{unread} file(s) of the folder unreadable"),
         (r"^A stack of (?P<lost>\d+) slice\(s\) was left out",
          "{lost} image(s) of another stack not decoded"),
+        # One stack shown out of several (viewerlib.open, open_volume).
+        (r"^Not shown: (?P<files>\d+) file\(s\) in (?P<stacks>\d+) other stack",
+         "{files} file(s) of another stack not shown"),
         (r"^Damaged pixel data", "Damaged pixel data"),
         (r"^Non-uniform slice spacing: gaps from (?P<low>[\d.]+) to (?P<high>[\d.]+)",
          "Uneven slice spacing ({low} to {high} mm)"),
@@ -581,6 +595,8 @@ def _build_volume(
     fill: Callable[..., tuple[np.ndarray, bool]] = fill_voxels,
     lost: list[str] | None = None,
     frame_geometries: Sequence[FrameGeometry | None] | None = None,
+    label: Callable[[Any], str] | None = None,
+    gap_cause: str = "",
 ) -> Volume | None:
     """Sort one stack, work out its geometry, and read its voxels.
 
@@ -590,8 +606,12 @@ def _build_volume(
     When `fill` takes ``problems`` an input that cannot be decoded costs only
     its own slices (blanked and flagged); a stack none of whose inputs decodes
     gives None, with the reasons appended to `lost`. `frame_geometries`, by
-    index into `frames`, saves working the geometry out again.
+    index into `frames`, saves working the geometry out again. `label` names
+    an input in messages (default :func:`input_name`); `gap_cause`, when not
+    empty, is why the gaps between slices are uneven (inputs of the series
+    set apart in other stacks lie in them).
     """
+    label = label or input_name
     notes: list[str] = []
     first_header = frames[stack[0]][0]
     photometric = str(first_header.get("PhotometricInterpretation", "")).strip()
@@ -662,8 +682,10 @@ def _build_volume(
             if not spacing.is_uniform:
                 _note(notes, (
                     f"Non-uniform slice spacing: gaps from {spacing.gaps_mm.min():.3f}"
-                    f" to {spacing.gaps_mm.max():.3f} mm (a file missing from the "
-                    "series, or a variable pitch). Measurements and MPR use each "
+                    f" to {spacing.gaps_mm.max():.3f} mm ("
+                    + (f"in a gap lies {gap_cause}" if gap_cause else
+                       "a file missing from the series, or a variable pitch")
+                    + "). Measurements and MPR use each "
                     "slice's true position (slice_positions_mm); the MPR and 3-D "
                     "viewers resample onto a uniform grid (resample_uniform); the "
                     "affine's mean step is only an approximation"
@@ -712,12 +734,12 @@ def _build_volume(
     if widened:
         reason = "the rescaled values exceed int16"
     missing = sorted(slot for index in problems.failed for slot, _ in slots[index])
-    failed = "; ".join(f"{_label(sources[index])}: {why}"
+    failed = "; ".join(f"{label(sources[index])}: {why}"
                        for index, why in sorted(problems.failed.items()))
     if missing and len(missing) == voxels.shape[0]:
         message = (f"A stack of {len(missing)} slice(s) was left out: none of its "
                    f"inputs could be decoded ({failed})")
-        logger.warning(message)
+        logger.warning(_screen_text(message))
         if lost is not None:
             lost.append(message)
         return None
@@ -730,11 +752,10 @@ def _build_volume(
             "from 1, as the viewer's Im counter): their "
             f"input(s) could not be decoded, so they are left blank (value {low:g}) "
             "at their true positions and the other slices keep their true spacing; "
-            f"do not measure across them. {failed}. Copy the file(s) again from "
-            "their source and open the series again"
+            f"do not measure across them. {failed}{_what_helps(problems)}"
         ))
     for index, why in sorted(problems.doubtful.items()):
-        _note(notes, f"Damaged pixel data in {_label(sources[index])} (slice(s) "
+        _note(notes, f"Damaged pixel data in {label(sources[index])} (slice(s) "
                      f"{_slice_list(sorted(s for s, _ in slots[index]))}): {why}")
 
     if voxels.dtype.itemsize * 8 > bits_allocated * 1.1 and bits_allocated > 1:
@@ -764,6 +785,23 @@ def _build_volume(
         warnings=notes,
         missing_slices=missing,
     )
+
+
+def _what_helps(problems: FillProblems) -> str:
+    """The sentence that ends a note of inputs not decoded: what to do, or "".
+
+    A file written with a header that does not match its pixel data is the
+    same in every copy (its reason says to ask the sender); a file cut short
+    or damaged on its way is not.
+    """
+    written = [why.startswith(MISFIT) for why in problems.failed.values()]
+    if all(written):
+        return ""  # each reason says it: ask the sender
+    if any(written):
+        return (". Copy the file(s) cut short or damaged again from their source "
+                "and open the series again; for the others, ask the sender for "
+                "the original images")
+    return ". Copy the file(s) again from their source and open the series again"
 
 
 def _slice_list(slots: list[int]) -> str:
@@ -812,27 +850,63 @@ def _as_inputs(paths_or_datasets: Any) -> list[Any]:
     return inputs
 
 
-def _label(source: Any) -> str:
-    """Name an input for a message: its path, else its number and UID."""
+def input_name(source: Any, folder: str | os.PathLike[str] | None = None) -> str:
+    """Name an input of :func:`read_series` for a message.
+
+    Parameters
+    ----------
+    source : path or pydicom.dataset.Dataset
+        The input.
+    folder : str or os.PathLike, optional
+        The folder the inputs came from.
+
+    Returns
+    -------
+    str
+        Quoted: a path as given, or relative to `folder` when one is given; a
+        dataset read from a file (``filename``) in `folder` by that file; any
+        other dataset by its Instance Number and SOP Instance UID.
+
+    Examples
+    --------
+    >>> input_name("/media/cd/DICOM/IM1", "/media/cd")
+    "'DICOM/IM1'"
+    """
     if isinstance(source, Dataset):
+        filename = getattr(source, "filename", None)
+        if folder is not None and isinstance(filename, str) and filename:
+            return repr(relative_name(filename, folder))
         return (f"instance {source.get('InstanceNumber', '(no number)')} (SOP "
                 f"Instance UID {source.get('SOPInstanceUID', 'absent')})")
+    if folder is not None:
+        return repr(relative_name(source, folder))
     return repr(os.fspath(source))
 
 
-def _truncation_problem(header: Dataset) -> str | None:
+def _truncation_problem(header: Dataset, source: Any) -> str | None:
     """Say why an input is left out before decoding, or None to decode it.
 
-    Only an input that ends before its header does is left out. One whose
-    pixel data is cut short, however much of it is gone, is decoded like any
-    other: the decode fails (:func:`~viewerlib.volume.reading.read_for_decoding`
-    names the shortfall) and its slices stay in place, blank and named in
+    Only an input that ends before its header does, or whose header is
+    garbled, is left out (:func:`~viewerlib.volume.diagnosis.file_damage`
+    tells which). One whose pixel data is cut short, however much of it is
+    gone, is decoded like any other: the decode fails
+    (:func:`~viewerlib.volume.reading.read_for_decoding` names the shortfall)
+    and its slices stay in place, blank and named in
     ``Volume.missing_slices``. Leaving it out here would drop the slice and
     leave a gap.
     """
-    if "SOPClassUID" not in header and "Rows" not in header:
-        return ("it ends before even its (0008,0016) SOP Class UID: the file is "
-                "probably cut short; copy it again from its source")
+    if "Rows" in header:
+        return None  # every image: one look-up
+    is_path = isinstance(source, (str, os.PathLike))
+    if "SOPClassUID" not in header:
+        return (file_damage(source) if is_path else None) or (
+            "it ends before even its (0008,0016) SOP Class UID: the file is "
+            "probably cut short; copy it again from its source")
+    if is_path:
+        # No image, or an image cut inside its header: only the bytes tell. What
+        # pydicom read whole is no garbage, whatever its private elements.
+        damage = file_damage(source)
+        return damage if damage and damage.startswith(CUT_SHORT) else None
     return None
 
 
@@ -851,9 +925,13 @@ def _raise_if_all_absent(inputs: list[Any]) -> None:
 
 
 def _read_headers(
-    inputs: list[Any],
+    inputs: list[Any], label: Callable[[Any], str] = input_name,
 ) -> tuple[list[Dataset | None], list[Any], list[str]]:
     """Read the header of every input; an unreadable one is left out and named.
+
+    pydicom's warnings about a file left out (such as "Expected explicit VR,
+    but found implicit VR" for a garbled data set) are folded into the reason
+    given for it; those about a file read are passed on as pydicom gave them.
 
     Returns
     -------
@@ -867,7 +945,7 @@ def _read_headers(
         of each file the tight reader read (`headers` has its working header):
         its pixel data is then read once, straight into the volume.
     unreadable : list of str
-        For each input left out, its name and why.
+        For each input left out, its name (see `label`) and why.
     """
     headers: list[Dataset | None] = []
     sources = list(inputs)
@@ -875,26 +953,34 @@ def _read_headers(
     reader = FileReader(header_tags()) if _READ_FILES_FAST else None
     compact = False
     for index, source in enumerate(inputs):
+        caught: list[warnings.WarningMessage] = []
+        is_path = isinstance(source, (str, os.PathLike))
         try:
-            fast = (reader.read(source) if reader is not None
-                    and isinstance(source, (str, os.PathLike)) else None)
+            fast = reader.read(source) if reader is not None and is_path else None
             if fast is None:
-                header = read_header(source, compact=compact)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    header = read_header(source, compact=compact)
             else:
                 sources[index], header = fast, fast.header
                 if not compact:
                     # The whole header of the first input, as pydicom reads it.
                     fast.whole_header = read_header(source, compact=False)
-            problem = _truncation_problem(header)
+            problem = _truncation_problem(header, source)
         except FileNotFoundError:
             header, problem = None, ("no such file: check the path, or copy it "
                                      "again if it was there")
         except (pydicom.errors.InvalidDicomError, ValueError, OSError, KeyError,
                 AttributeError, TypeError) as err:
-            header, problem = None, str(err)
+            header = None
+            problem = (file_damage(source) if is_path else None) or str(err)
         if problem:
             header = None
-            unreadable.append(f"{_label(source)}: {problem}")
+            unreadable.append(f"{label(source)}: {problem}")
+        else:
+            for found in caught:
+                warnings.warn_explicit(found.message, found.category, found.filename,
+                                       found.lineno)
         compact = compact or header is not None
         headers.append(header)
     logger.debug("%d of %d input(s) read by the tight reader",
@@ -903,7 +989,8 @@ def _read_headers(
 
 
 def read_series(
-    paths_or_datasets: Sequence[Source], *, workers: int | None = None
+    paths_or_datasets: Sequence[Source], *, workers: int | None = None,
+    names_relative_to: str | os.PathLike[str] | None = None, warn: bool = True,
 ) -> list[Volume]:
     """Build volumes from the instances of a series.
 
@@ -918,6 +1005,17 @@ def read_series(
         the number of CPUs (at most 4). 1 decodes in the calling thread. Native
         data is always read in the calling thread; processes are not used for
         fewer than 8 files or for datasets already in memory.
+    names_relative_to : str or os.PathLike, optional
+        The folder the inputs came from: messages name a file in it (a path,
+        or a dataset read from it) by its path relative to the folder, as
+        :func:`viewerlib.open` does for a folder. By default a path is named
+        as given and a dataset by its Instance Number and SOP Instance UID.
+    warn : bool, optional
+        Whether to issue a ``UserWarning`` for each problem a reader must not
+        miss (default). A caller that shows ``Volume.warnings`` itself, as the
+        viewers of :func:`viewerlib.open` do on their alert line, passes False,
+        so that each problem reaches the reader once; the problems are still
+        logged and noted in ``Volume.warnings`` either way.
 
     Returns
     -------
@@ -925,7 +1023,11 @@ def read_series(
         One volume per stack (see
         :func:`~viewerlib.volume.geometry.split_into_stacks`): frames are split
         by orientation, size, Image Type (LOCALIZER apart), Echo Numbers and
-        repeated positions, then sorted along the slice normal.
+        repeated positions, then sorted along the slice normal. Each volume
+        but the largest notes why its stack is apart ("Set apart: ..."). A
+        slice whose header does not describe its own pixel data (a wrong
+        (0028,0010) *Rows*, say) stays in its series' stack, blank, as a slice
+        that could not be decoded does.
 
     Raises
     ------
@@ -939,11 +1041,14 @@ def read_series(
     Warns
     -----
     UserWarning
-        When a volume's geometry needed a work-around (gantry tilt, non-uniform
-        spacing, missing or repeated positions), a slice could not be decoded
-        (left blank in place, see ``Volume.missing_slices``) or its codestream
-        looks damaged; the same text, and notes on single slices and voxel
-        dtype, are in ``Volume.warnings``.
+        Unless `warn` is False, once for each problem a reader must not miss
+        (:func:`is_alert`): a volume's geometry needed a work-around (gantry
+        tilt, non-uniform spacing, missing or repeated positions), a slice
+        could not be decoded (left blank in place, see
+        ``Volume.missing_slices``) or its codestream looks damaged, an input
+        was left out. The same text, and notes on single slices, stacks set
+        apart and voxel dtype, are in ``Volume.warnings``; the log has it
+        without folders and instance UIDs.
 
     Notes
     -----
@@ -972,7 +1077,15 @@ def read_series(
         raise ValueError(f"workers must be at least 1, got {workers}")
     workers = int(workers)
     paths_or_datasets = _as_inputs(paths_or_datasets)
-    headers, sources, unreadable = _read_headers(paths_or_datasets)
+
+    def label(source: Any) -> str:
+        return input_name(source, names_relative_to)
+
+    def tell(message: str) -> None:
+        if warn:
+            warnings.warn(message, UserWarning, stacklevel=3)
+
+    headers, sources, unreadable = _read_headers(paths_or_datasets, label)
     if all(header is None for header in headers):
         _raise_if_all_absent(paths_or_datasets)
     frames: list[tuple[Dataset, int, int]] = []
@@ -994,18 +1107,26 @@ def read_series(
     if unreadable:
         message = (f"left out {len(unreadable)} unreadable input(s): "
                    + "; ".join(unreadable))
-        warnings.warn(message, UserWarning, stacklevel=2)
+        tell(message)
         logger.warning("left out %d unreadable input(s)", len(unreadable))
     # Worked out once, for splitting and then sorting each stack.
     geometries = [_geometry_of(ds, f, sources[i]) for ds, f, i in frames]
     keys = [_stack_key_of(ds, f, sources[i], geometry)
             for (ds, f, i), geometry in zip(frames, geometries, strict=True)]
     stacks = split_into_stacks([(ds, f) for ds, f, _ in frames], geometries, keys)
+    # Once per stack: a slice misdescribed by its header goes back to its place.
+    stacks, _ = rejoin_misfits(stacks, frames, sources, keys, geometries)
+
+    def frame_name(frame_id: int) -> str:
+        return label(sources[frames[frame_id][2]])
+
     volumes = []
     lost: list[str] = []
     for stack in stacks:
-        volume = _build_volume(stack, frames, sources, workers, lost=lost,
-                               frame_geometries=geometries)
+        volume = _build_volume(
+            stack, frames, sources, workers, lost=lost, frame_geometries=geometries,
+            label=label, gap_cause=others_in_gaps(stack, stacks, keys, geometries,
+                                                  frame_name))
         if volume is None:
             continue
         # The headers of files read fast were built from stay inside: the
@@ -1016,7 +1137,7 @@ def read_series(
             for index, header in zip(volume.source_order, volume.datasets, strict=True)]
         for note in volume.warnings:
             if is_alert(note):
-                warnings.warn(note, UserWarning, stacklevel=2)
+                tell(note)
         if unreadable:
             # Warned once above; noted in every volume, for the viewers.
             volume.warnings.append(message)
@@ -1025,16 +1146,20 @@ def read_series(
         # A stack none of whose inputs decoded is named where the others are
         # shown, not only in the log.
         for reason in lost:
-            warnings.warn(reason, UserWarning, stacklevel=2)
+            tell(reason)
             for volume in volumes:
                 volume.warnings.append(reason)
+        set_apart_notes(volumes, lambda index: label(sources[index]))
     if not volumes:
         reasons = ([message] if unreadable else []) + lost
         detail = f" ({'; '.join(reasons)})" if reasons else ""
         if lost or (unreadable and not frames):
+            helps = ("Copying the files again will not help: ask the sender for the "
+                     "original images" if all(MISFIT in reason for reason in reasons)
+                     else "Copy the files again from their source")
             raise ValueError(
                 "No volume could be built: every input with pixel data failed to "
-                f"read or decode{detail}. Copy the files again from their source"
+                f"read or decode{detail}. {helps}"
             )
         raise ValueError(
             "None of the inputs has grayscale pixel data to build a volume from; "

@@ -1,0 +1,189 @@
+"""A folder with a broken or stray file: one cause, one name, told once, every way.
+
+The folder holds the CT head phantom (Test^Case, synthetic: 16 x 16, 8 slices 4 mm
+apart) with slice STRAY's file broken one way. ``read_series(folder)``,
+``open_volume(folder)`` and ``open(folder)`` must give the same cause for it; the two
+that read a folder as a study name the file by its path in the folder (never the
+folders above it, nor an instance UID); and each problem reaches the reader once:
+``read_series`` and ``open_volume`` return a volume nothing shows yet, so they warn;
+``open`` shows it on the viewer's alert line, and does not warn besides.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import pydicom
+import pytest
+
+import viewerlib
+from viewerlib.samples.phantom import ct_head_phantom
+from viewerlib.volume.volume import read_series
+
+SLICES = 8
+STRAY = 3  # an inner slice
+NAME = f"{STRAY + 1:03d}.dcm"
+
+
+def _write(folder: Path) -> Path:
+    folder.mkdir()
+    for ds in ct_head_phantom("current", rows=16, columns=16, number_of_slices=SLICES,
+                              slice_spacing_mm=4.0).datasets:
+        ds.save_as(folder / f"{ds.InstanceNumber:03d}.dcm", enforce_file_format=True)
+    return folder / NAME
+
+
+def _another_orientation(path: Path) -> None:
+    ds = pydicom.dcmread(path)
+    ds.ImageOrientationPatient = [0, 1, 0, 0, 0, -1]
+    ds.save_as(path)
+
+
+def _wrong_rows(path: Path) -> None:
+    ds = pydicom.dcmread(path)
+    ds.Rows = 17
+    ds.save_as(path)
+
+
+def _garbled(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    start = 132 + 12 + int.from_bytes(data[140:144], "little")
+    data[start:start + 40] = b"\xff\x13" * 20
+    path.write_bytes(bytes(data))
+
+
+def _cut_short(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:-100])
+
+
+ORIENTATION = ("another orientation: (0020,0037) Image Orientation (Patient) "
+               "0\\1\\0\\0\\0\\-1 (sagittal), not 1\\0\\0\\0\\1\\0 (axial)")
+WRONG_ROWS = (
+    "its header does not match its pixel data: (0028,0010) Rows 17 x (0028,0011) "
+    "Columns 16 x (0028,0100) Bits Allocated 16 needs 544 bytes and 512 are there, "
+    "the whole (7FE0,0010) Pixel Data. The file is not cut short: it was written "
+    "inconsistent, and every copy of it is the same, so copying it again will not "
+    "help; ask the sender for the original image")
+GARBLED = (
+    "its data set is damaged: the File Meta (group 0002) is whole, but the bytes "
+    "after it are no DICOM element of its transfer syntax, Explicit VR Little "
+    "Endian: the first, at byte 350, has the bytes ff 13 where the VR (PS3.5 6.2) "
+    "of (13FF,13FF) belongs (pydicom then reads them as implicit VR, and finds no "
+    "element it can use). The bytes are garbled, not cut short: copy the file "
+    "again from its source; if that copy is damaged too, ask the sender for the "
+    "file again")
+CUT_SHORT = ("the file is cut short: its pixel data needs 512 bytes and 412 are "
+             "there; copy it again from its source")
+UNEVEN = "Uneven slice spacing (4.000 to 8.000 mm)"
+BLANK = f"1 of {SLICES} slices not decoded (blank)"
+# How the file is broken -> the cause every route names, and the alert lines open
+# shows above the image.
+CASES = {
+    "another orientation": (_another_orientation, ORIENTATION,
+                            ["1 file(s) of another stack not shown", UNEVEN]),
+    "wrong rows": (_wrong_rows, WRONG_ROWS, [BLANK]),
+    "garbled data set": (_garbled, GARBLED,
+                         ["1 file(s) of the folder unreadable", UNEVEN]),
+    "cut short": (_cut_short, CUT_SHORT, [BLANK]),
+}
+
+
+def _caught(call):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = call()
+    return result, [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize(("damage", "cause", "alerts"), CASES.values(), ids=CASES)
+def test_every_way_of_reading_a_folder_names_one_cause(tmp_path, damage, cause,
+                                                       alerts):
+    broken = _write(tmp_path / "cd")
+    damage(broken)
+
+    volumes, by_read_series = _caught(lambda: read_series(broken.parent))
+    volume, by_open_volume = _caught(
+        lambda: viewerlib.viewer.open_volume(broken.parent))
+    viewer, by_open = _caught(lambda: viewerlib.open(broken.parent))
+
+    # One cause, whichever way the folder is read.
+    for notes in ([n for v in volumes for n in v.warnings], volume.warnings,
+                  viewer.volume.warnings):
+        assert any(cause in note for note in notes), notes
+    # read_series names the path it was given; a folder opened as a study, the file
+    # by its path in the folder: no folder above it, no instance UID.
+    assert any(f"'{broken}'" in note for v in volumes for note in v.warnings)
+    for notes in (volume.warnings, viewer.volume.warnings):
+        named = [note for note in notes if cause in note]
+        assert all(re.search(rf"'?{NAME}'?[ :(]", note) for note in named), named
+        assert not any(str(tmp_path) in note or "SOP Instance UID" in note
+                       for note in named)
+    # Told once: read_series and open_volume warn, each problem one time...
+    for warned, notes in ((by_read_series, [n for v in volumes for n in v.warnings]),
+                          (by_open_volume, volume.warnings)):
+        assert warned and len(warned) == len(set(warned))
+        assert set(warned) <= set(notes)
+    # ... open warns not at all: its viewer's alert line shows each problem.
+    assert by_open == []
+    assert [row["text"] for row in viewer.alerts] == alerts
+
+
+def test_open_names_the_stacks_it_leaves_out_and_what_to_do(tmp_path):
+    broken = _write(tmp_path / "cd")
+    _another_orientation(broken)
+
+    volume, warned = _caught(lambda: viewerlib.viewer.open_volume(broken.parent))
+
+    (left_out,) = [w for w in warned if w.startswith("Not shown")]
+    assert left_out == (
+        "Not shown: 1 file(s) in 1 other stack(s) of this series. Shown is the "
+        f"largest stack, {SLICES - 1} file(s); left out: '{NAME}' (another "
+        "orientation: (0020,0037) Image Orientation (Patient) 0\\1\\0\\0\\0\\-1 "
+        "(sagittal), not 1\\0\\0\\0\\1\\0 (axial)). To see a stack left out, "
+        "viewerlib.read_series(folder) returns each stack as a volume, and "
+        "viewerlib.open(volume) shows one")
+    assert left_out in volume.warnings
+    # The gap the stray slice leaves is put down to it, not to a missing file.
+    (uneven,) = [w for w in volume.warnings if w.startswith("Non-uniform")]
+    assert f"in a gap lies '{NAME}' of this series, set apart by another" in uneven
+    assert "a file missing" not in uneven
+    # What it says is what read_series gives: every stack, the stray one saying why.
+    stray = min(_caught(lambda: read_series(broken.parent))[0],
+                key=lambda v: v.shape[0])
+    assert stray.shape[0] == 1
+    assert any(w.startswith("Set apart") for w in stray.warnings)
+
+
+def test_a_series_of_one_stack_has_no_note_of_stacks(tmp_path):
+    _write(tmp_path / "cd")
+
+    volume = viewerlib.viewer.open_volume(tmp_path / "cd")  # warnings fail here
+
+    assert volume.shape[0] == SLICES
+    assert not any(w.startswith(("Not shown", "Set apart")) for w in volume.warnings)
+
+
+def test_stacks_alike_in_size_say_which_one_is_shown(tmp_path):
+    # A second echo of every slice: two stacks of 8, kept apart by Echo Numbers.
+    folder = tmp_path / "cd"
+    folder.mkdir()
+    for echo in (1, 2):
+        for ds in ct_head_phantom("current", rows=16, columns=16,
+                                  number_of_slices=SLICES).datasets:
+            ds.EchoNumbers = echo
+            ds.SOPInstanceUID = pydicom.uid.generate_uid()
+            ds.InstanceNumber += (echo - 1) * SLICES
+            ds.save_as(folder / f"e{echo}-{ds.InstanceNumber:03d}.dcm",
+                       enforce_file_format=True)
+
+    volume, warned = _caught(lambda: viewerlib.viewer.open_volume(folder))
+
+    (left_out,) = warned
+    assert left_out.startswith(
+        f"Not shown: {SLICES} file(s) in 1 other stack(s) of this series. Shown is "
+        f"the first of 2 stacks of {SLICES} slices, {SLICES} file(s); left out: "
+        "'e2-009.dcm', 'e2-010.dcm', 'e2-011.dcm', 'e2-012.dcm', 'e2-013.dcm' and 3 "
+        "more (another echo: (0018,0086) Echo Numbers 2, not 1)")
+    assert volume.shape[0] == SLICES and left_out in volume.warnings

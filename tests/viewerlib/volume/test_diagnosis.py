@@ -1,0 +1,184 @@
+"""Why a file cannot be used: cut short, garbled, or written with a header that lies.
+
+Each file is a slice of the CT head phantom (Test^Case, synthetic), written here and
+then broken one way. The cause decides what the message tells the reader to do:
+copy a file cut short or garbled again; ask the sender for one written wrong.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from viewerlib.samples.phantom import ct_head_phantom
+from viewerlib.volume.diagnosis import (
+    MISFIT,
+    UNFIT,
+    dataset_pixel_problem,
+    file_damage,
+    header_misfit,
+    pixel_data_problem,
+)
+
+ROWS = COLUMNS = 16
+NEEDED = ROWS * COLUMNS * 2  # Rows x Columns x Bits Allocated / 8
+
+
+def _slice_file(folder: Path, syntax: str = ExplicitVRLittleEndian) -> Path:
+    ds = ct_head_phantom("current", rows=ROWS, columns=COLUMNS,
+                         number_of_slices=1).datasets[0]
+    ds.file_meta.TransferSyntaxUID = syntax
+    path = folder / "slice.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def _dataset_start(data: bytes) -> int:
+    # PS3.10 7.1: preamble, "DICM", then (0002,0000) whose value is the group's length.
+    return 132 + 12 + int.from_bytes(data[140:144], "little")
+
+
+def _garble_start(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    start = _dataset_start(data)
+    data[start:start + 40] = b"\xff\x13" * 20
+    path.write_bytes(bytes(data))
+
+
+def _garble_middle(path: Path) -> None:
+    # (0008,0020) Study Date's VR bytes overwritten, the file's length kept.
+    data = bytearray(path.read_bytes())
+    at = data.index(b"\x08\x00\x20\x00DA")
+    data[at + 4:at + 6] = b"\x00\x00"
+    path.write_bytes(bytes(data))
+
+
+def _cut_in_header(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:_dataset_start(path.read_bytes()) + 100])
+
+
+def _cut_in_meta(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:150])
+
+
+# How the file is broken -> how the message starts, and words it must hold.
+DAMAGE = {
+    "garbled from the first element": (
+        _garble_start, "its data set is damaged: the File Meta (group 0002) is whole",
+        ["no DICOM element of its transfer syntax, Explicit VR Little Endian",
+         "ff 13", "implicit VR", "not cut short", "copy the file again",
+         "ask the sender"]),
+    "garbled inside the header": (
+        _garble_middle, "its data set is damaged from byte",
+        ["(0008,0020)", "not cut short", "copy the file again"]),
+    "cut inside the header": (
+        _cut_in_header, "the file is cut short: it ends at byte",
+        ["inside its element", "copy it again from its source"]),
+    "cut inside the File Meta": (
+        _cut_in_meta, "the file is cut short: it ends at byte 150, inside its File",
+        ["Meta (group 0002)", "copy it again from its source"]),
+}
+
+
+@pytest.mark.parametrize(("damage", "starts", "holds"), DAMAGE.values(), ids=DAMAGE)
+def test_file_damage_tells_cut_short_from_garbled(tmp_path, damage, starts, holds):
+    path = _slice_file(tmp_path)
+    damage(path)
+
+    found = file_damage(path)
+
+    assert found is not None and found.startswith(starts), found
+    for words in holds:
+        assert words in found
+
+
+def test_a_garbled_implicit_vr_data_set_is_named_damaged(tmp_path):
+    path = _slice_file(tmp_path, ImplicitVRLittleEndian)
+    _garble_start(path)
+
+    found = file_damage(path)
+
+    assert found is not None
+    assert found.startswith("its data set is damaged")
+    assert "Implicit VR Little Endian" in found and "no DICOM element" in found
+
+
+@pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+def test_a_whole_file_has_no_damage(tmp_path, syntax):
+    assert file_damage(_slice_file(tmp_path, syntax)) is None
+
+
+def test_a_file_without_part10_preamble_is_left_to_the_caller(tmp_path):
+    path = tmp_path / "notes.dcm"
+    path.write_text("not an image", encoding="utf-8")
+
+    assert file_damage(path) is None
+
+
+def _header(rows: int = ROWS, columns: int = COLUMNS) -> Dataset:
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.Rows, ds.Columns = rows, columns
+    ds.BitsAllocated, ds.SamplesPerPixel = 16, 1
+    return ds
+
+
+# (Rows in the header, bytes there, bytes the element declares) -> message start.
+SIZES = {
+    "fits": (ROWS, NEEDED, NEEDED, None),
+    "one padding byte more": (ROWS, NEEDED + 1, NEEDED + 1, None),
+    "cut short": (ROWS, NEEDED - 100, NEEDED, "the file is cut short"),
+    "Rows too large": (ROWS + 1, NEEDED, NEEDED, MISFIT),
+    "Rows too small": (ROWS - 1, NEEDED, NEEDED, MISFIT),
+    "short, whole unknown": (ROWS, NEEDED - 100, None, UNFIT),
+    "Rows too small, whole unknown": (ROWS - 1, NEEDED, None, MISFIT),
+}
+
+
+@pytest.mark.parametrize(("rows", "there", "declared", "starts"), SIZES.values(),
+                         ids=SIZES)
+def test_pixel_data_problem_names_the_cause(rows, there, declared, starts):
+    found = pixel_data_problem(_header(rows), there, declared)
+
+    if starts is None:
+        assert found is None
+    else:
+        assert found is not None and found.startswith(starts), found
+
+
+def test_a_misfit_names_each_element_and_what_to_do():
+    found = header_misfit(_header(ROWS + 1), NEEDED)
+
+    assert found == (
+        f"{MISFIT}: (0028,0010) Rows {ROWS + 1} x (0028,0011) Columns {COLUMNS} x "
+        f"(0028,0100) Bits Allocated 16 needs {NEEDED + 2 * COLUMNS} bytes and "
+        f"{NEEDED} are there, the whole (7FE0,0010) Pixel Data. The file is not cut "
+        "short: it was written inconsistent, and every copy of it is the same, so "
+        "copying it again will not help; ask the sender for the original image")
+
+
+def test_a_dataset_read_from_a_file_knows_whether_it_was_cut(tmp_path):
+    path = _slice_file(tmp_path)
+    ds = pydicom.dcmread(path)
+    ds.Rows = ROWS + 1
+    ds.save_as(path)
+    written_wrong = dataset_pixel_problem(pydicom.dcmread(path))
+    path.write_bytes(path.read_bytes()[:-100])
+    cut = dataset_pixel_problem(pydicom.dcmread(path))
+
+    assert written_wrong is not None and written_wrong.startswith(MISFIT)
+    assert cut is not None and cut.startswith("the file is cut short")
+
+
+def test_encapsulated_pixel_data_is_not_measured():
+    ds = _header(ROWS + 1)
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.5"  # RLE Lossless
+    ds.PixelData = np.zeros(8, np.uint8).tobytes()
+
+    assert dataset_pixel_problem(ds) is None

@@ -1,0 +1,401 @@
+"""Why an input cannot be used: cut short, damaged, or written inconsistent.
+
+The cause decides what helps: a file cut short or garbled on its way is copied
+again; a file written with a header that does not describe its own pixel data is
+the same in every copy, so only its sender can give a good one. These functions
+tell them apart, so that every route that reads a file (``read_series``, a
+folder opened with ``viewerlib.open``) names the same cause.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+
+from pydicom.datadict import get_entry, keyword_for_tag
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.uid import UID
+
+from viewerlib.pipeline.decode import number_of_frames, pixel_data_shortfall
+
+# PS3.10 7.1: a 128-byte preamble, "DICM", then the File Meta elements.
+_META_START = 132
+_PIXEL_DATA_TAG = 0x7FE00010
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+# PS3.5 7.1.2: VRs whose explicit element header has a 4-byte length (12 bytes).
+_LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
+_VRS = _LONG_VRS | frozenset(
+    b"AE AS AT CS DA DS DT FD FL IS LO LT PN SH SL SS ST TM UI UL US".split())
+_IMPLICIT_LITTLE = "1.2.840.10008.1.2"
+_EXPLICIT_BIG = "1.2.840.10008.1.2.2"
+_DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
+# How every message about a header that does not fit its whole pixel data begins;
+# and one about pixel data short of its header's size, not known to be whole.
+MISFIT = "its header does not match its pixel data"
+UNFIT = "its pixel data does not fit its header"
+# How every message about a file that ends too soon begins (pixel_data_shortfall's).
+CUT_SHORT = "the file is cut short"
+# What a damaged file needs, in the words of every message that names one.
+_COPY_AGAIN = ("copy the file again from its source; if that copy is damaged too, "
+               "ask the sender for the file again")
+
+
+def _native_size(ds: Dataset) -> tuple[int, int] | None:
+    """Bytes native pixel data needs by its header, and the bytes of one row.
+
+    None when the data is encapsulated (compressed) or the header does not say:
+    no transfer syntax, no (0028,0010) *Rows*.
+    """
+    meta = getattr(ds, "file_meta", None)
+    syntax = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
+    if syntax is None or UID(syntax).is_encapsulated or "Rows" not in ds:
+        return None
+    try:
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        if str(ds.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422":
+            samples = 2  # PS3.3 C.7.6.3.1.2: two chroma values shared by two pixels
+        bits = int(ds.get("BitsAllocated", 0) or 0)
+        rows, columns = int(ds.Rows), int(ds.Columns)
+    except (TypeError, ValueError, AttributeError):
+        return None
+    row_bits = columns * samples * bits
+    return rows * row_bits * number_of_frames(ds) // 8, -(-row_bits // 8)
+
+
+def header_misfit(ds: Dataset, available: int) -> str | None:
+    """Say so when whole native pixel data is not the size its header gives.
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset
+        Uses (0028,0010) *Rows*, (0028,0011) *Columns*, (0028,0002) *Samples
+        per Pixel*, (0028,0100) *Bits Allocated*, (0028,0008) *Number of
+        Frames*, (0028,0004) *Photometric Interpretation* and the transfer
+        syntax; encapsulated (compressed) data is not checked.
+    available : int
+        The length of the whole (7FE0,0010) *Pixel Data* value: the length
+        its element declares, and every byte of it there.
+
+    Returns
+    -------
+    str or None
+        What is wrong and what to do; None when the value is the header's size,
+        or longer by less than a row (padding, PS3.5 8.1.1).
+
+    Examples
+    --------
+    >>> from pydicom.dataset import Dataset, FileMetaDataset
+    >>> ds = Dataset()
+    >>> ds.file_meta = FileMetaDataset()
+    >>> ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
+    >>> ds.Rows, ds.Columns, ds.BitsAllocated = 17, 16, 16
+    >>> print(header_misfit(ds, 512).split(":")[0])
+    its header does not match its pixel data
+    >>> header_misfit(ds, 544) is None
+    True
+    """
+    size = _native_size(ds)
+    if size is None:
+        return None
+    needed, row = size
+    if needed <= available < needed + max(row, 2):
+        return None
+    return (f"{MISFIT}: {_sizes(ds, needed, available)}, the whole (7FE0,0010) "
+            "Pixel Data. The file is not cut short: it was written inconsistent, "
+            "and every copy of it is the same, so copying it again will not help; "
+            "ask the sender for the original image")
+
+
+def _sizes(ds: Dataset, needed: int, available: int) -> str:
+    """The header's size of the pixel data, element by element, and what is there."""
+    frames = number_of_frames(ds)
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    return (f"(0028,0010) Rows {int(ds.Rows)} x (0028,0011) Columns "
+            f"{int(ds.Columns)}"
+            + (f" x (0028,0002) Samples per Pixel {samples}" if samples != 1 else "")
+            + f" x (0028,0100) Bits Allocated {int(ds.get('BitsAllocated', 0) or 0)}"
+            + (f" x (0028,0008) Number of Frames {frames}" if frames != 1 else "")
+            + f" needs {needed} bytes and {available} are there")
+
+
+def pixel_data_problem(ds: Dataset, available: int,
+                       declared: int | None = None) -> str | None:
+    """Say why native pixel data cannot be decoded as its header describes it.
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset
+        Uses the elements of :func:`header_misfit`.
+    available : int
+        Bytes of the (7FE0,0010) *Pixel Data* value at hand.
+    declared : int, optional
+        The value length its element declares, as a raw element read from a
+        file keeps it. Fewer bytes than that means the file ends inside the
+        value: cut short; as many, that the value is whole. None when unknown
+        (a dataset made in memory, or streamed from an archive): fewer bytes
+        than the header needs are then either cause, and the message says so.
+
+    Returns
+    -------
+    str or None
+        What is wrong and what to do: the file is cut short (see
+        :func:`~viewerlib.pipeline.decode.pixel_data_shortfall`); its header
+        does not match its whole pixel data (:func:`header_misfit`); or, not
+        knowing which, that the pixel data does not fit its header (starts
+        with ``UNFIT``). None when the pixel data fits its header.
+
+    Examples
+    --------
+    >>> from pydicom.dataset import Dataset, FileMetaDataset
+    >>> ds = Dataset()
+    >>> ds.file_meta = FileMetaDataset()
+    >>> ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
+    >>> ds.Rows, ds.Columns, ds.BitsAllocated = 16, 16, 16
+    >>> print(pixel_data_problem(ds, 412, declared=512).split(":")[0])
+    the file is cut short
+    >>> print(pixel_data_problem(ds, 412, declared=412).split(":")[0])
+    its header does not match its pixel data
+    """
+    if declared is not None and available < declared:
+        # The file ends inside the value: cut short, whatever the header says.
+        return pixel_data_shortfall(ds, available)
+    size = _native_size(ds)
+    if declared is None and size is not None and available < size[0]:
+        return (f"{UNFIT}: {_sizes(ds, size[0], available)}. Either the pixel data "
+                "was cut short before it got here, or the header's size is wrong: "
+                "get the image again from its source, and if the new copy is the "
+                "same, ask the sender for the original image")
+    return header_misfit(ds, available)
+
+
+def dataset_pixel_problem(ds: Dataset) -> str | None:
+    """:func:`pixel_data_problem` of a dataset's own (7FE0,0010) *Pixel Data*.
+
+    The element is looked at as read (never converted), so that the length
+    declared in a file is known.
+    """
+    element = ds.get_item(_PIXEL_DATA_TAG)
+    if element is None:
+        return None
+    value = element.value
+    if value is None or not isinstance(value, bytes | bytearray | memoryview):
+        return None
+    declared = element.length if isinstance(element, RawDataElement) else None
+    return pixel_data_problem(ds, len(value), declared)
+
+
+@dataclass(frozen=True)
+class _Stop:
+    """Where and why a walk of a file's elements stopped.
+
+    ``kind`` is "pixels" (at a whole (7FE0,0010) header), "end" (the file
+    ends after a whole element), "undefined" (a length the walk does not
+    follow), "cut" (the file ends inside an element) or "garbled" (the bytes
+    at ``offset`` are no element; ``why`` says how).
+    """
+
+    kind: str
+    offset: int
+    elements: int
+    tag: int | None = None
+    missing: int = 0
+    why: str = ""
+
+
+def _tag_text(tag: int) -> str:
+    keyword = keyword_for_tag(tag)
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})" + (f" {keyword}" if keyword else "")
+
+
+def _tag_problem(tag: int, creators: set[tuple[int, int]], first: bool) -> str:
+    """Why `tag` cannot start an element here, or "".
+
+    PS3.5 7.8.1: private groups are odd, not 0001 to 0007 or FFFF; a private
+    data element (gggg,xxyy) follows its creator (gggg,00xx). The first element
+    of an implicit VR data set must be in the data dictionary besides: nothing
+    else tells garbage from an element there.
+    """
+    group, element = tag >> 16, tag & 0xFFFF
+    if group % 2:
+        if group in (0x0001, 0x0003, 0x0005, 0x0007, 0xFFFF):
+            return f"holds the tag {_tag_text(tag)}, in a group no element may have"
+        if 0x0010 <= element <= 0x00FF:
+            creators.add((group, element))
+        elif element >= 0x1000 and (group, element >> 8) not in creators:
+            return (f"holds the private tag {_tag_text(tag)} without its private "
+                    f"creator ({group:04X},{element >> 8:04X})")
+        elif 0x0000 < element < 0x0010 or 0x0100 <= element < 0x1000:
+            return f"holds the tag {_tag_text(tag)}, which no private element has"
+        return ""
+    if first and element != 0:
+        try:
+            get_entry(tag)  # repeating groups (overlays, curves) included
+        except KeyError:
+            return f"holds the tag {_tag_text(tag)}, which is no DICOM element"
+    return ""
+
+
+def _walk(data: bytes, start: int, explicit: bool, little: bool,
+          group: int | None = None) -> _Stop:
+    """Walk the top-level element headers of `data` from `start`.
+
+    With `group`, the walk ends at the first element of another group (the
+    File Meta is group 0002). Elements must ascend (PS3.5 7.1); in explicit VR
+    each has a VR of PS3.5 6.2; private tags are checked as PS3.5 7.8.1 says
+    (see :func:`_tag_problem`).
+    """
+    order = "<" if little else ">"
+    size = len(data)
+    position, count, last = start, 0, -1
+    creators: set[tuple[int, int]] = set()
+    while position < size:
+        if position + 8 > size:
+            return _Stop("cut", position, count, missing=position + 8 - size)
+        high, low = struct.unpack_from(f"{order}HH", data, position)
+        tag = high << 16 | low
+        if group is not None and high != group:
+            return _Stop("end", position, count, last)
+        # In explicit VR a VR that is none says the most (pydicom's check too).
+        vr = data[position + 4:position + 6] if explicit else b""
+        if explicit and vr not in _VRS:
+            return _Stop("garbled", position, count, tag, why=(
+                f"has the bytes {vr.hex(' ')} where the VR (PS3.5 6.2) of "
+                f"{_tag_text(tag)} belongs"))
+        if tag <= last:
+            return _Stop("garbled", position, count, tag, why=(
+                f"holds the tag {_tag_text(tag)} after {_tag_text(last)}, where "
+                "elements ascend (PS3.5 7.1)"))
+        why = _tag_problem(tag, creators, first=not explicit and count == 0)
+        if why:
+            return _Stop("garbled", position, count, tag, why=why)
+        header = 8
+        if explicit:
+            if vr in _LONG_VRS:
+                if position + 12 > size:
+                    return _Stop("cut", position, count, tag,
+                                 missing=position + 12 - size)
+                (length,) = struct.unpack_from(f"{order}L", data, position + 8)
+                header = 12
+            else:
+                (length,) = struct.unpack_from(f"{order}H", data, position + 6)
+        else:
+            (length,) = struct.unpack_from(f"{order}L", data, position + 4)
+        if tag == _PIXEL_DATA_TAG:
+            return _Stop("pixels", position, count, tag)
+        if length == _UNDEFINED_LENGTH:
+            return _Stop("undefined", position, count, tag)
+        end = position + header + length
+        if end > size:
+            return _Stop("cut", position, count, tag, missing=end - size)
+        position, count, last = end, count + 1, tag
+    return _Stop("end", position, count, last)
+
+
+def _syntax_of_meta(data: bytes, meta_end: int) -> str | None:
+    """(0002,0010) *Transfer Syntax UID* of a File Meta walked whole, else None."""
+    position = _META_START
+    while position + 8 <= meta_end:
+        high, low = struct.unpack_from("<HH", data, position)
+        vr = data[position + 4:position + 6]
+        if vr in _LONG_VRS:
+            (length,) = struct.unpack_from("<L", data, position + 8)
+            value_at = position + 12
+        else:
+            (length,) = struct.unpack_from("<H", data, position + 6)
+            value_at = position + 8
+        if (high, low) == (0x0002, 0x0010):
+            return data[value_at:value_at + length].rstrip(b"\0 ").decode(
+                "ascii", "replace")
+        position = value_at + length
+    return None
+
+
+def file_damage(path: str | os.PathLike[str]) -> str | None:
+    """Say how a Part-10 file whose header could not be used is damaged.
+
+    For a file already found wanting (no (0008,0016) *SOP Class UID*, or
+    unreadable): its elements are walked by their headers, from the File Meta
+    on, to tell a file cut short (it ends inside an element) from one garbled
+    (bytes that are no element of its transfer syntax), wherever it is read.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; it is read whole, once.
+
+    Returns
+    -------
+    str or None
+        What is wrong, where, and what to do. None when the walk finds nothing
+        wrong up to the pixel data or the end of the file, or cannot tell: no
+        Part-10 preamble, a deflated data set, an element of undefined length
+        before the damage. The caller's own reason then stands.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> meta = (b"\\x02\\x00\\x10\\x00UI\\x14\\x001.2.840.10008.1.2.1\\x00")
+    >>> head = (b"\\0" * 128 + b"DICM" + b"\\x02\\x00\\x00\\x00UL\\x04\\x00"
+    ...         + len(meta).to_bytes(4, "little") + meta)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "garbled.dcm"
+    ...     _ = path.write_bytes(head + b"\\xff\\x13" * 20)
+    ...     print(file_damage(path).split(":")[0])
+    its data set is damaged
+    """
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except OSError:
+        return None
+    size = len(data)
+    if size < _META_START or data[128:_META_START] != b"DICM":
+        return None
+    meta = _walk(data, _META_START, explicit=True, little=True, group=0x0002)
+    if meta.kind == "cut":
+        return (f"{CUT_SHORT}: it ends at byte {size}, inside its File "
+                "Meta (group 0002), before any element of its data set; copy it "
+                "again from its source")
+    if meta.kind != "end" or meta.elements == 0:
+        return ("its File Meta (group 0002) is damaged: the element at byte "
+                f"{meta.offset} {meta.why or 'is no File Meta element'}; "
+                + _COPY_AGAIN)
+    syntax = _syntax_of_meta(data, meta.offset)
+    if syntax is None or syntax in _DEFLATED:
+        return None
+    name = UID(syntax).name
+    if meta.offset >= size:
+        return (f"{CUT_SHORT}: it ends at byte {size}, right after its "
+                "File Meta (group 0002), before any element of its data set; copy "
+                "it again from its source")
+    explicit = syntax != _IMPLICIT_LITTLE
+    stop = _walk(data, meta.offset, explicit, little=syntax != _EXPLICIT_BIG)
+    if stop.kind == "garbled":
+        if stop.elements == 0:
+            # pydicom warns "Expected explicit VR, but found implicit VR" for this
+            # and reads on as implicit VR: the same finding, in one message.
+            read_as = (" (pydicom then reads them as implicit VR, and finds no "
+                       "element it can use)" if stop.why.startswith("has the bytes")
+                       else "")
+            return ("its data set is damaged: the File Meta (group 0002) is whole, "
+                    f"but the bytes after it are no DICOM element of its transfer "
+                    f"syntax, {name}: the first, at byte {stop.offset}, {stop.why}"
+                    f"{read_as}. The bytes are garbled, not cut short: "
+                    + _COPY_AGAIN)
+        return (f"its data set is damaged from byte {stop.offset} on: after "
+                f"{stop.elements} whole element(s), the next {stop.why}. The bytes "
+                "are garbled, not cut short: " + _COPY_AGAIN)
+    if stop.kind == "cut":
+        where = (f"inside its element {_tag_text(stop.tag)}" if stop.tag is not None
+                 else "inside the header of an element")
+        return (f"{CUT_SHORT}: it ends at byte {size}, {where}, "
+                f"{stop.missing} byte(s) before that element's end; copy it again "
+                "from its source")
+    return None
+
+
+__all__ = ["CUT_SHORT", "MISFIT", "UNFIT", "dataset_pixel_problem", "file_damage",
+           "header_misfit", "pixel_data_problem"]
