@@ -209,8 +209,7 @@ def _read_volume(
     volumes = read_series(datasets, names_relative_to=folder, warn=warn)
     if not volumes:
         raise LookupError(f"series {series_instance_uid} holds no displayable images")
-    how = ("viewerlib.read_series(folder)" if folder is not None else
-           "viewerlib.read_series(source.retrieve_series(study, series))")
+    how = _how_to_read_stacks(datasets, folder)
     volume = _largest_stack(volumes, datasets, folder, how, warn, stacklevel + 1)
     if partial is not None:
         volume.warnings.append(str(partial))
@@ -219,6 +218,21 @@ def _read_volume(
         if warn:
             warnings.warn(folder_note, UserWarning, stacklevel=stacklevel)
     return volume
+
+
+def _how_to_read_stacks(datasets: list[Any], folder: Path | None) -> str:
+    """The call that gives every stack of a series as a volume, for a note.
+
+    read_series(folder) reads the files in the folder itself: not those of a
+    DICOMDIR's sub-folders, nor a folder that holds other files than images.
+    """
+    if folder is None:
+        return "viewerlib.read_series(source.retrieve_series(study, series))"
+    flat = not (folder / "DICOMDIR").exists() and all(
+        Path(str(getattr(ds, "filename", ""))).parent == folder for ds in datasets)
+    return ("viewerlib.read_series(folder)" if flat else
+            "viewerlib.read_series([...]) of the files named here (paths in the "
+            "folder)")
 
 
 def _folder_of(source: Source) -> Path | None:

@@ -187,3 +187,28 @@ def test_stacks_alike_in_size_say_which_one_is_shown(tmp_path):
         "'e2-009.dcm', 'e2-010.dcm', 'e2-011.dcm', 'e2-012.dcm', 'e2-013.dcm' and 3 "
         "more (another echo: (0018,0086) Echo Numbers 2, not 1)")
     assert volume.shape[0] == SLICES and left_out in volume.warnings
+
+
+def test_on_a_cd_the_stacks_left_out_are_to_be_read_by_their_files(tmp_path):
+    # read_series(folder) reads the files in the folder itself, not a DICOMDIR's
+    # sub-folders: the note must not send the reader there.
+    from pydicom.fileset import FileSet
+
+    datasets = ct_head_phantom("current", rows=16, columns=16, number_of_slices=SLICES,
+                               slice_spacing_mm=4.0).datasets
+    datasets[STRAY].ImageOrientationPatient = [0, 1, 0, 0, 0, -1]
+    files = FileSet()
+    for ds in datasets:
+        files.add(ds)
+    cd = tmp_path / "cd"
+    files.write(cd)
+    files._stage["t"].cleanup()  # pydicom's staging folder, removed now
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        volume = viewerlib.viewer.open_volume(cd)
+
+    (note,) = [w for w in volume.warnings if w.startswith("Not shown")]
+    assert "read_series(folder)" not in note
+    assert "viewerlib.read_series([...]) of the files named here" in note
+    assert re.search(r"'PT\d+/ST\d+/SE\d+/IM\d+'", note), note

@@ -521,6 +521,36 @@ def _decode_with(
     return DecodedFrame(arr, photometric, str(tsyntax), plugin)
 
 
+def native_pixel_bytes(ds: Dataset) -> int | None:
+    """Bytes of native pixel data its header describes.
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset
+        Uses (0028,0010) *Rows*, (0028,0011) *Columns*, (0028,0002) *Samples per
+        Pixel*, (0028,0100) *Bits Allocated*, (0028,0004) *Photometric
+        Interpretation*, (0028,0008) *Number of Frames* and the transfer syntax.
+
+    Returns
+    -------
+    int or None
+        None when the data is encapsulated (compressed) or the header does not
+        say: no transfer syntax, no or no number for a size element.
+    """
+    meta = getattr(ds, "file_meta", None)
+    syntax = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
+    if syntax is None or uid.UID(syntax).is_encapsulated or "Rows" not in ds:
+        return None
+    try:
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        if str(ds.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422":
+            samples = 2  # PS3.3 C.7.6.3.1.2: two chroma values shared by two pixels
+        return (int(ds.Rows) * int(ds.Columns) * samples
+                * int(ds.get("BitsAllocated", 0) or 0) * number_of_frames(ds)) // 8
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
 def pixel_data_shortfall(ds: Dataset, available_bytes: int) -> str | None:
     """Say so when native pixel data is shorter than the header promises.
 
@@ -539,17 +569,8 @@ def pixel_data_shortfall(ds: Dataset, available_bytes: int) -> str | None:
     str or None
         What is wrong and what to do, or None when nothing is missing.
     """
-    meta = getattr(ds, "file_meta", None)
-    syntax = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
-    if syntax is None or syntax.is_encapsulated or "Rows" not in ds:
-        return None
-    samples = int(ds.get("SamplesPerPixel", 1) or 1)
-    if str(ds.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422":
-        samples = 2  # PS3.3 C.7.6.3.1.2: two chroma values shared by two pixels
-    expected = (int(ds.Rows) * int(ds.Columns) * samples
-                * int(ds.get("BitsAllocated", 0) or 0)
-                * int(ds.get("NumberOfFrames", 1) or 1)) // 8
-    if available_bytes < expected:
+    expected = native_pixel_bytes(ds)
+    if expected is not None and available_bytes < expected:
         return (f"the file is cut short: its pixel data needs {expected} bytes and "
                 f"{available_bytes} are there; copy it again from its source")
     return None

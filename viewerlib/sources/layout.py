@@ -185,9 +185,8 @@ class HeaderLayouts:
         value as it is, not copied.
         """
         meta, kept, charset, (_, _, vr) = self.read(head, layout)
-        elements = dict(kept)
-        if charset is not None:
-            elements[CHARACTER_SET] = charset
+        # (0008,0005) first, where it stands in a file (keys() keep that order).
+        elements = {CHARACTER_SET: charset, **kept} if charset is not None else dict(kept)
         dataset = fast_dataset(Dataset, elements, self.encoding_of(charset),
                                fast_dataset(FileMetaDataset, dict(meta)))
         dataset.add_new(PIXEL_DATA_TAG, vr, value)
@@ -258,7 +257,10 @@ def fast_dataset(kind: type[_Made], elements: dict[Any, Any],
         fresh[name] = state[name].copy()
     fresh["_dict"] = elements
     if encoding is not None:
-        fresh.update(_read_implicit=False, _read_little=True, _read_charset=encoding)
+        # A list of encodings is the data set's own, as pydicom's reader gives it.
+        fresh.update(_read_implicit=False, _read_little=True,
+                     _read_charset=list(encoding) if isinstance(encoding, list)
+                     else encoding)
     if file_meta is not None:
         fresh["file_meta"] = file_meta
     made = kind.__new__(kind)

@@ -18,7 +18,11 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
-from viewerlib.pipeline.decode import number_of_frames, pixel_data_shortfall
+from viewerlib.pipeline.decode import (
+    native_pixel_bytes,
+    number_of_frames,
+    pixel_data_shortfall,
+)
 
 # PS3.10 7.1: a 128-byte preamble, "DICM", then the File Meta elements.
 _META_START = 132
@@ -42,28 +46,6 @@ _COPY_AGAIN = ("copy the file again from its source; if that copy is damaged too
                "ask the sender for the file again")
 
 
-def _native_size(ds: Dataset) -> tuple[int, int] | None:
-    """Bytes native pixel data needs by its header, and the bytes of one row.
-
-    None when the data is encapsulated (compressed) or the header does not say:
-    no transfer syntax, no (0028,0010) *Rows*.
-    """
-    meta = getattr(ds, "file_meta", None)
-    syntax = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
-    if syntax is None or UID(syntax).is_encapsulated or "Rows" not in ds:
-        return None
-    try:
-        samples = int(ds.get("SamplesPerPixel", 1) or 1)
-        if str(ds.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422":
-            samples = 2  # PS3.3 C.7.6.3.1.2: two chroma values shared by two pixels
-        bits = int(ds.get("BitsAllocated", 0) or 0)
-        rows, columns = int(ds.Rows), int(ds.Columns)
-    except (TypeError, ValueError, AttributeError):
-        return None
-    row_bits = columns * samples * bits
-    return rows * row_bits * number_of_frames(ds) // 8, -(-row_bits // 8)
-
-
 def header_misfit(ds: Dataset, available: int) -> str | None:
     """Say so when whole native pixel data is not the size its header gives.
 
@@ -81,8 +63,9 @@ def header_misfit(ds: Dataset, available: int) -> str | None:
     Returns
     -------
     str or None
-        What is wrong and what to do; None when the value is the header's size,
-        or longer by less than a row (padding, PS3.5 8.1.1).
+        What is wrong and what to do when the whole value is shorter than the
+        header needs; None when it holds that much (more is shown as pydicom
+        shows it).
 
     Examples
     --------
@@ -96,11 +79,11 @@ def header_misfit(ds: Dataset, available: int) -> str | None:
     >>> header_misfit(ds, 544) is None
     True
     """
-    size = _native_size(ds)
-    if size is None:
-        return None
-    needed, row = size
-    if needed <= available < needed + max(row, 2):
+    needed = native_pixel_bytes(ds)
+    if needed is None or available >= needed:
+        # More than the header needs is shown as pydicom shows it (the frames
+        # the header describes; PS3.5 8.1.1 pads with a byte): refusing it
+        # would blank slices that display.
         return None
     return (f"{MISFIT}: {_sizes(ds, needed, available)}, the whole (7FE0,0010) "
             "Pixel Data. The file is not cut short: it was written inconsistent, "
@@ -161,9 +144,9 @@ def pixel_data_problem(ds: Dataset, available: int,
     if declared is not None and available < declared:
         # The file ends inside the value: cut short, whatever the header says.
         return pixel_data_shortfall(ds, available)
-    size = _native_size(ds)
-    if declared is None and size is not None and available < size[0]:
-        return (f"{UNFIT}: {_sizes(ds, size[0], available)}. Either the pixel data "
+    needed = native_pixel_bytes(ds)
+    if declared is None and needed is not None and available < needed:
+        return (f"{UNFIT}: {_sizes(ds, needed, available)}. Either the pixel data "
                 "was cut short before it got here, or the header's size is wrong: "
                 "get the image again from its source, and if the new copy is the "
                 "same, ask the sender for the original image")

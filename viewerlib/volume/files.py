@@ -21,7 +21,6 @@ from viewerlib.sources.layout import (
     fast_dataset,
 )
 from viewerlib.sources.part10 import tag_object
-from viewerlib.volume.diagnosis import header_misfit
 
 logger = logging.getLogger(__name__)
 
@@ -387,7 +386,7 @@ def tags_of(keywords: Sequence[str]) -> tuple[BaseTag, ...]:
     return cast("tuple[BaseTag, ...]", tuple(found))
 
 
-# Every element _plain_layout reads, number_of_frames and header_misfit included.
+# Every element _plain_layout reads, number_of_frames included.
 _PLAIN_LAYOUT_TAGS = tags_of((
     "Rows", "Columns", "BitsAllocated", "BitsStored", "PixelRepresentation",
     "SamplesPerPixel", "NumberOfFrames", "PhotometricInterpretation"))
@@ -405,12 +404,14 @@ def _plain_layout(header: Dataset, length: int
         stored = int(header.get("BitsStored"))
         signed = int(header.get("PixelRepresentation")) == 1
         samples = int(header.get("SamplesPerPixel"))
+        frames = header.get("NumberOfFrames")
+        if frames not in (None, ""):
+            int(frames)  # a count pydicom's decoders refuse is left to them
     except (TypeError, ValueError):
         return None
     if (allocated not in (8, 16, 32) or samples != 1 or rows < 1 or columns < 1
             or not 0 < stored <= allocated
-            or rows * columns * allocated // 8 * number_of_frames(header) > length
-            or header_misfit(header, length)):
+            or rows * columns * allocated // 8 * number_of_frames(header) > length):
         return None
     return np.dtype(f"<{'i' if signed else 'u'}{allocated // 8}"), (rows, columns)
 

@@ -180,7 +180,8 @@ def others_in_gaps(
     str
         Empty when no frame of another stack of the same series and frame of
         reference lies between two of `stack`'s slices; else what lies there
-        and why it is apart, to say why the gaps are uneven.
+        and why it is apart, to say why the gaps are uneven, and whether
+        other wide gaps hold nothing (a file may be missing there).
     """
     first = geometries[stack[0]]
     if len(stacks) < 2 or len(stack) < 2 or first is None:
@@ -191,6 +192,7 @@ def others_in_gaps(
         return ""
     along = np.array(places)
     found: dict[str, list[str]] = {}
+    inside: list[float] = []
     for other in stacks:
         if other is stack or keys[other[0]][:2] != keys[stack[0]][:2]:
             continue
@@ -202,8 +204,19 @@ def others_in_gaps(
             why = stack_difference(keys[stack[0]], first, keys[frame_id],
                                    geometries[frame_id])
             found.setdefault(why, []).append(name(frame_id))
-    return "; ".join(f"{_listed(dict.fromkeys(names))} of this series, set apart by "
+            inside.append(place)
+    if not found:
+        return ""
+    text = "; ".join(f"{_listed(dict.fromkeys(names))} of this series, set apart by "
                      f"{why}" for why, names in found.items())
+    # A gap wider than the usual step with nothing set apart in it still has
+    # the usual causes.
+    gaps = np.diff(along)
+    wide = set((np.flatnonzero(gaps > 1.5 * np.median(gaps)) + 1).tolist())
+    if wide - set(np.searchsorted(along, inside).tolist()):
+        text += ("; other wide gaps hold no file of this series (a file missing "
+                 "from the series, or a variable pitch)")
+    return text
 
 
 def _listed(names: Sequence[str] | dict[str, None]) -> str:

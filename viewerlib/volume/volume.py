@@ -467,7 +467,10 @@ _ALERTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 # What the page may show of a note: file names without their folders, and no
 # instance UIDs; the notebook's volume.warnings keeps the whole text.
-_QUOTED_PATH = re.compile(r"""(?<![^\s(])(['"])[^'"]*[/\\]([^'"/\\]+)\1""")
+# A quoted name as repr() writes it: in single quotes, or in double quotes when
+# it holds a single quote (O'Brien), with backslash escapes.
+_QUOTED = re.compile(r"""(?<![^\s(])('(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")""")
+_SEPARATORS = re.compile(r"(?:\\\\|/|\\)+")
 _BARE_PATH = re.compile(r"(?<![\w.'\"])(?:[A-Za-z]:)?(?:[/\\][^\s/\\;:'\"()]+)+"
                         r"[/\\]([^\s/\\;:'\"()]+)")
 _INSTANCE_UID = re.compile(r" ?\(SOP Instance UID [^)]*\)")
@@ -547,10 +550,17 @@ def volume_alerts(volume: Volume) -> list[VolumeAlert]:
 
 
 def _screen_text(note: str) -> str:
-    """`note` without folders and instance UIDs, for the page."""
+    """`note` without folders and instance UIDs, for the page and the log."""
     note = _INSTANCE_UID.sub("", note)
-    note = _QUOTED_PATH.sub(r"\1\2\1", note)
+    note = _QUOTED.sub(_last_part, note)
     return _BARE_PATH.sub(r"\1", note)
+
+
+def _last_part(quoted: re.Match[str]) -> str:
+    """A quoted path as its last part, in its quotes; other quoted text as is."""
+    text = quoted.group(1)
+    parts = _SEPARATORS.split(text[1:-1])
+    return text if len(parts) < 2 else text[0] + (parts[-1] or parts[-2]) + text[0]
 
 
 @functools.lru_cache(maxsize=64)
@@ -596,7 +606,7 @@ def _build_volume(
     lost: list[str] | None = None,
     frame_geometries: Sequence[FrameGeometry | None] | None = None,
     label: Callable[[Any], str] | None = None,
-    gap_cause: str = "",
+    gap_cause: Callable[[], str] | None = None,
 ) -> Volume | None:
     """Sort one stack, work out its geometry, and read its voxels.
 
@@ -607,9 +617,9 @@ def _build_volume(
     its own slices (blanked and flagged); a stack none of whose inputs decodes
     gives None, with the reasons appended to `lost`. `frame_geometries`, by
     index into `frames`, saves working the geometry out again. `label` names
-    an input in messages (default :func:`input_name`); `gap_cause`, when not
-    empty, is why the gaps between slices are uneven (inputs of the series
-    set apart in other stacks lie in them).
+    an input in messages (default :func:`input_name`); `gap_cause`, asked only
+    when the gaps between slices are uneven, says why when it can (inputs of
+    the series set apart in other stacks lie in them), else "".
     """
     label = label or input_name
     notes: list[str] = []
@@ -680,10 +690,11 @@ def _build_volume(
                 _note(notes, "Slices share one position; spacing set to 1 mm")
                 slice_spacing, step = 1.0, g0.normal
             if not spacing.is_uniform:
+                cause = gap_cause() if gap_cause is not None else ""
                 _note(notes, (
                     f"Non-uniform slice spacing: gaps from {spacing.gaps_mm.min():.3f}"
                     f" to {spacing.gaps_mm.max():.3f} mm ("
-                    + (f"in a gap lies {gap_cause}" if gap_cause else
+                    + (f"in a gap lies {cause}" if cause else
                        "a file missing from the series, or a variable pitch")
                     + "). Measurements and MPR use each "
                     "slice's true position (slice_positions_mm); the MPR and 3-D "
@@ -790,18 +801,15 @@ def _build_volume(
 def _what_helps(problems: FillProblems) -> str:
     """The sentence that ends a note of inputs not decoded: what to do, or "".
 
-    A file written with a header that does not match its pixel data is the
-    same in every copy (its reason says to ask the sender); a file cut short
-    or damaged on its way is not.
+    The reason of a file cut short says to copy it again, that of a file
+    written with a header that does not match its pixel data to ask the
+    sender (every copy is the same); other reasons (a codec's) say neither.
     """
-    written = [why.startswith(MISFIT) for why in problems.failed.values()]
-    if all(written):
-        return ""  # each reason says it: ask the sender
-    if any(written):
-        return (". Copy the file(s) cut short or damaged again from their source "
-                "and open the series again; for the others, ask the sender for "
-                "the original images")
-    return ". Copy the file(s) again from their source and open the series again"
+    told = [why.startswith((MISFIT, CUT_SHORT)) for why in problems.failed.values()]
+    if all(told):
+        return ""
+    return (". Copy the " + ("other " if any(told) else "") + "file(s) again from "
+            "their source and open the series again")
 
 
 def _slice_list(slots: list[int]) -> str:
@@ -902,11 +910,19 @@ def _truncation_problem(header: Dataset, source: Any) -> str | None:
         return (file_damage(source) if is_path else None) or (
             "it ends before even its (0008,0016) SOP Class UID: the file is "
             "probably cut short; copy it again from its source")
+    image = "Image Storage" in pydicom.uid.UID(str(header.SOPClassUID)).name
     if is_path:
-        # No image, or an image cut inside its header: only the bytes tell. What
-        # pydicom read whole is no garbage, whatever its private elements.
+        # No image, or an image cut or garbled inside its header: only the bytes
+        # tell. A walk that finds odd bytes in a non-image pydicom read is no
+        # proof (private sequences of odd encodings): only an image's counts.
         damage = file_damage(source)
-        return damage if damage and damage.startswith(CUT_SHORT) else None
+        if damage and (image or damage.startswith(CUT_SHORT)):
+            return damage
+    if image:
+        return ("it holds no (0028,0010) Rows, though its (0008,0016) SOP Class "
+                f"is {pydicom.uid.UID(str(header.SOPClassUID)).name}: it was cut "
+                "short or written without its image; copy it again from its source, "
+                "and if the copy is the same, ask the sender for the original")
     return None
 
 
@@ -1123,10 +1139,12 @@ def read_series(
     volumes = []
     lost: list[str] = []
     for stack in stacks:
+        # Why gaps are uneven is looked for only where they are: it compares
+        # the stack with every other (many stacks for a perfusion series).
         volume = _build_volume(
             stack, frames, sources, workers, lost=lost, frame_geometries=geometries,
-            label=label, gap_cause=others_in_gaps(stack, stacks, keys, geometries,
-                                                  frame_name))
+            label=label, gap_cause=functools.partial(
+                others_in_gaps, stack, stacks, keys, geometries, frame_name))
         if volume is None:
             continue
         # The headers of files read fast were built from stay inside: the

@@ -179,6 +179,13 @@ def test_bodies_laid_out_alike_are_split_and_read_by_an_earlier_layout():
         assert dataset.original_character_set == expected.original_character_set
         assert dataset.PixelData == expected.PixelData
     assert read[5].original_character_set == ["UTF8"]
+    for body, dataset, part in zip(bodies, read, parts, strict=True):
+        if not body.tail:  # (the pixel data is added last)
+            assert list(dataset.keys()) == list(
+                pydicom.dcmread(io.BytesIO(part)).keys())
+    # No data set shares its list of encodings with another.
+    encodings = [dataset.original_character_set for dataset in read]
+    assert encodings[4] == encodings[7] and encodings[4] is not encodings[7]
     # Each data set is its own: converting or changing one leaves the others.
     read[4].InstanceNumber = 99
     assert read[1].InstanceNumber == 2 and read[7].InstanceNumber == 8

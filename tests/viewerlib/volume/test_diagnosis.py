@@ -135,9 +135,11 @@ SIZES = {
     "one padding byte more": (ROWS, NEEDED + 1, NEEDED + 1, None),
     "cut short": (ROWS, NEEDED - 100, NEEDED, "the file is cut short"),
     "Rows too large": (ROWS + 1, NEEDED, NEEDED, MISFIT),
-    "Rows too small": (ROWS - 1, NEEDED, NEEDED, MISFIT),
+    # More than the header needs is shown, as pydicom shows it.
+    "Rows too small": (ROWS - 1, NEEDED, NEEDED, None),
+    "two rows more": (ROWS, NEEDED + 4 * COLUMNS, NEEDED + 4 * COLUMNS, None),
     "short, whole unknown": (ROWS, NEEDED - 100, None, UNFIT),
-    "Rows too small, whole unknown": (ROWS - 1, NEEDED, None, MISFIT),
+    "Rows too small, whole unknown": (ROWS - 1, NEEDED, None, None),
 }
 
 

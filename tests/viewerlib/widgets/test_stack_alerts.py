@@ -215,3 +215,25 @@ def test_alerts_set_by_hand_are_kept_as_plain_text() -> None:
 
     assert viewer.alerts == [{"text": "7", "detail": "None"},
                              {"text": "<b>Check</b>", "detail": ""}]
+
+
+@pytest.mark.parametrize("name", ["O'Brien^Test 12345", 'Test "Case" 12345'])
+def test_no_folder_reaches_the_log_or_the_page_whatever_its_quotes(tmp_path, caplog,
+                                                                  name) -> None:
+    # repr() puts a path holding a single quote in double quotes, and escapes
+    # a path holding both: the folder, which may name the patient, goes anyway.
+    folder = tmp_path / name / "cd"
+    folder.mkdir(parents=True)
+    for ds in _phantom():
+        ds.save_as(folder / f"{ds.InstanceNumber:03d}.dcm", enforce_file_format=True)
+    cut = sorted(folder.iterdir())[INNER]
+    cut.write_bytes(cut.read_bytes()[:-2])
+
+    with caplog.at_level("DEBUG"):
+        (volume,) = _quietly(read_series, folder)
+    detail = StackViewer.from_volume(volume).alerts[0]["detail"]
+
+    assert any(str(cut) in note for note in volume.warnings)
+    for shown in (caplog.text, detail):
+        assert "12345" not in shown
+    assert cut.name in detail
