@@ -212,3 +212,50 @@ def test_on_a_cd_the_stacks_left_out_are_to_be_read_by_their_files(tmp_path):
     assert "read_series(folder)" not in note
     assert "viewerlib.read_series([...]) of the files named here" in note
     assert re.search(r"'PT\d+/ST\d+/SE\d+/IM\d+'", note), note
+
+
+def test_a_compressed_file_cut_inside_its_pixel_data_is_named_cut_short(tmp_path):
+    # pydicom reads such a file as no data set at all: it was blamed on the
+    # bulk data, or on the file having been overwritten since it was indexed.
+    broken = _write(tmp_path / "cd")
+    for path in sorted(broken.parent.iterdir()):
+        ds = pydicom.dcmread(path)
+        ds.compress(pydicom.uid.RLELossless)
+        ds.save_as(path, enforce_file_format=True)
+    broken.write_bytes(broken.read_bytes()[:-60])
+
+    volumes, _ = _caught(lambda: read_series(broken.parent))
+    volume, _ = _caught(lambda: viewerlib.viewer.open_volume(broken.parent))
+
+    (series,) = volumes
+    assert series.missing_slices == [STRAY]  # blank in its place
+    (note,) = [w for w in series.warnings if w.startswith("Missing slice")]
+    assert ("the file is cut short: it ends at byte" in note
+            and "inside its compressed (7FE0,0010) Pixel Data" in note), note
+    assert "bulk data" not in note
+    (arrived,) = [w for w in volume.warnings if "could not be read" in w]
+    assert f"{NAME} (cut short or damaged in its pixel data" in arrived, arrived
+    assert "overwritten" not in arrived
+
+
+def test_a_file_that_is_no_dicom_is_named_once_by_its_path_in_the_folder(tmp_path):
+    broken = _write(tmp_path / "cd")
+    (broken.parent / "notes.txt").write_text("not an image")
+
+    _, warned = _caught(lambda: read_series(broken.parent,
+                                            names_relative_to=broken.parent))
+
+    (left_out,) = [w for w in warned if w.startswith("left out")]
+    assert "'notes.txt': not a DICOM file: " in left_out
+    assert str(tmp_path) not in left_out
+
+
+def test_stacks_apart_for_one_reason_give_it_once(tmp_path):
+    broken = _write(tmp_path / "cd")
+    for path in sorted(broken.parent.iterdir())[1::3]:
+        _another_orientation(path)
+
+    volume, _ = _caught(lambda: viewerlib.viewer.open_volume(broken.parent))
+
+    (note,) = [w for w in volume.warnings if w.startswith("Not shown")]
+    assert "in 3 other stack(s)" in note and note.count("another orientation") == 1

@@ -103,6 +103,15 @@ def _plain_reason(err: BaseException) -> str:
     return text.strip().rstrip(",;") or type(err).__name__
 
 
+def _header_holds(path: str | os.PathLike[str], sop_instance_uid: str) -> bool:
+    """True when the header of the file at `path` is that of the instance."""
+    try:
+        header = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    except Exception:  # noqa: BLE001 - then it is not
+        return False
+    return str(header.get("SOPInstanceUID", "") or "") == sop_instance_uid
+
+
 def _why_unreadable(err: BaseException) -> str:
     """What stops a file that was indexed from being read now, in a user's words."""
     if isinstance(err, FileNotFoundError):
@@ -696,6 +705,14 @@ class FolderSource(Source):
             raise _FileUnreadable(record.path, _why_unreadable(err)) from err
         expected = record.value("SOPInstanceUID")
         found = str(dataset.get("SOPInstanceUID", "") or "")
+        if not found and not stop_before_pixels and _header_holds(record.path,
+                                                                  expected):
+            # pydicom reads a file cut inside its compressed pixel data as no data
+            # set at all; its header alone is still the one indexed.
+            raise _FileUnreadable(record.path, (
+                "cut short or damaged in its pixel data: its header is the one "
+                "indexed there, but the whole file reads as no data set; copy it "
+                "again from its source"))
         if found != expected:
             # Overwritten with something else: it is not the instance searched for.
             held = "another instance" if found else "no DICOM data set"

@@ -312,7 +312,7 @@ def file_damage(path: str | os.PathLike[str]) -> str | None:
     -------
     str or None
         What is wrong, where, and what to do. None when the walk finds nothing
-        wrong up to the pixel data or the end of the file, or cannot tell: no
+        wrong up to the end of the pixel data or of the file, or cannot tell: no
         Part-10 preamble, a deflated data set, an element of undefined length
         before the damage. The caller's own reason then stands.
 
@@ -377,7 +377,51 @@ def file_damage(path: str | os.PathLike[str]) -> str | None:
         return (f"{CUT_SHORT}: it ends at byte {size}, {where}, "
                 f"{stop.missing} byte(s) before that element's end; copy it again "
                 "from its source")
+    if stop.kind == "pixels":
+        return _pixel_data_damage(data, stop.offset, explicit, syntax != _EXPLICIT_BIG)
     return None
+
+
+def _pixel_data_damage(data: bytes, offset: int, explicit: bool,
+                       little: bool) -> str | None:
+    """Say how the (7FE0,0010) *Pixel Data* element at `offset` is cut or
+    garbled, or None.
+
+    A value of defined length must be wholly there; encapsulated (compressed)
+    data (PS3.5 A.4) is a sequence of items up to its delimiter, and pydicom
+    reads a file cut inside it as no data set at all.
+    """
+    order = "<" if little else ">"
+    size = len(data)
+    start = offset + (12 if explicit else 8)
+    if start > size:
+        return (f"{CUT_SHORT}: it ends at byte {size}, inside the header of its "
+                "(7FE0,0010) Pixel Data; copy it again from its source")
+    (length,) = struct.unpack_from(f"{order}L", data, start - 4)
+    if length != _UNDEFINED_LENGTH:
+        if start + length <= size:
+            return None
+        return (f"{CUT_SHORT}: it ends at byte {size}, inside its (7FE0,0010) "
+                f"Pixel Data, {start + length - size} byte(s) before its end; copy it "
+                "again from its source")
+    position, items = start, 0
+    while position + 8 <= size:
+        high, low, item_length = struct.unpack_from(f"{order}HHL", data, position)
+        tag = high << 16 | low
+        if tag == 0xFFFEE0DD:
+            return None
+        if tag != 0xFFFEE000 or item_length == _UNDEFINED_LENGTH:
+            return ("its compressed pixel data is damaged: at byte "
+                    f"{position}, after {items} item(s), stands no item of "
+                    "(7FE0,0010) Pixel Data (PS3.5 A.4). The bytes are garbled, not "
+                    "cut short: " + _COPY_AGAIN)
+        if position + 8 + item_length > size:
+            break
+        position += 8 + item_length
+        items += 1
+    return (f"{CUT_SHORT}: it ends at byte {size}, inside its compressed (7FE0,0010) "
+            f"Pixel Data, after {items} whole item(s) and before the delimiter that "
+            "ends them; copy it again from its source")
 
 
 __all__ = ["CUT_SHORT", "MISFIT", "UNFIT", "dataset_pixel_problem", "file_damage",

@@ -26,7 +26,7 @@ from viewerlib.pipeline.modality import (
     rescale_parameters,
     stored_value_range,
 )
-from viewerlib.volume.diagnosis import dataset_pixel_problem
+from viewerlib.volume.diagnosis import dataset_pixel_problem, file_damage
 from viewerlib.volume.files import FilePixels, tags_of
 
 logger = logging.getLogger(__name__)
@@ -311,11 +311,19 @@ def read_for_decoding(source: Source) -> Dataset:
         because the file is cut short (pydicom reads a file cut inside its
         pixel data without complaint), or if the whole value is not the size
         the header gives (the file was written so; see
-        :func:`~viewerlib.volume.diagnosis.pixel_data_problem`).
+        :func:`~viewerlib.volume.diagnosis.pixel_data_problem`), or if a file
+        is cut short or garbled in its compressed pixel data
+        (:func:`~viewerlib.volume.diagnosis.file_damage`).
     ValueError
         If a path is not a readable DICOM file.
     """
     ds = source if isinstance(source, Dataset) else _read_path(source)
+    if "PixelData" not in ds and not isinstance(source, Dataset):
+        # pydicom reads a file cut inside its compressed pixel data as no data
+        # set at all (with a warning of its own): the bytes say what happened.
+        damage = file_damage(source)
+        if damage:
+            raise DecodingError(damage)
     problem = dataset_pixel_problem(ds)
     if problem:
         raise DecodingError(problem)

@@ -307,12 +307,16 @@ def left_out_note(shown: Volume, others: Sequence[Volume],
     count, _ = _files_of(shown, name)
     key, geometry = _describe(shown)
     files = 0
-    parts = []
+    # Stacks apart for one reason (single slices of other orientations, say)
+    # are named together, the reason once.
+    by_reason: dict[str, list[str]] = {}
     for volume in others:
         other_key, other_geometry = _describe(volume)
         many, names = _files_of(volume, name)
         files += many
-        parts.append(f"{names} ({stack_difference(key, geometry, other_key, other_geometry)})")
+        by_reason.setdefault(
+            stack_difference(key, geometry, other_key, other_geometry), []).append(names)
+    parts = [f"{', '.join(names)} ({why})" for why, names in by_reason.items()]
     slices = shown.voxels.shape[0]
     alike = sum(volume.voxels.shape[0] == slices for volume in others)
     # max() keeps the first of stacks alike in size (two echoes, say): say so.

@@ -940,6 +940,16 @@ def _raise_if_all_absent(inputs: list[Any]) -> None:
             "check the paths")
 
 
+def _without_name(message: str, source: Any) -> str:
+    """`message` without the path it begins with: the caller names the input."""
+    if isinstance(source, (str, os.PathLike)):
+        named = f"{os.fspath(source)!r} "
+        if message.startswith(named):
+            rest = message[len(named):]
+            return rest[3:] if rest.startswith("is ") else rest
+    return message
+
+
 def _read_headers(
     inputs: list[Any], label: Callable[[Any], str] = input_name,
 ) -> tuple[list[Dataset | None], list[Any], list[str]]:
@@ -989,7 +999,8 @@ def _read_headers(
         except (pydicom.errors.InvalidDicomError, ValueError, OSError, KeyError,
                 AttributeError, TypeError) as err:
             header = None
-            problem = (file_damage(source) if is_path else None) or str(err)
+            problem = (file_damage(source) if is_path else None) or _without_name(
+                str(err), source)
         if problem:
             header = None
             unreadable.append(f"{label(source)}: {problem}")

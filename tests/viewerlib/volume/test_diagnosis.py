@@ -184,3 +184,49 @@ def test_encapsulated_pixel_data_is_not_measured():
     ds.PixelData = np.zeros(8, np.uint8).tobytes()
 
     assert dataset_pixel_problem(ds) is None
+
+
+def _rle_file(folder: Path) -> Path:
+    path = _slice_file(folder)
+    ds = pydicom.dcmread(path)
+    ds.compress(pydicom.uid.RLELossless)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_a_compressed_file_cut_inside_its_pixel_data_is_cut_short(tmp_path):
+    # pydicom reads it as no data set at all: only the bytes tell what happened.
+    path = _rle_file(tmp_path)
+    assert file_damage(path) is None
+    path.write_bytes(path.read_bytes()[:-60])
+
+    found = file_damage(path)
+
+    assert found is not None and found.startswith(
+        "the file is cut short: it ends at byte"), found
+    assert "inside its compressed (7FE0,0010) Pixel Data" in found
+    assert "copy it again from its source" in found
+
+
+def test_compressed_pixel_data_of_no_items_is_garbled(tmp_path):
+    path = _rle_file(tmp_path)
+    data = bytearray(path.read_bytes())
+    first_item = data.index(b"\xfe\xff\x00\xe0", data.index(b"\xe0\x7f\x10\x00"))
+    data[first_item:first_item + 4] = b"\x13\xff\x13\xff"
+    path.write_bytes(bytes(data))
+
+    found = file_damage(path)
+
+    assert found is not None and found.startswith(
+        "its compressed pixel data is damaged: at byte"), found
+
+
+def test_a_native_file_cut_inside_its_pixel_data_says_where(tmp_path):
+    path = _slice_file(tmp_path)
+    path.write_bytes(path.read_bytes()[:-100])
+
+    found = file_damage(path)
+
+    assert found == ("the file is cut short: it ends at byte "
+                     f"{path.stat().st_size}, inside its (7FE0,0010) Pixel Data, 100 "
+                     "byte(s) before its end; copy it again from its source")
