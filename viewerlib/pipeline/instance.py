@@ -17,9 +17,9 @@ from viewerlib.errors import DecodingError, ViewerlibError
 from viewerlib.pipeline.color import to_display_rgb
 from viewerlib.pipeline.decode import (
     DecodedFrame,
+    dataset_pixel_problem,
     decode_frame,
     number_of_frames,
-    pixel_data_shortfall,
 )
 from viewerlib.pipeline.display import (
     apply_display_lut,
@@ -541,10 +541,11 @@ def read_instance(path_or_dataset: str | os.PathLike[str] | Dataset) -> Instance
             + ("it describes an image ((0028,0010) Rows)" if "Rows" in ds else
                "it ends before even its (0008,0016) SOP Class UID")
             + ": the file is probably cut short; copy it again from its source")
-    if "PixelData" in ds:
-        shortfall = pixel_data_shortfall(ds, len(ds.PixelData))
-        if shortfall:
-            raise DecodingError(f"{where} ({_syntax_label(ds)}): {shortfall}")
+    # Cut short, or a header that asks for more than the whole value holds:
+    # the length the file declares tells which.
+    problem = dataset_pixel_problem(ds)
+    if problem:
+        raise DecodingError(f"{where} ({_syntax_label(ds)}): {problem}")
     if not any(k in ds for k in _PIXEL_KEYWORDS):
         sop_class = ds.get("SOPClassUID")
         name = getattr(sop_class, "name", sop_class) or "unknown SOP class"

@@ -1,4 +1,5 @@
-"""Why an input cannot be used: cut short, damaged, or written inconsistent.
+"""Why a file cannot be used: cut short or damaged (a header that does not fit its
+pixel data: :func:`viewerlib.pipeline.decode.pixel_data_problem`).
 
 The cause decides what helps: a file cut short or garbled on its way is copied
 again; a file written with a header that does not describe its own pixel data is
@@ -14,15 +15,9 @@ import struct
 from dataclasses import dataclass
 
 from pydicom.datadict import get_entry, keyword_for_tag
-from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
-from viewerlib.pipeline.decode import (
-    native_pixel_bytes,
-    number_of_frames,
-    pixel_data_shortfall,
-)
+from viewerlib.pipeline.decode import CUT_SHORT
 
 # PS3.10 7.1: a 128-byte preamble, "DICM", then the File Meta elements.
 _META_START = 132
@@ -35,138 +30,9 @@ _VRS = _LONG_VRS | frozenset(
 _IMPLICIT_LITTLE = "1.2.840.10008.1.2"
 _EXPLICIT_BIG = "1.2.840.10008.1.2.2"
 _DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
-# How every message about a header that does not fit its whole pixel data begins;
-# and one about pixel data short of its header's size, not known to be whole.
-MISFIT = "its header does not match its pixel data"
-UNFIT = "its pixel data does not fit its header"
-# How every message about a file that ends too soon begins (pixel_data_shortfall's).
-CUT_SHORT = "the file is cut short"
 # What a damaged file needs, in the words of every message that names one.
 _COPY_AGAIN = ("copy the file again from its source; if that copy is damaged too, "
                "ask the sender for the file again")
-
-
-def header_misfit(ds: Dataset, available: int) -> str | None:
-    """Say so when whole native pixel data is not the size its header gives.
-
-    Parameters
-    ----------
-    ds : pydicom.dataset.Dataset
-        Uses (0028,0010) *Rows*, (0028,0011) *Columns*, (0028,0002) *Samples
-        per Pixel*, (0028,0100) *Bits Allocated*, (0028,0008) *Number of
-        Frames*, (0028,0004) *Photometric Interpretation* and the transfer
-        syntax; encapsulated (compressed) data is not checked.
-    available : int
-        The length of the whole (7FE0,0010) *Pixel Data* value: the length
-        its element declares, and every byte of it there.
-
-    Returns
-    -------
-    str or None
-        What is wrong and what to do when the whole value is shorter than the
-        header needs; None when it holds that much (more is shown as pydicom
-        shows it).
-
-    Examples
-    --------
-    >>> from pydicom.dataset import Dataset, FileMetaDataset
-    >>> ds = Dataset()
-    >>> ds.file_meta = FileMetaDataset()
-    >>> ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
-    >>> ds.Rows, ds.Columns, ds.BitsAllocated = 17, 16, 16
-    >>> print(header_misfit(ds, 512).split(":")[0])
-    its header does not match its pixel data
-    >>> header_misfit(ds, 544) is None
-    True
-    """
-    needed = native_pixel_bytes(ds)
-    if needed is None or available >= needed:
-        # More than the header needs is shown as pydicom shows it (the frames
-        # the header describes; PS3.5 8.1.1 pads with a byte): refusing it
-        # would blank slices that display.
-        return None
-    return (f"{MISFIT}: {_sizes(ds, needed, available)}, the whole (7FE0,0010) "
-            "Pixel Data. The file is not cut short: it was written inconsistent, "
-            "and every copy of it is the same, so copying it again will not help; "
-            "ask the sender for the original image")
-
-
-def _sizes(ds: Dataset, needed: int, available: int) -> str:
-    """The header's size of the pixel data, element by element, and what is there."""
-    frames = number_of_frames(ds)
-    samples = int(ds.get("SamplesPerPixel", 1) or 1)
-    return (f"(0028,0010) Rows {int(ds.Rows)} x (0028,0011) Columns "
-            f"{int(ds.Columns)}"
-            + (f" x (0028,0002) Samples per Pixel {samples}" if samples != 1 else "")
-            + f" x (0028,0100) Bits Allocated {int(ds.get('BitsAllocated', 0) or 0)}"
-            + (f" x (0028,0008) Number of Frames {frames}" if frames != 1 else "")
-            + f" needs {needed} bytes and {available} are there")
-
-
-def pixel_data_problem(ds: Dataset, available: int,
-                       declared: int | None = None) -> str | None:
-    """Say why native pixel data cannot be decoded as its header describes it.
-
-    Parameters
-    ----------
-    ds : pydicom.dataset.Dataset
-        Uses the elements of :func:`header_misfit`.
-    available : int
-        Bytes of the (7FE0,0010) *Pixel Data* value at hand.
-    declared : int, optional
-        The value length its element declares, as a raw element read from a
-        file keeps it. Fewer bytes than that means the file ends inside the
-        value: cut short; as many, that the value is whole. None when unknown
-        (a dataset made in memory, or streamed from an archive): fewer bytes
-        than the header needs are then either cause, and the message says so.
-
-    Returns
-    -------
-    str or None
-        What is wrong and what to do: the file is cut short (see
-        :func:`~viewerlib.pipeline.decode.pixel_data_shortfall`); its header
-        does not match its whole pixel data (:func:`header_misfit`); or, not
-        knowing which, that the pixel data does not fit its header (starts
-        with ``UNFIT``). None when the pixel data fits its header.
-
-    Examples
-    --------
-    >>> from pydicom.dataset import Dataset, FileMetaDataset
-    >>> ds = Dataset()
-    >>> ds.file_meta = FileMetaDataset()
-    >>> ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
-    >>> ds.Rows, ds.Columns, ds.BitsAllocated = 16, 16, 16
-    >>> print(pixel_data_problem(ds, 412, declared=512).split(":")[0])
-    the file is cut short
-    >>> print(pixel_data_problem(ds, 412, declared=412).split(":")[0])
-    its header does not match its pixel data
-    """
-    if declared is not None and available < declared:
-        # The file ends inside the value: cut short, whatever the header says.
-        return pixel_data_shortfall(ds, available)
-    needed = native_pixel_bytes(ds)
-    if declared is None and needed is not None and available < needed:
-        return (f"{UNFIT}: {_sizes(ds, needed, available)}. Either the pixel data "
-                "was cut short before it got here, or the header's size is wrong: "
-                "get the image again from its source, and if the new copy is the "
-                "same, ask the sender for the original image")
-    return header_misfit(ds, available)
-
-
-def dataset_pixel_problem(ds: Dataset) -> str | None:
-    """:func:`pixel_data_problem` of a dataset's own (7FE0,0010) *Pixel Data*.
-
-    The element is looked at as read (never converted), so that the length
-    declared in a file is known.
-    """
-    element = ds.get_item(_PIXEL_DATA_TAG)
-    if element is None:
-        return None
-    value = element.value
-    if value is None or not isinstance(value, bytes | bytearray | memoryview):
-        return None
-    declared = element.length if isinstance(element, RawDataElement) else None
-    return pixel_data_problem(ds, len(value), declared)
 
 
 @dataclass(frozen=True)
@@ -424,5 +290,4 @@ def _pixel_data_damage(data: bytes, offset: int, explicit: bool,
             "ends them; copy it again from its source")
 
 
-__all__ = ["CUT_SHORT", "MISFIT", "UNFIT", "dataset_pixel_problem", "file_damage",
-           "header_misfit", "pixel_data_problem"]
+__all__ = ["file_damage"]

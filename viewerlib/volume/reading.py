@@ -18,7 +18,7 @@ from pydicom.dataset import Dataset
 
 from viewerlib.errors import DecodingError
 from viewerlib.pipeline import codecs
-from viewerlib.pipeline.decode import decode_frame
+from viewerlib.pipeline.decode import dataset_pixel_problem, decode_frame
 from viewerlib.pipeline.instance import _read_path
 from viewerlib.pipeline.modality import (
     apply_modality_lut,
@@ -26,7 +26,7 @@ from viewerlib.pipeline.modality import (
     rescale_parameters,
     stored_value_range,
 )
-from viewerlib.volume.diagnosis import dataset_pixel_problem, file_damage
+from viewerlib.volume.diagnosis import file_damage
 from viewerlib.volume.files import FilePixels, tags_of
 
 logger = logging.getLogger(__name__)
@@ -311,7 +311,7 @@ def read_for_decoding(source: Source) -> Dataset:
         because the file is cut short (pydicom reads a file cut inside its
         pixel data without complaint), or if the whole value is not the size
         the header gives (the file was written so; see
-        :func:`~viewerlib.volume.diagnosis.pixel_data_problem`), or if a file
+        :func:`~viewerlib.pipeline.decode.pixel_data_problem`), or if a file
         is cut short or garbled in its compressed pixel data
         (:func:`~viewerlib.volume.diagnosis.file_damage`).
     ValueError

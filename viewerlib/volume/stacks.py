@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydicom.dataset import Dataset
 
-from viewerlib.pipeline.instance import read_dicom_file
-from viewerlib.volume.diagnosis import (
+from viewerlib.pipeline.decode import (
     MISFIT,
     UNFIT,
     dataset_pixel_problem,
     header_misfit,
 )
+from viewerlib.pipeline.instance import read_dicom_file
 from viewerlib.volume.files import FilePixels
 from viewerlib.volume.geometry import (
     FrameGeometry,
@@ -64,7 +64,7 @@ def input_misfit(header: Dataset, source: Any) -> str | None:
     -------
     str or None
         Why the pixel data does not fit the header (see
-        :func:`~viewerlib.volume.diagnosis.pixel_data_problem`: written so,
+        :func:`~viewerlib.pipeline.decode.pixel_data_problem`: written so,
         or not known to be whole); None when it fits, when the file is cut
         short (its header is then right), when it is encapsulated, or when it
         cannot be read again.

@@ -19,11 +19,16 @@ import pydicom
 import pydicom.errors
 from pydicom.dataset import Dataset
 
-from viewerlib.pipeline.decode import number_of_frames, transfer_syntax_of
+from viewerlib.pipeline.decode import (
+    CUT_SHORT,
+    MISFIT,
+    number_of_frames,
+    transfer_syntax_of,
+)
 from viewerlib.pipeline.instance import missing_file_error, pixel_spacing_of
 from viewerlib.pipeline.modality import rescale_parameters, stored_value_range
 from viewerlib.pipeline.voi import WindowPreset, default_window, window_presets
-from viewerlib.volume.diagnosis import CUT_SHORT, MISFIT, file_damage
+from viewerlib.volume.diagnosis import file_damage
 from viewerlib.volume.files import FilePixels, FileReader, tags_of
 from viewerlib.volume.geometry import (
     ORIENTATION_KEYWORDS,

@@ -15,15 +15,15 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from viewerlib.samples.phantom import ct_head_phantom
-from viewerlib.volume.diagnosis import (
+from viewerlib.pipeline.decode import (
     MISFIT,
     UNFIT,
     dataset_pixel_problem,
-    file_damage,
     header_misfit,
     pixel_data_problem,
 )
+from viewerlib.samples.phantom import ct_head_phantom
+from viewerlib.volume.diagnosis import file_damage
 
 ROWS = COLUMNS = 16
 NEEDED = ROWS * COLUMNS * 2  # Rows x Columns x Bits Allocated / 8
@@ -230,3 +230,20 @@ def test_a_native_file_cut_inside_its_pixel_data_says_where(tmp_path):
     assert found == ("the file is cut short: it ends at byte "
                      f"{path.stat().st_size}, inside its (7FE0,0010) Pixel Data, 100 "
                      "byte(s) before its end; copy it again from its source")
+
+
+def test_one_file_with_too_many_rows_is_not_called_cut_short(tmp_path):
+    # read_instance (open of a single file) names the cause as read_series does.
+    from viewerlib.errors import DecodingError
+    from viewerlib.pipeline.instance import read_instance
+
+    path = _slice_file(tmp_path)
+    ds = pydicom.dcmread(path)
+    ds.Rows = ROWS + 1
+    ds.save_as(path)
+
+    with pytest.raises(DecodingError, match=MISFIT) as raised:
+        read_instance(path).display_frame()
+
+    assert "the file is cut short" not in str(raised.value)
+    assert "ask the sender for the original image" in str(raised.value)
