@@ -165,11 +165,17 @@ def test_a_misfit_names_each_element_and_what_to_do():
         "copying it again will not help; ask the sender for the original image")
 
 
-def test_a_dataset_read_from_a_file_knows_whether_it_was_cut(tmp_path):
-    path = _slice_file(tmp_path)
+def _one_row_too_many(folder: Path) -> Path:
+    """A slice file whose (0028,0010) Rows asks for a row more than it holds."""
+    path = _slice_file(folder)
     ds = pydicom.dcmread(path)
     ds.Rows = ROWS + 1
     ds.save_as(path)
+    return path
+
+
+def test_a_dataset_read_from_a_file_knows_whether_it_was_cut(tmp_path):
+    path = _one_row_too_many(tmp_path)
     written_wrong = dataset_pixel_problem(pydicom.dcmread(path))
     path.write_bytes(path.read_bytes()[:-100])
     cut = dataset_pixel_problem(pydicom.dcmread(path))
@@ -237,10 +243,7 @@ def test_one_file_with_too_many_rows_is_not_called_cut_short(tmp_path):
     from viewerlib.errors import DecodingError
     from viewerlib.pipeline.instance import read_instance
 
-    path = _slice_file(tmp_path)
-    ds = pydicom.dcmread(path)
-    ds.Rows = ROWS + 1
-    ds.save_as(path)
+    path = _one_row_too_many(tmp_path)
 
     with pytest.raises(DecodingError, match=MISFIT) as raised:
         read_instance(path).display_frame()
