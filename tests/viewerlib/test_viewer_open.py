@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -37,7 +39,7 @@ from viewerlib.errors import (  # noqa: E402
 from viewerlib.samples.phantom import ct_head_phantom  # noqa: E402
 from viewerlib.sources.dicomweb import ArchiveQuirks, DICOMwebSource  # noqa: E402
 from viewerlib.sources.local import FolderSource  # noqa: E402
-from viewerlib.volume.progressive import plan_volume  # noqa: E402
+from viewerlib.volume.progressive import SeriesLoad, plan_volume  # noqa: E402
 from viewerlib.volume.volume import read_series  # noqa: E402
 from viewerlib.widgets.stack import StackViewer  # noqa: E402
 
@@ -276,6 +278,78 @@ def test_series_streamed_in_order_is_placed_without_metadata(
     assert viewer.slice_positions_mm == pytest.approx(
         sorted(direction * 3.0 * n for n in range(1, 9))
     )
+
+
+def _watched_stream(source: DICOMwebSource) -> tuple[list[str], threading.Event]:
+    """Record the thread that reads each instance of `source`'s streams, and
+    set an event when a stream is closed."""
+    readers: list[str] = []
+    closed = threading.Event()
+    stream_series = source.iter_series
+
+    def iter_series(*uids):
+        try:
+            for dataset in stream_series(*uids):
+                readers.append(threading.current_thread().name)
+                yield dataset
+        finally:
+            closed.set()
+
+    source.iter_series = iter_series  # type: ignore[method-assign]
+    return readers, closed
+
+
+def _loading_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name == "viewerlib-series-load"]
+
+
+def test_the_stream_reads_on_only_once_the_first_image_is_on_screen(archive):
+    # Waking the loading thread while the viewer is being made took the
+    # processor from it: the rest of the series waits for attached().
+    server, datasets, _ = archive
+    study, series = _uids(datasets)
+    source = DICOMwebSource(
+        server.dicomweb_url, "archive", quirks=ArchiveQuirks.for_orthanc_1_10()
+    )
+    readers, closed = _watched_stream(source)
+    deadline = time.monotonic() + 10  # earlier tests' loads end first
+    while _loading_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    load = SeriesLoad(source, study, series).start(first_here=True)
+    assert load.plan is not None
+    assert readers == [threading.current_thread().name]
+    time.sleep(0.3)
+    assert not _loading_threads(), "a loading thread woke before the image was shown"
+    assert len(readers) == 1, "the stream read on before the first image was shown"
+    load.expect(SLICES)
+    load.attached()
+    volume = load.result(timeout=30)
+    assert volume.voxels.shape == (SLICES, ROWS, ROWS)
+    assert len(readers) == SLICES and closed.is_set()
+    assert set(readers[1:]) == {"viewerlib-series-load"}
+
+
+@pytest.mark.parametrize("end", ["cancel", "result"])
+def test_a_load_left_before_its_viewer_was_made_still_ends(archive, end):
+    # open() cancels the load when the series turns out to be no image stack;
+    # a caller may also just wait for the volume. Neither leaves the stream open.
+    server, datasets, _ = archive
+    study, series = _uids(datasets)
+    source = DICOMwebSource(
+        server.dicomweb_url, "archive", quirks=ArchiveQuirks.for_orthanc_1_10()
+    )
+    readers, closed = _watched_stream(source)
+    load = SeriesLoad(source, study, series).start(first_here=True)
+    if end == "cancel":
+        load.cancel()
+        with pytest.raises(RuntimeError, match="cancelled"):
+            load.result(timeout=30)
+        assert len(readers) < SLICES
+    else:
+        load.expect(SLICES)
+        assert load.result(timeout=30).voxels.shape[0] == SLICES
+    assert closed.wait(10)
+    assert load.done
 
 
 def test_unknown_series_raises_the_archive_error_at_once(archive):

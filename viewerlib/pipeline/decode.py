@@ -619,7 +619,11 @@ def header_misfit(ds: Dataset, available: int) -> str | None:
     >>> header_misfit(ds, 544) is None
     True
     """
-    needed = native_pixel_bytes(ds)
+    return _misfit(ds, native_pixel_bytes(ds), available)
+
+
+def _misfit(ds: Dataset, needed: int | None, available: int) -> str | None:
+    """:func:`header_misfit`, given the bytes the header needs."""
     if needed is None or available >= needed:
         # More than the header needs is shown as pydicom shows it (the frames
         # the header describes; PS3.5 8.1.1 pads with a byte): refusing it
@@ -690,7 +694,7 @@ def pixel_data_problem(ds: Dataset, available: int,
                 "was cut short before it got here, or the header's size is wrong: "
                 "get the image again from its source, and if the new copy is the "
                 "same, ask the sender for the original image")
-    return header_misfit(ds, available)
+    return _misfit(ds, needed, available)
 
 
 def dataset_pixel_problem(ds: Dataset) -> str | None:

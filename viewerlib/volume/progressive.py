@@ -37,7 +37,12 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from viewerlib.errors import DecodingError, PartialSeriesError, SourceError
 from viewerlib.pipeline.decode import number_of_frames
-from viewerlib.volume.geometry import frame_geometry, split_into_stacks, stack_key
+from viewerlib.volume.geometry import (
+    FrameGeometry,
+    frame_geometry,
+    split_into_stacks,
+    stack_key,
+)
 from viewerlib.volume.reading import (
     FillProblems,
     decode_input,
@@ -127,11 +132,14 @@ def _metadata_header(ds: Dataset, compact: bool) -> Dataset:
 
 
 def _provisional(
-    stack: list[int], frames: list[tuple[Dataset, int, int]]
+    stack: list[int], frames: list[tuple[Dataset, int, int]],
+    geometry: FrameGeometry | None = None,
 ) -> Volume | None:
     _quiet.local.laying = True
     try:
-        return _build_volume(stack, frames, [], 1, fill=_zeros)
+        # A geometry known already is not worked out again (the first image waits).
+        known = None if geometry is None else [geometry]
+        return _build_volume(stack, frames, [], 1, fill=_zeros, frame_geometries=known)
     finally:
         _quiet.local.laying = False
 
@@ -155,15 +163,21 @@ def predicted_volume(first: Dataset, count: int) -> Volume | None:
         (0018,0050) *Slice Thickness* until a second slice gives the true step;
         None when `first` does not meet the conditions above.
     """
+    predicted = _predicted(first, count)
+    return None if predicted is None else predicted[0]
+
+
+def _predicted(first: Dataset, count: int) -> tuple[Volume, FrameGeometry] | None:
+    """:func:`predicted_volume`, and the geometry of `first` it found."""
     header = read_header(first, compact=False)
     if count < 1 or number_of_frames(header) != 1 or "Rows" not in header:
         return None
-    if frame_geometry(header) is None:
+    geometry = frame_geometry(header)
+    if geometry is None:
         return None
-    frames = [(header, 0, 0)]
     if str(header.get("PhotometricInterpretation", "")).strip() not in _GRAYSCALE:
         return None
-    single = _provisional([0], frames)
+    single = _provisional([0], [(header, 0, 0)], geometry)
     if single is None:
         return None
     steps = np.arange(count, dtype=float)[:, np.newaxis]
@@ -174,7 +188,7 @@ def predicted_volume(first: Dataset, count: int) -> Volume | None:
         source_order=list(range(count)),
         source_frames=[(k, 0) for k in range(count)],
         warnings=[],
-    )
+    ), geometry
 
 
 def plan_volume(metadata: Sequence[Dataset]) -> tuple[Volume, list[str]]:
@@ -343,6 +357,7 @@ class SeriesLoad:
         self._finished = False
         self._stream_iterator: Iterator[Dataset] | None = None
         self._first_failure: BaseException | None = None
+        self._reading_on = False
 
     # -- set-up --------------------------------------------------------------------
 
@@ -355,7 +370,11 @@ class SeriesLoad:
             Read and lay out the first instance in the calling thread before the
             background thread takes over: on a busy machine, handing the first
             image from one thread to another costs as much as decoding it.
-            Errors are kept for the loading thread to report, as usual.
+            Errors are kept for the loading thread to report, as usual. When
+            the first instance is laid out, the thread starts only at
+            :meth:`attached`, :meth:`cancel`, :meth:`result` or a wait that
+            must wait: waking it sooner took the processor from the viewer
+            being made (milliseconds on a busy 2-core machine).
         """
         self.started_at = time.perf_counter()
         if first_here:
@@ -370,10 +389,20 @@ class SeriesLoad:
                     self._arrive(first)
             except Exception as err:  # reported by the loading thread
                 self._first_failure = err
+            if self.plan is not None and self._first_failure is None:
+                return self  # the first image is ready: the rest reads on later
+        self._read_on()
+        return self
+
+    def _read_on(self) -> None:
+        """Start the loading thread, once."""
+        with self._lock:
+            if self._reading_on:
+                return
+            self._reading_on = True
         # Handed to a waiting thread: starting a new one waits until it runs,
         # which on a busy machine delays the first image by milliseconds.
         _run_in_thread(self._stream, "viewerlib-series-load")
-        return self
 
     def expect(self, count: int | None) -> None:
         """Say how many instances the series has (None: unknown, ask for metadata)."""
@@ -406,6 +435,8 @@ class SeriesLoad:
         Exception
             The load's error, if the stream ended before any instance.
         """
+        if not self._datasets:
+            self._read_on()
         with self._laid_out:
             arrived = self._laid_out.wait_for(
                 lambda: bool(self._datasets) or self._ended.is_set(), timeout
@@ -430,6 +461,8 @@ class SeriesLoad:
         Exception
             The load's error, if it ended before any slice could be laid out.
         """
+        if self.plan is None:
+            self._read_on()
         with self._laid_out:
             arrived = self._laid_out.wait_for(
                 lambda: self.plan is not None or self._ended.is_set(), timeout
@@ -466,11 +499,13 @@ class SeriesLoad:
     def attached(self) -> None:
         """Say that the first layout is on screen; the stream reads on at full speed."""
         self._attached.set()
+        self._read_on()
 
     def cancel(self) -> None:
         """Stop at the next instance; the load ends without a volume."""
         self._cancelled.set()
         self._attached.set()
+        self._read_on()  # the loading thread closes the stream and ends the load
         with self._lock:
             self._count = self._count or 0
             self._mode = "end"
@@ -562,6 +597,9 @@ class SeriesLoad:
             Once, for the geometry work-arounds ``read_series`` warns about,
             unless `warn` is False.
         """
+        # Whoever waits for the whole volume wants it at full speed.
+        self._attached.set()
+        self._read_on()
         if not self._ended.wait(timeout):
             raise TimeoutError(
                 f"{self.received} of {self.total} slices have arrived after "
@@ -644,17 +682,16 @@ class SeriesLoad:
         prediction = self._prediction
         arrival = len(prediction.get("uids", []))
         if arrival == 0:
-            layout = predicted_volume(dataset, self._count or 1)
-            if layout is None:
+            predicted = _predicted(dataset, self._count or 1)
+            if predicted is None:
                 self._ask_for_metadata("the first instance is not a plain slice")
                 return False
-            # The layout's header: its elements are converted already.
-            header = layout.datasets[0]
-            geometry = frame_geometry(header)
-            assert geometry is not None
+            layout, geometry = predicted
+            # The stack key waits for the second arrival: the first image does not.
             prediction.update(
                 uids=[],
-                key=stack_key(header, geometry=geometry),
+                key=None,
+                geometry=geometry,
                 origin=geometry.position,
                 normal=geometry.normal,
                 step=None,
@@ -665,6 +702,11 @@ class SeriesLoad:
             return True
         assert self._count is not None
         geometry = frame_geometry(dataset)
+        if prediction["key"] is None:
+            # The layout's header: its elements are converted already.
+            assert self.plan is not None
+            prediction["key"] = stack_key(self.plan.datasets[0],
+                                          geometry=prediction["geometry"])
         problem = ""
         if arrival >= self._count:
             problem = "more instances than the series lists"
