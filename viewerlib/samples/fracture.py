@@ -120,7 +120,8 @@ def fracture_phantom(kind: str = "current", rows: int = 128, columns: int = 128,
     Returns
     -------
     PhantomStudy
-        One series, ordered foot to head.
+        One series, ordered foot to head; ``study.save(folder)`` writes it as
+        files for :func:`viewerlib.open`.
 
     Raises
     ------
@@ -130,7 +131,7 @@ def fracture_phantom(kind: str = "current", rows: int = 128, columns: int = 128,
     Examples
     --------
     >>> study = fracture_phantom("prior", rows=32, columns=32, number_of_slices=3)
-    >>> study.datasets[0].BodyPartExamined, len(study.datasets)
+    >>> study[0].BodyPartExamined, len(study)
     ('LEG', 3)
     """
     if kind not in FRACTURES:

@@ -8,12 +8,16 @@ months earlier, does not show.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Iterator
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 import numpy as np
+import pydicom
 from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
 
 from viewerlib.samples._dataset import ISSUER_OF_PATIENT_ID as ISSUER_OF_PATIENT_ID
 from viewerlib.samples._dataset import SeriesIdentity, ct_slice, pixel_grid
@@ -44,8 +48,20 @@ HAEMORRHAGE = Finding(
 
 
 @dataclass(frozen=True)
-class PhantomStudy:
-    """One generated study: its identity and the slices' datasets."""
+class PhantomStudy(Sequence[Dataset]):
+    """One generated study: its identity and the slices' datasets.
+
+    The study is a sequence of its datasets: ``len(study)``, ``study[0]`` and
+    ``for ds in study`` work on ``datasets``, and so does
+    :func:`viewerlib.read_series`. :meth:`save` writes it as a folder of DICOM
+    files, which :func:`viewerlib.open` opens and an archive loads.
+
+    Examples
+    --------
+    >>> study = ct_head_phantom("prior", rows=16, columns=16, number_of_slices=3)
+    >>> len(study), [int(ds.InstanceNumber) for ds in study]
+    (3, [1, 2, 3])
+    """
 
     study_instance_uid: str
     series_instance_uid: str
@@ -53,6 +69,136 @@ class PhantomStudy:
     study_description: str
     accession_number: str
     datasets: list[Dataset]
+
+    def __len__(self) -> int:
+        return len(self.datasets)
+
+    def __iter__(self) -> Iterator[Dataset]:
+        return iter(self.datasets)
+
+    @overload
+    def __getitem__(self, index: int) -> Dataset: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Dataset]: ...
+
+    def __getitem__(self, index: int | slice) -> Dataset | list[Dataset]:
+        return self.datasets[index]
+
+    def file_names(self) -> list[str]:
+        """The name :meth:`save` gives each dataset's file, in dataset order.
+
+        ``<Modality>-<series>-<instance>.dcm`` from (0008,0060) *Modality*,
+        (0020,0011) *Series Number* (3 digits) and (0020,0013) *Instance Number*
+        (4 digits), so that a folder listing sorts by series, then slice.
+
+        Raises
+        ------
+        ValueError
+            If two datasets would get the same name (the same Series Number
+            and Instance Number).
+
+        Examples
+        --------
+        >>> ct_head_phantom(rows=8, columns=8, number_of_slices=2).file_names()
+        ['CT-002-0001.dcm', 'CT-002-0002.dcm']
+        """
+        names = [f"{ds.Modality}-{int(ds.SeriesNumber):03d}-"
+                 f"{int(ds.InstanceNumber):04d}.dcm" for ds in self.datasets]
+        if len(set(names)) != len(names):
+            twice = sorted({name for name in names if names.count(name) > 1})
+            raise ValueError(
+                f"two datasets of the study would both be saved as {twice[0]}: "
+                "each needs its own (0020,0011) Series Number and (0020,0013) "
+                "Instance Number pair")
+        return names
+
+    def save(self, folder: str | os.PathLike[str]) -> list[Path]:
+        """Write the study into ``folder`` as DICOM files, one per instance.
+
+        The files are DICOM Part 10 (PS3.10 7.1: preamble, ``DICM`` and File
+        Meta), named as :meth:`file_names` says, all in ``folder`` itself, so
+        ``viewerlib.open(folder)`` shows the study, ``viewerlib.read_series(folder)``
+        gives its volumes, and an archive (or a CD tool) can load the folder.
+
+        Parameters
+        ----------
+        folder : str or os.PathLike
+            Made (with its parents) when absent. It must be empty, or hold
+            only the files of an earlier save of this study (the same
+            (0020,000D) *Study Instance UID* and file names), which are
+            replaced: running a lesson's cell again just works.
+
+        Returns
+        -------
+        list of pathlib.Path
+            The files, in the order of ``datasets``.
+
+        Raises
+        ------
+        FileExistsError
+            If ``folder`` holds anything else: another study, another file, or
+            an earlier save of this study with more slices. Nothing is written
+            then, for a mix of two studies in one folder is not one study any
+            more (:func:`viewerlib.open` refuses a folder of several). Choose
+            another folder, or empty this one first.
+        NotADirectoryError
+            If ``folder`` is a file.
+
+        Examples
+        --------
+        >>> import tempfile, viewerlib
+        >>> study = ct_head_phantom("prior", rows=16, columns=16, number_of_slices=3)
+        >>> with tempfile.TemporaryDirectory() as scratch:
+        ...     paths = study.save(scratch)
+        ...     volume, = viewerlib.read_series(scratch)
+        >>> [path.name for path in paths][:2], volume.voxels.shape
+        (['CT-002-0001.dcm', 'CT-002-0002.dcm'], (3, 16, 16))
+        """
+        folder = Path(folder).expanduser()
+        names = self.file_names()
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(f"{str(folder)!r} is a file: give a folder to "
+                                     "save the study in")
+        folder.mkdir(parents=True, exist_ok=True)
+        in_the_way = self._not_replaced(folder, set(names))
+        if in_the_way:
+            listed = ", ".join(sorted(in_the_way)[:3])
+            more = f" and {len(in_the_way) - 3} more" if len(in_the_way) > 3 else ""
+            raise FileExistsError(
+                f"{str(folder)!r} already holds {len(in_the_way)} file(s) that are "
+                f"not an earlier save of this study ({listed}{more}); nothing was "
+                "written, so that the folder stays one study. Save into a new or "
+                "empty folder, e.g. study.save(folder / 'current'), or empty this "
+                "one first")
+
+        paths = []
+        for ds, name in zip(self.datasets, names, strict=True):
+            path = folder / name
+            ds.save_as(path, enforce_file_format=True)
+            paths.append(path)
+        return paths
+
+    def _not_replaced(self, folder: Path, names: set[str]) -> list[str]:
+        """Names of the entries of ``folder`` that saving here would not replace.
+
+        An entry is replaced when :meth:`save` writes a file of that name and
+        the file there now is of this study: an earlier save of it.
+        """
+        others = []
+        for entry in folder.iterdir():
+            if entry.name not in names or not entry.is_file():
+                others.append(entry.name)
+                continue
+            try:
+                header = pydicom.dcmread(entry, stop_before_pixels=True,
+                                         specific_tags=["StudyInstanceUID"])
+            except (InvalidDicomError, OSError, ValueError, EOFError):
+                others.append(entry.name)
+                continue
+            if header.get("StudyInstanceUID") != self.study_instance_uid:
+                others.append(entry.name)
+        return others
 
 
 def _head_slice(z_mm: float, y_mm: np.ndarray, x_mm: np.ndarray, with_finding: bool,
@@ -110,12 +256,13 @@ def ct_head_phantom(kind: str = "current", rows: int = 256, columns: int = 256,
     Returns
     -------
     PhantomStudy
-        The study's UIDs and its CT Image Storage datasets, ordered foot to head.
+        The study's UIDs and its CT Image Storage datasets, ordered foot to head;
+        ``study.save(folder)`` writes them as files for :func:`viewerlib.open`.
 
     Examples
     --------
     >>> study = ct_head_phantom("prior", rows=32, columns=32, number_of_slices=4)
-    >>> len(study.datasets), study.datasets[0].Modality
+    >>> len(study), study[0].Modality
     (4, 'CT')
     """
     if kind not in ("current", "prior"):

@@ -151,13 +151,17 @@ def stroke_phantom(rows: int = 224, columns: int = 224, pixel_spacing_mm: float 
     -------
     PhantomStudy
         ``series_instance_uid`` is the non-contrast series; ``datasets`` holds both
-        series, the non-contrast one first.
+        series, the non-contrast one first. ``study.save(folder)`` writes both
+        into one folder, which :func:`viewerlib.open` opens on the angiogram
+        (the series with the most instances).
 
     Examples
     --------
     >>> study = stroke_phantom(rows=32, columns=32, plain_slices=2, angiogram_slices=2)
-    >>> sorted({ds.SeriesDescription for ds in study.datasets})
+    >>> sorted({ds.SeriesDescription for ds in study})
     ['Axial head 4 mm', 'CT angiogram head 1 mm']
+    >>> study.file_names()
+    ['CT-002-0001.dcm', 'CT-002-0002.dcm', 'CT-003-0001.dcm', 'CT-003-0002.dcm']
     """
     y_mm, x_mm, origin_x, origin_y = pixel_grid(rows, columns, pixel_spacing_mm)
     rng = np.random.default_rng(23)

@@ -1,9 +1,17 @@
-"""The teaching phantom carries the finding its ground truth says it does."""
+"""The teaching phantoms carry their findings, and save as a folder that opens."""
 from __future__ import annotations
 
-import numpy as np
+from collections import Counter
 
+import numpy as np
+import pydicom
+import pytest
+
+import viewerlib
+from viewerlib.samples.fracture import fracture_phantom
 from viewerlib.samples.phantom import HAEMORRHAGE, ct_head_phantom
+from viewerlib.samples.stroke import stroke_phantom
+from viewerlib.volume.volume import read_series
 
 
 def _hounsfield(ds) -> np.ndarray:
@@ -52,3 +60,91 @@ def test_phantom_uids_are_stable_so_reloading_stores_nothing_twice() -> None:
 def test_patient_is_obviously_fake() -> None:
     ds = ct_head_phantom("prior", rows=8, columns=8, number_of_slices=2).datasets[0]
     assert str(ds.PatientName) == "Test^Case"
+
+
+# A trainee's path: generate a phantom, write it to a folder, open the folder.
+# Small sizes keep the files a few kilobytes; the finding does not matter here.
+SMALL = {
+    "ct head": lambda: ct_head_phantom("current", rows=16, columns=16,
+                                       number_of_slices=5),
+    "stroke": lambda: stroke_phantom(rows=16, columns=16, plain_slices=3,
+                                     angiogram_slices=5),
+    "fracture": lambda: fracture_phantom("prior", rows=16, columns=16,
+                                         number_of_slices=5),
+}
+
+
+@pytest.mark.parametrize("make", SMALL.values(), ids=SMALL)
+def test_a_phantom_study_is_a_sequence_of_its_datasets(make) -> None:
+    study = make()
+    assert len(study) == len(study.datasets)
+    assert list(study) == study.datasets
+    assert study[0] is study.datasets[0] and study[-2:] == study.datasets[-2:]
+    assert len(read_series(study)) == len({ds.SeriesInstanceUID for ds in study})
+
+
+@pytest.mark.parametrize("make", SMALL.values(), ids=SMALL)
+def test_a_saved_phantom_opens_as_a_folder(tmp_path, make) -> None:
+    study = make()
+    folder = tmp_path / "lesson" / "study"
+
+    paths = study.save(folder)
+
+    assert [path.parent for path in paths] == [folder] * len(study)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in paths)
+    for ds, path in zip(study, paths, strict=True):
+        assert path.name == (f"CT-{int(ds.SeriesNumber):03d}-"
+                             f"{int(ds.InstanceNumber):04d}.dcm")
+        assert path.read_bytes()[128:132] == b"DICM"  # PS3.10 7.1
+        assert pydicom.dcmread(path).SOPInstanceUID == ds.SOPInstanceUID
+    by_series = Counter(ds.SeriesInstanceUID for ds in study)
+    volumes = read_series(folder)
+    assert sorted(v.voxels.shape[0] for v in volumes) == sorted(by_series.values())
+    # Each series whole; the stroke study's smaller series is named as apart.
+    for volume in volumes:
+        assert all(note.startswith("Set apart") and "for another series" in note
+                   for note in volume.warnings), volume.warnings
+    viewer = viewerlib.open(folder)
+    assert viewer.volume.voxels.shape[0] == max(by_series.values())
+    assert viewer.alerts == []
+
+
+def test_saving_the_same_study_again_replaces_its_files(tmp_path) -> None:
+    first = ct_head_phantom("prior", rows=8, columns=8, number_of_slices=3).save(
+        tmp_path)
+    # The same study at another size: the same UIDs and names, new pixels.
+    again = ct_head_phantom("prior", rows=16, columns=16, number_of_slices=3).save(
+        tmp_path)
+
+    assert again == first
+    assert pydicom.dcmread(again[0]).Rows == 16
+
+
+SOMETHING_ELSE = {
+    "another study": lambda folder: ct_head_phantom(
+        "prior", rows=8, columns=8, number_of_slices=3).save(folder),
+    "another file": lambda folder: (folder / "notes.txt").write_text("Test^Case"),
+    "a file of the same name": lambda folder: (folder / "CT-002-0001.dcm")
+    .write_bytes(b"not DICOM"),
+    "a save with more slices": lambda folder: ct_head_phantom(
+        "current", rows=8, columns=8, number_of_slices=5).save(folder),
+}
+
+
+@pytest.mark.parametrize("put_there", SOMETHING_ELSE.values(), ids=SOMETHING_ELSE)
+def test_saving_into_a_folder_of_something_else_raises(tmp_path, put_there) -> None:
+    put_there(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    study = ct_head_phantom("current", rows=8, columns=8, number_of_slices=3)
+
+    with pytest.raises(FileExistsError, match=r"already holds \d+ file\(s\) that are "
+                       r"not an earlier save of this study .*nothing was written"):
+        study.save(tmp_path)
+
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_saving_onto_a_file_raises(tmp_path) -> None:
+    (tmp_path / "study").write_text("")
+    with pytest.raises(NotADirectoryError, match="is a file: give a folder"):
+        ct_head_phantom(rows=8, columns=8, number_of_slices=1).save(tmp_path / "study")
