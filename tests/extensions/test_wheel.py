@@ -22,7 +22,8 @@ LABEXTENSION = "share/jupyter/labextensions/@lightbox/lab"
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def built(tmp_path_factory: pytest.TempPathFactory
+          ) -> tuple[Path, subprocess.CompletedProcess[str]]:
     out = tmp_path_factory.mktemp("wheel")
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
@@ -30,7 +31,25 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stdout + build.stderr
     (path,) = out.glob("lightbox-*.whl")
-    return path
+    return path, build
+
+
+@pytest.fixture(scope="module")
+def wheel(built: tuple[Path, subprocess.CompletedProcess[str]]) -> Path:
+    return built[0]
+
+
+def test_the_build_finds_no_folder_it_does_not_know_how_to_ship(
+        built: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    path, build = built
+    # setuptools warns of a folder inside a package that is no package, but holds a
+    # file it was told to ship (here, as data-files): make setup and pip print it.
+    assert "absent from the `packages` configuration" not in build.stderr, build.stderr
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+    # Those files ship once, where Jupyter reads them; none inside the packages.
+    assert not [n for n in names if n.startswith(("lightbox_extensions/server/etc/",
+                                                  "lightbox_extensions/labextension/"))]
 
 
 def test_wheel_holds_the_built_extension_and_the_server_config(wheel: Path) -> None:
