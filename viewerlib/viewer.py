@@ -26,7 +26,7 @@ from viewerlib.sources.federated import not_searched_note
 from viewerlib.sources.local import FolderSource
 from viewerlib.volume.diagnosis import file_damage
 from viewerlib.volume.progressive import SeriesLoad
-from viewerlib.volume.stacks import left_out_note, relative_name
+from viewerlib.volume.stacks import RETRIEVED_STACKS, left_out_note, relative_name
 from viewerlib.volume.volume import Volume, input_name, read_series
 from viewerlib.widgets.compare import Comparison
 from viewerlib.widgets.compare import compare as _compare
@@ -227,7 +227,7 @@ def _how_to_read_stacks(datasets: list[Any], folder: Path | None) -> str:
     DICOMDIR's sub-folders, nor a folder that holds other files than images.
     """
     if folder is None:
-        return "viewerlib.read_series(source.retrieve_series(study, series))"
+        return RETRIEVED_STACKS
     flat = not (folder / "DICOMDIR").exists() and all(
         Path(str(getattr(ds, "filename", ""))).parent == folder for ds in datasets)
     return ("viewerlib.read_series(folder)" if flat else
@@ -331,8 +331,9 @@ def open(
     its position along the slice normal puts it, and a series that does not
     arrive in order is laid out from its WADO-RS metadata instead. The final
     volume is what :func:`~viewerlib.volume.volume.read_series` builds from the
-    same instances. Folder sources are read whole first, as :func:`open_volume`
-    does.
+    same instances; of a series of several stacks, the largest, with the note
+    :func:`open_volume` gives naming the others on the alert line. Folder
+    sources are read whole first, as :func:`open_volume` does.
     """
     if isinstance(study, Volume):
         return StackViewer.from_volume(study, **viewer_options)

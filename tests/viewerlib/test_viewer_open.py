@@ -9,6 +9,7 @@ that dies mid-series).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import sys
@@ -657,3 +658,86 @@ def test_a_short_native_instance_streamed_from_orthanc_keeps_its_slice_in_place(
     assert viewer.loading["state"] == "complete"
     # The slices streamed in place are the volume: no second lay-out for the blank.
     assert "laid out again" not in caplog.text
+
+
+# -- A series of two stacks: the axial images and a stray instance --------------------
+# The CT head phantom (Test^Case, 32 x 32, 8 axial slices 4 mm apart) with a stray
+# instance in its series: a sagittal localizer (ImageType LOCALIZER, 48 x 48), as a
+# scanner files the scout with the axial images, sent first or last; or an inner
+# slice turned sagittal, which leaves a gap in the axial stack where it lies. The
+# streamed route shows the axial stack and names what it leaves out (and what lies
+# in the gap) in the words of the route that reads the series whole.
+_AXIAL = 8
+_LOCALIZER_UID = "1.2.826.0.1.3680043.8.498.4242"
+_SAGITTAL = [0, 1, 0, 0, 0, -1]
+
+
+def _localizer(like):
+    localizer = copy.deepcopy(like)  # Dataset.copy() shares the elements
+    localizer.SOPInstanceUID = _LOCALIZER_UID
+    localizer.file_meta.MediaStorageSOPInstanceUID = localizer.SOPInstanceUID
+    localizer.InstanceNumber = _AXIAL + 1
+    localizer.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+    localizer.ImageOrientationPatient = _SAGITTAL
+    localizer.Rows = localizer.Columns = 48
+    localizer.PixelData = np.full(48 * 48, 1024, "<u2").tobytes()
+    return localizer
+
+
+def _turned(datasets, index):
+    datasets[index].ImageOrientationPatient = _SAGITTAL
+    return datasets
+
+
+_STRAYS = {
+    "localizer last": lambda axial: axial + [_localizer(axial[0])],
+    "localizer first": lambda axial: [_localizer(axial[0])] + axial,
+    "a slice turned, in a gap": lambda axial: _turned(axial, 3),
+}
+_LOCALIZER_NOTE = (
+    "Not shown: 1 file(s) in 1 other stack(s) of this series. Shown is the largest "
+    f"stack, {_AXIAL} file(s); left out: instance {_AXIAL + 1} (SOP Instance UID "
+    f"{_LOCALIZER_UID}) (another size: (0028,0010) Rows x (0028,0011) Columns 48 x "
+    "48, not 32 x 32; a localizer ((0008,0008) Image Type LOCALIZER); another "
+    "orientation: (0020,0037) Image Orientation (Patient) 0\\1\\0\\0\\0\\-1 "
+    "(sagittal), not 1\\0\\0\\0\\1\\0 (axial)). To see a stack left out, "
+    "viewerlib.read_series(source.retrieve_series(study, series)) returns each stack "
+    "as a volume, and viewerlib.open(volume) shows one")
+
+
+@pytest.mark.parametrize("stray", _STRAYS.values(), ids=_STRAYS)
+def test_streamed_series_names_the_stack_it_leaves_out(orthanc_factory, stray):
+    study = ct_head_phantom("current", rows=32, columns=32, number_of_slices=_AXIAL)
+    datasets = stray(list(study))
+    server = orthanc_factory("strays").start()
+    assert server.load_datasets(datasets).stored == len(datasets)
+    source = DICOMwebSource(
+        server.dicomweb_url, "archive", quirks=ArchiveQuirks.for_orthanc_1_10()
+    )
+    series = study.series_instance_uid
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        viewer = viewerlib.open(study.study_instance_uid, source, series=series)
+        streamed = viewer.volume
+    # open_volume returns a volume nothing shows yet: it warns besides.
+    with warnings.catch_warnings(record=True) as told:
+        warnings.simplefilter("always")
+        read = viewerlib.viewer.open_volume(study.study_instance_uid, source, series)
+
+    shown = len(datasets) - 1
+    assert streamed.voxels.shape == read.voxels.shape == (shown, 32, 32)
+    np.testing.assert_array_equal(streamed.voxels, read.voxels)
+    (note,) = [w for w in streamed.warnings if w.startswith("Not shown")]
+    assert streamed.warnings == read.warnings
+    assert note in [str(w.message) for w in told]
+    if shown == _AXIAL:
+        assert note == _LOCALIZER_NOTE
+    else:
+        (gap,) = [w for w in streamed.warnings if w.startswith("Non-uniform")]
+        assert "in a gap lies instance 4 (SOP Instance UID" in gap
+        assert "set apart by another orientation" in gap
+    # Above the image, as for the volume read whole: the one place it is told.
+    assert viewer.alerts == StackViewer.from_volume(read).alerts
+    assert viewer.alerts[0]["text"] == "1 file(s) of another stack not shown"
+    assert not {note, *streamed.warnings} & {str(w.message) for w in caught}

@@ -49,7 +49,8 @@ from viewerlib.volume.reading import (
     failure_reason,
     read_header,
 )
-from viewerlib.volume.volume import Volume, _build_volume, is_alert
+from viewerlib.volume.stacks import RETRIEVED_STACKS, left_out_note, others_in_gaps
+from viewerlib.volume.volume import Volume, _build_volume, input_name, is_alert
 
 if TYPE_CHECKING:
     from viewerlib.sources.base import Source
@@ -579,7 +580,10 @@ class SeriesLoad:
         -------
         Volume
             Equal to what :func:`~viewerlib.volume.volume.read_series` builds from
-            the instances that arrived (voxels, geometry, windows, warnings).
+            the instances that arrived (voxels, geometry, windows, warnings), for
+            the largest stack of the series; when there are others (a localizer,
+            say), a note in its warnings names them, as
+            :func:`viewerlib.viewer.open_volume` does.
 
         Raises
         ------
@@ -986,21 +990,48 @@ class SeriesLoad:
         return error
 
     def _finish(self) -> Volume:
-        """Build the volume from the headers that arrived, as read_series would."""
+        """Build the volume from the headers that arrived, as read_series would.
+
+        The volume is the largest grayscale stack; the other stacks of the series
+        (a localizer, another orientation) are named in a note of its warnings,
+        in the words :func:`viewerlib.open` uses for a series read whole.
+        """
         datasets = self._datasets
         headers = [
             read_header(ds, compact=index > 0) for index, ds in enumerate(datasets)
         ]
         frames = _image_frames(headers, datasets)
-        stack = _largest_stack(frames) if frames else None
-        volume = None
-        if stack is not None:
-            volume = _build_volume(stack, frames, datasets, 1, fill=self._fill)
+        # Worked out once: to split the series, sort its stack and name the others.
+        geometries = [frame_geometry(ds, f) for ds, f, _ in frames]
+        keys = [stack_key(ds, f, geometry=geometry)
+                for (ds, f, _), geometry in zip(frames, geometries, strict=True)]
+        stacks = split_into_stacks([(ds, f) for ds, f, _ in frames], geometries, keys)
+        grayscale = [stack for stack in stacks if str(
+            frames[stack[0]][0].get("PhotometricInterpretation", "")).strip()
+            in _GRAYSCALE]
+
+        def frame_name(frame_id: int) -> str:
+            return input_name(datasets[frames[frame_id][2]])
+
+        stack = max(grayscale, key=len) if grayscale else []
+        volume = _build_volume(
+            stack, frames, datasets, 1, fill=self._fill, frame_geometries=geometries,
+            gap_cause=lambda: others_in_gaps(stack, stacks, keys, geometries,
+                                             frame_name)) if stack else None
         if volume is None:
             raise ValueError(
                 "none of the instances that arrived has grayscale pixel data; "
                 "open them with viewerlib.read_instance instead"
             )
+
+        # The stacks left out are laid out, not decoded: the note needs no pixels.
+        others = [other for other in (_provisional(s, frames) for s in grayscale
+                                      if s is not stack) if other is not None]
+        if others:
+            volume.warnings.append(left_out_note(
+                volume, others, lambda index: input_name(datasets[index]),
+                RETRIEVED_STACKS))
+            logger.warning("%d other stack(s) of the series not shown", len(others))
         return volume
 
     def _fill(

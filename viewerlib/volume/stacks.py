@@ -48,6 +48,9 @@ _SAME_PLACE_MM = 1e-3
 
 Frames = Sequence[tuple[Dataset, int, int]]
 
+#: The call that gives every stack of a series from an archive, as a note says it.
+RETRIEVED_STACKS = "viewerlib.read_series(source.retrieve_series(study, series))"
+
 
 def input_misfit(header: Dataset, source: Any) -> str | None:
     """Say so when an input's header does not describe its own pixel data.
@@ -344,5 +347,5 @@ def relative_name(path: str | os.PathLike[str], folder: str | os.PathLike[str]
     return os.fspath(path) if inside.startswith(os.pardir) else inside
 
 
-__all__ = ["input_misfit", "left_out_note", "others_in_gaps", "rejoin_misfits",
-           "relative_name", "set_apart_notes"]
+__all__ = ["RETRIEVED_STACKS", "input_misfit", "left_out_note", "others_in_gaps",
+           "rejoin_misfits", "relative_name", "set_apart_notes"]
