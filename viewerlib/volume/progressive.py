@@ -132,15 +132,22 @@ def _metadata_header(ds: Dataset, compact: bool) -> Dataset:
     return header
 
 
+def _untouched(voxels: np.ndarray, *_: object, **__: object) -> tuple[np.ndarray, bool]:
+    # Only the layout is wanted: zeros the system gives lazily take no memory
+    # until written, where _zeros writes every page.
+    return np.zeros(voxels.shape, voxels.dtype), False
+
+
 def _provisional(
     stack: list[int], frames: list[tuple[Dataset, int, int]],
     geometry: FrameGeometry | None = None,
+    fill: Callable[..., tuple[np.ndarray, bool]] = _zeros,
 ) -> Volume | None:
     _quiet.local.laying = True
     try:
         # A geometry known already is not worked out again (the first image waits).
         known = None if geometry is None else [geometry]
-        return _build_volume(stack, frames, [], 1, fill=_zeros, frame_geometries=known)
+        return _build_volume(stack, frames, [], 1, fill=fill, frame_geometries=known)
     finally:
         _quiet.local.laying = False
 
@@ -1025,8 +1032,9 @@ class SeriesLoad:
             )
 
         # The stacks left out are laid out, not decoded: the note needs no pixels.
-        others = [other for other in (_provisional(s, frames) for s in grayscale
-                                      if s is not stack) if other is not None]
+        others = [other for other in (_provisional(s, frames, fill=_untouched)
+                                      for s in grayscale if s is not stack)
+                  if other is not None]
         if others:
             volume.warnings.append(left_out_note(
                 volume, others, lambda index: input_name(datasets[index]),
