@@ -832,6 +832,11 @@ def _slice_list(slots: list[int]) -> str:
     return shown + (f" and {len(slots) - 10} more" if len(slots) > 10 else "")
 
 
+def _is_folder(paths_or_datasets: Any) -> bool:
+    return (isinstance(paths_or_datasets, (str, os.PathLike))
+            and Path(paths_or_datasets).is_dir())
+
+
 def _as_inputs(paths_or_datasets: Any) -> list[Any]:
     """A list of inputs: a folder stands for the files in it, a path for itself."""
     if isinstance(paths_or_datasets, (str, os.PathLike)):
@@ -1040,8 +1045,9 @@ def read_series(
     names_relative_to : str or os.PathLike, optional
         The folder the inputs came from: messages name a file in it (a path,
         or a dataset read from it) by its path relative to the folder, as
-        :func:`viewerlib.open` does for a folder. By default a path is named
-        as given and a dataset by its Instance Number and SOP Instance UID.
+        :func:`viewerlib.open` does for a folder. By default the folder given
+        as `paths_or_datasets`; for a list, a path is named as given and a
+        dataset by its Instance Number and SOP Instance UID.
     warn : bool, optional
         Whether to issue a ``UserWarning`` for each problem a reader must not
         miss (default). A caller that shows ``Volume.warnings`` itself, as the
@@ -1108,6 +1114,10 @@ def read_series(
     if int(workers) < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     workers = int(workers)
+    if names_relative_to is None and _is_folder(paths_or_datasets):
+        # A folder's files are named by their path in it, as viewerlib.open names
+        # them: never the folders above it, which may name the patient.
+        names_relative_to = paths_or_datasets
     paths_or_datasets = _as_inputs(paths_or_datasets)
 
     def label(source: Any) -> str:

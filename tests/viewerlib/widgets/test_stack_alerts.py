@@ -163,9 +163,11 @@ def test_the_details_name_no_folder_and_no_instance_uid(tmp_path) -> None:
     by_dataset = StackViewer.from_volume(from_datasets).alerts[0]["detail"]
     by_file = StackViewer.from_volume(from_files).alerts[0]["detail"]
 
-    # The full notes keep both, for the notebook.
+    # The full notes keep the UID, for the notebook; a file of a folder read whole
+    # is named by its path in the folder, as viewerlib.open names it.
     assert any(uid in note for note in from_datasets.warnings)
-    assert any(str(cut) in note for note in from_files.warnings)
+    assert any(f"'{cut.name}'" in note for note in from_files.warnings)
+    assert not any(str(folder) in note for note in from_files.warnings)
     assert uid not in by_dataset
     # A dataset in memory: whether it was cut or written so, no file tells.
     assert f"instance {INNER + 1}: its pixel data does not fit its header" in (
@@ -229,11 +231,17 @@ def test_no_folder_reaches_the_log_or_the_page_whatever_its_quotes(tmp_path, cap
     cut = sorted(folder.iterdir())[INNER]
     cut.write_bytes(cut.read_bytes()[:-2])
 
+    # Files given one by one keep their whole paths in the notes: the quoted
+    # folder must still be taken out of what is logged and shown.
     with caplog.at_level("DEBUG"):
-        (volume,) = _quietly(read_series, folder)
+        (volume,) = _quietly(read_series, sorted(folder.iterdir()))
+        (by_folder,) = _quietly(read_series, folder)
     detail = StackViewer.from_volume(volume).alerts[0]["detail"]
 
     assert any(str(cut) in note for note in volume.warnings)
+    # The folder read whole: its files by their path in it, even in the notes.
+    assert not any(str(folder) in note for note in by_folder.warnings)
+    assert any(repr(cut.name) in note for note in by_folder.warnings)
     for shown in (caplog.text, detail):
         assert "12345" not in shown
     assert cut.name in detail
