@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +27,23 @@ from viewerlib.sources.federated import not_searched_note
 from viewerlib.sources.local import FolderSource
 from viewerlib.volume.diagnosis import file_damage
 from viewerlib.volume.progressive import SeriesLoad
-from viewerlib.volume.stacks import RETRIEVED_STACKS, left_out_note, relative_name
-from viewerlib.volume.volume import Volume, input_name, read_series
+from viewerlib.volume.stacks import (
+    RETRIEVED_STACKS,
+    left_out_note,
+    relative_name,
+    uneven_where_left_out,
+)
+from viewerlib.volume.volume import (
+    UNEVEN_SPACING,
+    Volume,
+    input_name,
+    is_alert,
+    read_series,
+)
 from viewerlib.widgets.compare import Comparison
 from viewerlib.widgets.compare import compare as _compare
 from viewerlib.widgets.dispatch import ObjectViewer, first_header, show_object
-from viewerlib.widgets.mpr import MPRViewer
+from viewerlib.widgets.mpr import MPRViewer, mpr_shows
 from viewerlib.widgets.notice import (
     WAVEFORM_MODALITIES,
     StudyNotice,
@@ -163,13 +175,17 @@ def open_volume(
 def _read_volume(
     study: Study | str | os.PathLike[str], source: Source | None,
     series: Series | str | None, *, warn: bool, stacklevel: int = 2,
+    shown_by_viewer: Callable[[str], bool] | None = None,
 ) -> Volume:
     """:func:`open_volume`; with ``warn=False`` for a caller that shows the notes.
 
     Each problem reaches the reader once: as a ``UserWarning`` when the volume
     is returned to the caller (`warn`), or on the alert line of the viewer
-    that shows it (:func:`open`). It is logged, without folders or UIDs, and
-    kept in ``Volume.warnings`` either way.
+    that shows it (:func:`open`). A viewer that shows only some notes itself
+    (the MPR's line of slices not decoded) names them with `shown_by_viewer`:
+    the others are warned. Only the stack returned is told of, once it is
+    chosen; the stacks left out are named by one note in it. Every note is
+    logged, without folders or UIDs, and kept in ``Volume.warnings`` either way.
     """
     path = path_named(study)
     if path is not None:
@@ -178,9 +194,12 @@ def _read_volume(
             if series is not None or source is not None:
                 raise ValueError(f"{path.name} is one file, so source= and series= do "
                                  "not apply: drop them, or give the file's folder")
-            volumes = read_series([path], names_relative_to=path.parent, warn=warn)
-            return _largest_stack(volumes, [path], path.parent,
-                                  "viewerlib.read_series(file)", warn, stacklevel + 1)
+            volumes = read_series([path], names_relative_to=path.parent, warn=False)
+            volume = _largest_stack(volumes, [path], path.parent,
+                                    "viewerlib.read_series(file)")
+            if warn:
+                _tell(volume, shown_by_viewer, (), stacklevel + 1)
+            return volume
         source, study = _study_of_folder(path, source)
     assert not isinstance(study, os.PathLike)
     # Files the folder's index could not place may belong to the series.
@@ -206,18 +225,33 @@ def _read_volume(
         if warn:
             warnings.warn(str(err), UserWarning, stacklevel=stacklevel)
     events.series_opened(study_instance_uid, series_instance_uid)
-    volumes = read_series(datasets, names_relative_to=folder, warn=warn)
+    # Warned below, of the stack returned only.
+    volumes = read_series(datasets, names_relative_to=folder, warn=False)
     if not volumes:
         raise LookupError(f"series {series_instance_uid} holds no displayable images")
     how = _how_to_read_stacks(datasets, folder)
-    volume = _largest_stack(volumes, datasets, folder, how, warn, stacklevel + 1)
+    volume = _largest_stack(volumes, datasets, folder, how)
     if partial is not None:
         volume.warnings.append(str(partial))
     if folder_note:
         volume.warnings.append(folder_note)
-        if warn:
-            warnings.warn(folder_note, UserWarning, stacklevel=stacklevel)
+    if warn:
+        told = (str(partial),) if partial is not None else ()
+        _tell(volume, shown_by_viewer, told, stacklevel + 1)
     return volume
+
+
+def _tell(volume: Volume, shown_by_viewer: Callable[[str], bool] | None,
+          told: tuple[str, ...], stacklevel: int) -> None:
+    """Warn, once each, the notes of `volume` a reader must not miss.
+
+    Those `shown_by_viewer` picks, and those in `told` (warned already), are
+    left to their viewer. `stacklevel` counts from the caller of this function.
+    """
+    for note in dict.fromkeys(volume.warnings):
+        if (is_alert(note) and note not in told
+                and not (shown_by_viewer is not None and shown_by_viewer(note))):
+            warnings.warn(note, UserWarning, stacklevel=stacklevel + 1)
 
 
 def _how_to_read_stacks(datasets: list[Any], folder: Path | None) -> str:
@@ -244,17 +278,25 @@ def _folder_of(source: Source) -> Path | None:
 
 
 def _largest_stack(volumes: list[Volume], inputs: list[Any], folder: Path | None,
-                   how: str, warn: bool, stacklevel: int) -> Volume:
-    """The volume with the most slices; a note in it names the stacks left out."""
+                   how: str) -> Volume:
+    """The volume with the most slices; a note in it names the stacks left out.
+
+    When the slices left out fill the uneven gaps of the stack shown (a slice
+    of the series written with another orientation, say), that note says so,
+    in place of the note on uneven spacing: one file, told once.
+    """
     volume = max(volumes, key=lambda v: v.voxels.shape[0])
     others = [other for other in volumes if other is not volume]
     if others:
+        gaps = uneven_where_left_out(volume, others)
         note = left_out_note(volume, others,
-                             lambda index: input_name(inputs[index], folder), how)
+                             lambda index: input_name(inputs[index], folder), how,
+                             gaps_mm=gaps)
         logger.warning("%d other stack(s) of the series not shown", len(others))
+        if gaps is not None:
+            volume.warnings = [w for w in volume.warnings
+                               if not w.startswith(UNEVEN_SPACING)]
         volume.warnings.append(note)
-        if warn:
-            warnings.warn(note, UserWarning, stacklevel=stacklevel)
     return volume
 
 
@@ -833,8 +875,17 @@ def open_mpr(
     Parameters are those of :func:`open_volume` (a folder or file too);
     ``viewer_options`` go to :class:`~viewerlib.widgets.mpr.MPRViewer`, e.g.
     ``slab_thickness_mm=10``.
+
+    Warns
+    -----
+    UserWarning
+        As :func:`open_volume`, but for slices that could not be decoded: the
+        viewer's own line above the planes names them, so each problem is
+        told once.
     """
-    volume = study if isinstance(study, Volume) else open_volume(study, source, series)
+    volume = study if isinstance(study, Volume) else _read_volume(
+        study, source, series, warn=True, stacklevel=3,
+        shown_by_viewer=mpr_shows)
     return MPRViewer(volume, **viewer_options)
 
 
@@ -849,8 +900,16 @@ def open_3d(
     Parameters are those of :func:`open_volume` (a folder or file too);
     ``viewer_options`` go to :class:`~viewerlib.widgets.volume3d.VolumeViewer`,
     e.g. ``preset="CT bone"``.
+
+    Warns
+    -----
+    UserWarning
+        As :func:`open_volume`: the 3D viewer has no line of its own to show
+        them on. A slice not decoded is told once, not again for the slices
+        resampled from it.
     """
-    volume = study if isinstance(study, Volume) else open_volume(study, source, series)
+    volume = study if isinstance(study, Volume) else _read_volume(
+        study, source, series, warn=True, stacklevel=3)
     return VolumeViewer(volume, **viewer_options)
 
 

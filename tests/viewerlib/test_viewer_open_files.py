@@ -77,12 +77,14 @@ GARBLED = (
 CUT_SHORT = ("the file is cut short: its pixel data needs 512 bytes and 412 are "
              "there; copy it again from its source")
 UNEVEN = "Uneven slice spacing (4.000 to 8.000 mm)"
+# The stray slice and the gap it leaves in the stack shown: one file, one alert.
+LEFT_OUT_IN_GAP = ("1 file(s) of another stack not shown, where the spacing is "
+                   "uneven (4.000 to 8.000 mm)")
 BLANK = f"1 of {SLICES} slices not decoded (blank)"
 # How the file is broken -> the cause every route names, and the alert lines open
 # shows above the image.
 CASES = {
-    "another orientation": (_another_orientation, ORIENTATION,
-                            ["1 file(s) of another stack not shown", UNEVEN]),
+    "another orientation": (_another_orientation, ORIENTATION, [LEFT_OUT_IN_GAP]),
     "wrong rows": (_wrong_rows, WRONG_ROWS, [BLANK]),
     "garbled data set": (_garbled, GARBLED,
                          ["1 file(s) of the folder unreadable", UNEVEN]),
@@ -136,24 +138,45 @@ def test_open_names_the_stacks_it_leaves_out_and_what_to_do(tmp_path):
 
     volume, warned = _caught(lambda: viewerlib.viewer.open_volume(broken.parent))
 
-    (left_out,) = [w for w in warned if w.startswith("Not shown")]
+    # One warning for the one stray file: the gap it leaves in the stack shown is
+    # told with it, not put down to a missing file, nor told again.
+    (left_out,) = warned
     assert left_out == (
         "Not shown: 1 file(s) in 1 other stack(s) of this series. Shown is the "
         f"largest stack, {SLICES - 1} file(s); left out: '{NAME}' (another "
         "orientation: (0020,0037) Image Orientation (Patient) 0\\1\\0\\0\\0\\-1 "
-        "(sagittal), not 1\\0\\0\\0\\1\\0 (axial)). To see a stack left out, "
+        "(sagittal), not 1\\0\\0\\0\\1\\0 (axial)). Where it lies, the stack "
+        "shown has uneven slice spacing (4.000 to 8.000 mm): measurements and MPR "
+        "use each slice's true position (slice_positions_mm), and the affine's mean "
+        "step is only an approximation. To see a stack left out, "
         "viewerlib.read_series(folder) returns each stack as a volume, and "
         "viewerlib.open(volume) shows one")
     assert left_out in volume.warnings
-    # The gap the stray slice leaves is put down to it, not to a missing file.
-    (uneven,) = [w for w in volume.warnings if w.startswith("Non-uniform")]
-    assert f"in a gap lies '{NAME}' of this series, set apart by another" in uneven
-    assert "a file missing" not in uneven
-    # What it says is what read_series gives: every stack, the stray one saying why.
-    stray = min(_caught(lambda: read_series(broken.parent))[0],
-                key=lambda v: v.shape[0])
+    assert not any(w.startswith("Non-uniform") for w in volume.warnings)
+    assert not volume.affine_is_exact
+    # read_series gives every stack, the stray one saying why it is apart; the
+    # gap of the largest is put down to it there.
+    volumes = _caught(lambda: read_series(broken.parent))[0]
+    stray, series = sorted(volumes, key=lambda v: v.shape[0])
     assert stray.shape[0] == 1
     assert any(w.startswith("Set apart") for w in stray.warnings)
+    (uneven,) = [w for w in series.warnings if w.startswith("Non-uniform")]
+    assert f"in a gap lies '{NAME}' of this series, set apart by another" in uneven
+
+
+def test_a_gap_the_stray_file_does_not_fill_is_told_apart(tmp_path):
+    broken = _write(tmp_path / "cd")
+    _another_orientation(broken)
+    (broken.parent / "007.dcm").unlink()  # a second gap, with nothing in it
+
+    viewer, warned = _caught(lambda: viewerlib.open(broken.parent))
+
+    # A file may be missing besides: the spacing is told as a problem of its own.
+    assert warned == []
+    assert [row["text"] for row in viewer.alerts] == [
+        "1 file(s) of another stack not shown", UNEVEN]
+    (uneven,) = [w for w in viewer.volume.warnings if w.startswith("Non-uniform")]
+    assert "other wide gaps hold no file of this series (a file missing" in uneven
 
 
 def test_a_series_of_one_stack_has_no_note_of_stacks(tmp_path):
@@ -259,3 +282,26 @@ def test_stacks_apart_for_one_reason_give_it_once(tmp_path):
 
     (note,) = [w for w in volume.warnings if w.startswith("Not shown")]
     assert "in 3 other stack(s)" in note and note.count("another orientation") == 1
+
+
+def test_open_mpr_and_open_3d_tell_a_slice_not_decoded_once(tmp_path):
+    broken = _write(tmp_path / "cd")
+    _cut_short(broken)
+    (broken.parent / "007.dcm").unlink()  # uneven gaps: both viewers resample
+
+    mpr, by_mpr = _caught(lambda: viewerlib.open_mpr(broken.parent))
+    rendering, by_3d = _caught(lambda: viewerlib.open_3d(broken.parent))
+
+    # The MPR's line above the planes names the blank slice; what it does not
+    # show is warned, once.
+    assert mpr.warning.startswith(f"Im 4/{SLICES - 1} could not be decoded")
+    assert [w.split(":")[0] for w in by_mpr] == ["Non-uniform slice spacing"]
+    # The 3D viewer has no such line: the slice is warned once, not again for
+    # the slices resampled from it (its note stays in the volume's warnings).
+    assert [w.split(":")[0] for w in by_3d] == [
+        "Non-uniform slice spacing", f"Missing slice(s) 4 of {SLICES - 1} (counted "
+        "from 1, as the viewer's Im counter)"]
+    assert CUT_SHORT in by_3d[1]
+    for viewer in (mpr, rendering):
+        assert any(w.startswith("Missing slice(s) after resampling")
+                   for w in viewer.volume.warnings)

@@ -259,6 +259,23 @@ class StackSpacing:
         return self.tilt_deg > _TILT_TOLERANCE_DEG
 
 
+def gaps_are_even(gaps_mm: Sequence[float] | np.ndarray) -> bool:
+    """True when no gap differs from the median gap by more than 1 % (or 0.01 mm).
+
+    Examples
+    --------
+    >>> gaps_are_even([4.0, 4.0, 4.02]), gaps_are_even([4.0, 8.0, 4.0])
+    (True, False)
+    """
+    gaps = np.asarray(gaps_mm, dtype=float)
+    if gaps.size == 0:
+        return True
+    spacing = float(np.median(gaps))
+    tolerance = max(abs(spacing) * _SPACING_RELATIVE_TOLERANCE,
+                    _SPACING_ABSOLUTE_TOLERANCE_MM)
+    return bool(np.all(np.abs(gaps - spacing) <= tolerance))
+
+
 def stack_spacing(
     sorted_geometries: Sequence[FrameGeometry], normal: np.ndarray
 ) -> StackSpacing:
@@ -295,9 +312,7 @@ def stack_spacing(
     along = positions_along_normal(sorted_geometries, normal)
     gaps = np.diff(along)
     spacing = float(np.median(gaps))
-    tolerance = max(abs(spacing) * _SPACING_RELATIVE_TOLERANCE,
-                    _SPACING_ABSOLUTE_TOLERANCE_MM)
-    uniform = bool(np.all(np.abs(gaps - spacing) <= tolerance))
+    uniform = gaps_are_even(gaps)
 
     first, last = sorted_geometries[0].position, sorted_geometries[-1].position
     step = (last - first) / (len(sorted_geometries) - 1)

@@ -281,7 +281,8 @@ def _is_sheared(volume: Volume) -> bool:
     return length > 0 and abs(abs(float(step @ normal)) / length - 1) > 1e-6
 
 
-def on_uniform_grid(volume: Volume, *, orthogonal: bool = False) -> Volume:
+def on_uniform_grid(volume: Volume, *, orthogonal: bool = False,
+                    warn: bool = True) -> Volume:
     """Return `volume` itself when its grid is uniform, else a resampled copy.
 
     Parameters
@@ -292,6 +293,12 @@ def on_uniform_grid(volume: Volume, *, orthogonal: bool = False) -> Volume:
         Also resample a gantry tilt (a sheared affine), for views that draw
         the voxel grid as a box, such as the 3-D viewer. Default False: a
         sheared but evenly spaced volume is returned as it is.
+    warn : bool, optional
+        Whether to warn of resampled slices interpolated from a missing one
+        (default). A viewer passes False when the reader has been told of the
+        missing slice already (read_series warns of it; the MPR shows it), so
+        that one slice is not told again by the slices resampled from it; the
+        note is in ``warnings`` either way.
 
     Returns
     -------
@@ -309,7 +316,8 @@ def on_uniform_grid(volume: Volume, *, orthogonal: bool = False) -> Volume:
     Warns
     -----
     UserWarning
-        When a resampled slice is interpolated from a missing one.
+        When a resampled slice is interpolated from a missing one, unless
+        `warn` is False.
 
     Examples
     --------
@@ -338,6 +346,6 @@ def on_uniform_grid(volume: Volume, *, orthogonal: bool = False) -> Volume:
                 "it is shown on its own grid, so slices may be misplaced")
         logger.warning(note)
         return dataclasses.replace(volume, warnings=[*volume.warnings, note])
-    if spoiled:
+    if spoiled and warn:
         warnings.warn(spoiled, UserWarning, stacklevel=2)
     return resampled

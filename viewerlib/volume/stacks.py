@@ -30,6 +30,7 @@ from viewerlib.volume.files import FilePixels
 from viewerlib.volume.geometry import (
     FrameGeometry,
     frame_geometry,
+    gaps_are_even,
     stack_difference,
     stack_key,
 )
@@ -269,8 +270,54 @@ def set_apart_notes(volumes: Sequence[Volume], name: Callable[[int], str]) -> No
         volume.warnings.append(note)
 
 
+def uneven_where_left_out(shown: Volume, others: Sequence[Volume]
+                          ) -> tuple[float, float] | None:
+    """The uneven gaps of `shown` when slices of the stacks left out fill them.
+
+    A slice of the series written with another orientation (or set apart for
+    any other reason) leaves a gap where it lies in the stack shown. When the
+    places of the slices left out, put back between the slices of `shown`,
+    make its gaps even, the gap is theirs: it is told with them, once
+    (:func:`left_out_note`), not as a spacing problem of its own.
+
+    Parameters
+    ----------
+    shown : Volume
+        The stack shown.
+    others : sequence of Volume
+        The stacks left out; those of another (0020,0052) *Frame of Reference
+        UID* lie in another coordinate system and count for nothing.
+
+    Returns
+    -------
+    tuple of float or None
+        The smallest and largest gap (mm) of `shown`; None when its gaps are
+        even, or when the slices left out do not make them even (a file may
+        be missing as well, or the pitch varies).
+    """
+    _, geometry = _describe(shown)
+    if geometry is None or shown.voxels.shape[0] < 2:
+        return None
+    normal = geometry.normal
+    places = np.asarray(shown.slice_positions_mm, dtype=float) @ normal
+    gaps = np.abs(np.diff(places))
+    if gaps_are_even(gaps):
+        return None
+    low, high = float(np.min(places)), float(np.max(places))
+    inside = [
+        place for other in others
+        if other.frame_of_reference_uid == shown.frame_of_reference_uid
+        for place in (np.asarray(other.slice_positions_mm, dtype=float) @ normal
+                      ).tolist()
+        if low < place < high and np.min(np.abs(places - place)) >= _SAME_PLACE_MM]
+    if not inside or not gaps_are_even(np.diff(np.sort([*places, *inside]))):
+        return None
+    return float(gaps.min()), float(gaps.max())
+
+
 def left_out_note(shown: Volume, others: Sequence[Volume],
-                  name: Callable[[int], str], how: str) -> str:
+                  name: Callable[[int], str], how: str,
+                  gaps_mm: tuple[float, float] | None = None) -> str:
     """What a reader is told of the stacks not shown, and how to see them.
 
     Parameters
@@ -283,12 +330,17 @@ def left_out_note(shown: Volume, others: Sequence[Volume],
         The name of an input, by its index, for a message.
     how : str
         How to get every stack, e.g. ``viewerlib.read_series(folder)``.
+    gaps_mm : tuple of float, optional
+        :func:`uneven_where_left_out`: the smallest and largest gap of
+        `shown`, whose uneven gaps the slices left out fill. The note then
+        says so, and what it means for measurements.
 
     Returns
     -------
     str
         Starts "Not shown: N file(s) in M other stack(s)": the files of each
-        stack (first few), why it is apart, and what to do.
+        stack (first few), why it is apart, where it leaves the stack shown
+        uneven (with `gaps_mm`), and what to do.
 
     Examples
     --------
@@ -325,10 +377,17 @@ def left_out_note(shown: Volume, others: Sequence[Volume],
     # max() keeps the first of stacks alike in size (two echoes, say): say so.
     shown_is = (f"the first of {alike + 1} stacks of {slices} slices, {count} file(s)"
                 if alike else f"the largest stack, {count} file(s)")
+    # The gap the files left out leave is told with them: one note, not two.
+    gap = ("" if gaps_mm is None else
+           f". Where {'it lies' if files == 1 else 'they lie'}, the stack shown has "
+           f"uneven slice spacing ({gaps_mm[0]:.3f} to {gaps_mm[1]:.3f} mm): "
+           "measurements and MPR use each slice's true position "
+           "(slice_positions_mm), and the affine's mean step is only an "
+           "approximation")
     return (
         f"Not shown: {files} file(s) in {len(others)} other stack(s) of this "
         f"series. Shown is {shown_is}; left out: "
-        + "; ".join(parts)
+        + "; ".join(parts) + gap
         + f". To see a stack left out, {how} returns each stack as a volume, and "
         "viewerlib.open(volume) shows one"
     )
@@ -348,4 +407,4 @@ def relative_name(path: str | os.PathLike[str], folder: str | os.PathLike[str]
 
 
 __all__ = ["RETRIEVED_STACKS", "input_misfit", "left_out_note", "others_in_gaps",
-           "rejoin_misfits", "relative_name", "set_apart_notes"]
+           "rejoin_misfits", "relative_name", "set_apart_notes", "uneven_where_left_out"]

@@ -438,6 +438,9 @@ def _note(volume_warnings: list[str], message: str) -> None:
     volume_warnings.append(message)
 
 
+# How the notes on uneven gaps between slices, and on slices not decoded, start.
+UNEVEN_SPACING = "Non-uniform slice spacing"
+MISSING_SLICES = "Missing slice(s)"
 # The notes a reader must not miss (voxels missing, blank or not where they seem),
 # most serious first: a pattern that finds each in Volume.warnings, and the short
 # line the viewers keep on screen for it. Fields: the pattern's named groups, and
@@ -458,7 +461,12 @@ _ALERTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          "{unread} file(s) of the folder unreadable"),
         (r"^A stack of (?P<lost>\d+) slice\(s\) was left out",
          "{lost} image(s) of another stack not decoded"),
-        # One stack shown out of several (viewerlib.open, open_volume).
+        # One stack shown out of several (viewerlib.open, open_volume); the
+        # uneven gaps the files left out leave in it are told with them.
+        (r"^Not shown: (?P<files>\d+) file\(s\) in (?P<stacks>\d+) other stack.*"
+         + r"has uneven slice spacing \((?P<low>[\d.]+) to (?P<high>[\d.]+) mm\)",
+         "{files} file(s) of another stack not shown, where the spacing is uneven "
+         "({low} to {high} mm)"),
         (r"^Not shown: (?P<files>\d+) file\(s\) in (?P<stacks>\d+) other stack",
          "{files} file(s) of another stack not shown"),
         (r"^Damaged pixel data", "Damaged pixel data"),
@@ -697,7 +705,7 @@ def _build_volume(
             if not spacing.is_uniform:
                 cause = gap_cause() if gap_cause is not None else ""
                 _note(notes, (
-                    f"Non-uniform slice spacing: gaps from {spacing.gaps_mm.min():.3f}"
+                    f"{UNEVEN_SPACING}: gaps from {spacing.gaps_mm.min():.3f}"
                     f" to {spacing.gaps_mm.max():.3f} mm ("
                     + (f"in a gap lies {cause}" if cause else
                        "a file missing from the series, or a variable pitch")
@@ -764,7 +772,7 @@ def _build_volume(
         # A lost slice keeps its place: dropping it would make the spacing
         # non-uniform and the affine's mean step wrong for every other slice.
         _note(notes, (
-            f"Missing slice(s) {_slice_list(missing)} of {voxels.shape[0]} (counted "
+            f"{MISSING_SLICES} {_slice_list(missing)} of {voxels.shape[0]} (counted "
             "from 1, as the viewer's Im counter): their "
             f"input(s) could not be decoded, so they are left blank (value {low:g}) "
             "at their true positions and the other slices keep their true spacing; "

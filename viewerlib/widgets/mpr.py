@@ -21,6 +21,7 @@ import traitlets
 from viewerlib.pipeline.presentation import should_invert
 from viewerlib.volume.mpr import SlabMode
 from viewerlib.volume.resample import on_uniform_grid
+from viewerlib.volume.volume import MISSING_SLICES
 from viewerlib.widgets._frontend import FrontEndWidget, esm_trait, front_end
 from viewerlib.widgets.stack import (
     CT_WINDOW_PRESETS,
@@ -100,7 +101,9 @@ class MPRViewer(FrontEndWidget):
         kwargs.setdefault("missing_slices", sorted(set(volume.missing_slices)))
         kwargs.setdefault("missing_planes", missing_planes(volume))
         kwargs.setdefault("warning", missing_warning(volume))
-        volume = on_uniform_grid(volume)
+        # The line above the views tells the missing slices: not again by the
+        # slices resampled from them.
+        volume = on_uniform_grid(volume, warn=False)
         self.volume = volume
         self._voxels = _transferable(volume.voxels)
         header = volume.datasets[0] if volume.datasets else None
@@ -205,6 +208,23 @@ def missing_planes(volume: Volume) -> list[dict[str, Any]]:
         for index in sorted(set(volume.missing_slices))
         if 0 <= index < len(positions)
     ]
+
+
+def mpr_shows(note: str) -> bool:
+    """True for a note of ``Volume.warnings`` the MPR's warning line tells.
+
+    The line (:func:`missing_warning`) names the slices that could not be
+    decoded, so their notes, before resampling and after, need no
+    ``UserWarning`` besides.
+
+    Examples
+    --------
+    >>> mpr_shows("Missing slice(s) 4 of 8 (counted from 1, ...)")
+    True
+    >>> mpr_shows("Gantry tilt: slices are stacked 18.50 deg off their normal")
+    False
+    """
+    return note.startswith(MISSING_SLICES)
 
 
 def missing_warning(volume: Volume) -> str:

@@ -94,7 +94,9 @@ class VolumeViewer(FrontEndWidget):
         max_side: int = 128,
         **kwargs: Any,
     ) -> None:
-        volume = on_uniform_grid(volume, orthogonal=True)
+        # Missing slices were told when the volume was read: not again by the
+        # slices resampled from them (volume.warnings keeps the note).
+        volume = on_uniform_grid(volume, orthogonal=True, warn=False)
         self.volume = volume
         reduced = downsample(volume.voxels, max_side)
         if volume.modality == "CT":
