@@ -566,10 +566,15 @@ def _folder_studies_text(path: Path, folder: FolderSource,
         unreadable = folder.unreadable
         listed = "; ".join(f"{name}: {why}" for name, why in unreadable[:3])
         more = f" and {len(unreadable) - 3} more" if len(unreadable) > 3 else ""
+        others = folder.not_dicom
         return (
             f"{str(path)!r} holds no DICOM study"
             + (f"; {len(unreadable)} file{'' if len(unreadable) == 1 else 's'} "
                f"could not be used ({listed}{more})" if unreadable else "")
+            + (f"; {len(others)} file(s) are not DICOM ("
+               + ", ".join(Path(name).name for name in others[:3])
+               + (f" and {len(others) - 3} more" if len(others) > 3 else "") + ")"
+               if others else "")
             + ": check the folder, or open a file with viewerlib.open(Path(...))"
         )
     lines = [

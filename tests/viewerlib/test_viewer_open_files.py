@@ -20,6 +20,8 @@ import pytest
 
 import viewerlib
 from viewerlib.samples.phantom import ct_head_phantom
+from viewerlib.sources.local import FolderSource
+from viewerlib.volume.diagnosis import NOT_DICOM
 from viewerlib.volume.volume import read_series
 
 SLICES = 8
@@ -261,16 +263,91 @@ def test_a_compressed_file_cut_inside_its_pixel_data_is_named_cut_short(tmp_path
     assert "overwritten" not in arrived
 
 
-def test_a_file_that_is_no_dicom_is_named_once_by_its_path_in_the_folder(tmp_path):
+# What a CD carries beside its images: no DICOM, and not meant to be.
+COMPANIONS = {
+    "README.TXT": b"Images of Test^Case. Run VIEWER.EXE to see them.\r\n",
+    "AUTORUN.INF": b"[autorun]\r\nopen=VIEWER.EXE\r\n",
+    "INDEX.HTM": b"<html><body>Test^Case</body></html>",
+    "VIEWER.EXE": b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + bytes(64),
+    "MANUAL.PDF": b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n",
+}
+SKIPPED = ("skipped 5 file(s) that are not DICOM (no 'DICM' marker, no DICOM "
+           "element): a CD's README, autorun or viewer files, say; no image is "
+           "missing for them")
+
+
+def _every_route(folder: Path, caplog) -> dict[str, tuple[list[str], list[str]]]:
+    """Per route: the notes a reader may see (warned or on screen), and the log."""
+    seen = {}
+    for route in ("read_series", "open_volume", "open", "open_mpr", "open_3d"):
+        caplog.clear()
+        with caplog.at_level("INFO", logger="viewerlib"):
+            call = (read_series if route == "read_series" else
+                    getattr(viewerlib.viewer, route))
+            result, warned = _caught(lambda: call(folder))
+        volume = (result[0] if route == "read_series" else result.volume
+                  if route != "open_volume" else result)
+        shown = [row["detail"] for row in getattr(result, "alerts", [])]
+        seen[route] = (warned + shown + volume.warnings,
+                       [r.getMessage() for r in caplog.records])
+    return seen
+
+
+def test_files_beside_the_images_that_are_no_dicom_are_skipped_quietly(tmp_path,
+                                                                       caplog):
     broken = _write(tmp_path / "cd")
-    (broken.parent / "notes.txt").write_text("not an image")
+    for name, data in COMPANIONS.items():
+        (broken.parent / name).write_bytes(data)
 
-    _, warned = _caught(lambda: read_series(broken.parent,
-                                            names_relative_to=broken.parent))
+    for route, (notes, logged) in _every_route(broken.parent, caplog).items():
+        # No alert, no warning, no note: nothing is missing from the series...
+        assert notes == [], route
+        # ... and one line in the log, alike on every route, without the folder.
+        assert logged.count(SKIPPED) == 1, (route, logged)
+        assert not any(str(tmp_path) in line for line in logged)
+    assert FolderSource(broken.parent).not_dicom == sorted(
+        str(broken.parent / name) for name in COMPANIONS)
 
-    (left_out,) = [w for w in warned if w.startswith("left out")]
-    assert "'notes.txt': not a DICOM file: " in left_out
-    assert str(tmp_path) not in left_out
+
+def test_a_file_named_dicom_that_holds_none_is_named_alike_on_every_route(tmp_path,
+                                                                          caplog):
+    # A download that failed, say: its name says it should be an image.
+    broken = _write(tmp_path / "cd")
+    (broken.parent / "009.dcm").write_text("<html>502 Bad Gateway</html>")
+
+    for route, (notes, _) in _every_route(broken.parent, caplog).items():
+        named = [note for note in notes if f"009.dcm: {NOT_DICOM}" in note
+                 or f"'009.dcm': {NOT_DICOM}" in note]
+        assert named, (route, notes)
+        assert not any(str(tmp_path) in note for note in named)
+
+
+@pytest.mark.parametrize("how", ["without preamble", "cut in its preamble", "empty"])
+def test_dicom_without_preamble_is_read_and_a_file_cut_in_its_preamble_is_named(
+        tmp_path, how):
+    broken = _write(tmp_path / "cd")
+    whole = broken.read_bytes()
+    if how == "without preamble":
+        # PS3.10 7.1 asks for one; some writers leave it out (and the File Meta).
+        ds = pydicom.dcmread(broken)
+        del ds.file_meta
+        ds.preamble = None
+        broken.unlink()
+        ds.save_as(broken.with_suffix(""), enforce_file_format=False,
+                   implicit_vr=True, little_endian=True)
+        assert broken.with_suffix("").read_bytes()[:4] == b"\x08\x00\x05\x00"
+    else:
+        broken.write_bytes(whole[:100] if how != "empty" else b"")
+
+    volumes, warned = _caught(lambda: read_series(broken.parent))
+
+    if how == "without preamble":
+        assert volumes[0].shape[0] == SLICES and warned == []
+    else:
+        # Lost in copying: no README, but a slice of the series gone.
+        assert volumes[0].shape[0] == SLICES - 1
+        assert any(w.startswith("left out 1 unreadable input(s): '004.dcm'")
+                   for w in warned), warned
 
 
 def test_stacks_apart_for_one_reason_give_it_once(tmp_path):

@@ -52,6 +52,12 @@ from viewerlib.sources.video import (
     VideoReadError,
     read_video_file,
 )
+from viewerlib.volume.diagnosis import (
+    NOT_DICOM,
+    companion_note,
+    holds_no_dicom,
+    is_companion_file,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +154,8 @@ class _Index:
     records: list[_Record] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
+    # Files beside the images that are no DICOM and not meant to be (README.TXT).
+    not_dicom: list[str] = field(default_factory=list)
 
 
 def _media_kind(path: Path) -> str | None:
@@ -430,13 +438,19 @@ class FolderSource(Source):
                 if kind is not None:
                     self._add_media(path, kind, index)
                     return
+                if holds_no_dicom(path):
+                    # A CD's README or viewer program: nothing is missing for it.
+                    if is_companion_file(path):
+                        index.not_dicom.append(str(path))
+                    else:
+                        index.unreadable.append((str(path), NOT_DICOM))
+                    return
                 dataset = pydicom.dcmread(path, stop_before_pixels=True, force=True)
                 if "SOPInstanceUID" not in dataset:
                     index.unreadable.append((str(path), (
-                        "not a DICOM file (no 'DICM' marker and no DICOM elements "
-                        "in it), and not a JPEG, PNG or MP4 file either; if it "
-                        "should be DICOM it is damaged: copy it again from where "
-                        "it came from")))
+                        "no 'DICM' marker and no (0008,0018) SOP Instance UID, though "
+                        "it starts with DICOM elements: it is cut short or damaged; "
+                        "copy it again from where it came from")))
                     return
         except OSError as err:
             index.unreadable.append((str(path), _why_unreadable(err).replace(
@@ -505,6 +519,8 @@ class FolderSource(Source):
                 logger.info("%s: indexed %d files (%d unreadable) in %.2f s",
                             self.name, len(index.records), len(index.unreadable),
                             time.perf_counter() - started)
+                if index.not_dicom:
+                    logger.info(companion_note(len(index.not_dicom)))
             return self._index
 
     def refresh(self) -> None:
@@ -526,13 +542,24 @@ class FolderSource(Source):
             return 0, 0
         entries: list[Any] = [(str(r.path), r.kind, r.attributes)
                               for r in index.records]
-        entries += index.unreadable + index.warnings
+        entries += index.unreadable + index.warnings + index.not_dicom
         return len(entries), _cache.estimate_size(entries)
 
     @property
     def unreadable(self) -> list[tuple[str, str]]:
         """``(path, reason)`` for every file that could not be used."""
         return list(self._indexed().unreadable)
+
+    @property
+    def not_dicom(self) -> list[str]:
+        """Paths of the files that are not DICOM and not meant to be, skipped.
+
+        The README, autorun, HTML and viewer files a CD carries beside its
+        images (:func:`~viewerlib.volume.diagnosis.is_companion_file`): nothing
+        is wrong with them, so they are not :attr:`unreadable`. A file named
+        as DICOM (.dcm) that holds none is unreadable instead.
+        """
+        return list(self._indexed().not_dicom)
 
     @property
     def unreadable_outside_series(self) -> list[tuple[str, str]]:
@@ -933,12 +960,15 @@ class FolderSource(Source):
         -------
         StoreReport
             Paths stored, and ``(path, reason)`` for each file not stored:
-            unreadable files, photographs and videos (not converted), and files
-            the archive refused.
+            unreadable files, files that are not DICOM (:attr:`not_dicom`),
+            photographs and videos (not converted), and files the archive
+            refused.
         """
         index = self._indexed()
         report = StoreReport(failed=[(p, f"not sent: {r}") for p, r in
                                      index.unreadable])
+        report.failed += [(p, "not sent: not DICOM, nor meant to be (a CD's README, "
+                           "autorun or viewer file, say)") for p in index.not_dicom]
         dicom = []
         for record in index.records:
             if record.kind == "missing":

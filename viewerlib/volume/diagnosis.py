@@ -1,5 +1,6 @@
 """Why a file cannot be used: cut short or damaged (a header that does not fit its
-pixel data: :func:`viewerlib.pipeline.decode.pixel_data_problem`).
+pixel data: :func:`viewerlib.pipeline.decode.pixel_data_problem`), or no DICOM at
+all (the README, autorun and viewer files a CD carries beside its images).
 
 The cause decides what helps: a file cut short or garbled on its way is copied
 again; a file written with a header that does not describe its own pixel data is
@@ -30,6 +31,14 @@ _VRS = _LONG_VRS | frozenset(
 _IMPLICIT_LITTLE = "1.2.840.10008.1.2"
 _EXPLICIT_BIG = "1.2.840.10008.1.2.2"
 _DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
+# File names that say a file is meant to be DICOM, whatever it holds.
+_DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".ima"})
+# Bytes read to tell DICOM from other files: the first elements are enough.
+_SNIFF_BYTES = 4096
+# Why a file named as DICOM but holding none is left out, on every route.
+NOT_DICOM = ("not a DICOM file: it has no 'DICM' marker and no DICOM element at its "
+             "start, though its name says DICOM; if it should be DICOM it is damaged "
+             "(or a download that failed): copy it again from its source")
 # What a damaged file needs, in the words of every message that names one.
 _COPY_AGAIN = ("copy the file again from its source; if that copy is damaged too, "
                "ask the sender for the file again")
@@ -290,4 +299,108 @@ def _pixel_data_damage(data: bytes, offset: int, explicit: bool,
             "ends them; copy it again from its source")
 
 
-__all__ = ["file_damage"]
+def holds_no_dicom(path: str | os.PathLike[str]) -> bool:
+    """True for a file that is plainly not DICOM, whatever its name.
+
+    No "DICM" marker at byte 128 (PS3.10 7.1), and no DICOM element at its
+    start, nor after a preamble: read as implicit and as explicit VR little
+    endian (a file without preamble, PS3.5 A.1, A.2) and as explicit VR big
+    endian, the first bytes are no standard element of the data dictionary,
+    or no whole one. An empty file, and one of nothing but zero bytes, are no
+    such file: they are DICOM files lost in copying, damaged.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; its first few KiB are read.
+
+    Returns
+    -------
+    bool
+        False when the file cannot be read.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     readme = Path(folder) / "README.TXT"
+    ...     _ = readme.write_text("Images of Test^Case. Run VIEWER.EXE to see them.")
+    ...     holds_no_dicom(readme)
+    True
+    """
+    try:
+        with open(path, "rb") as file:
+            data = file.read(_SNIFF_BYTES)
+    except OSError:
+        return False
+    if not data.strip(b"\0") or data[128:_META_START] == b"DICM":
+        return False
+    if data.startswith(b"DICM"):
+        return False  # a File Meta without its preamble
+    # Implicit and explicit VR little endian, and the retired big endian.
+    encodings = ((False, True), (True, True), (True, False))
+    return not any(_starts_data_set(data, start, explicit, little)
+                   for start in (0, _META_START) for explicit, little in encodings)
+
+
+def _starts_data_set(data: bytes, start: int, explicit: bool, little: bool) -> bool:
+    """True when a whole standard element (even group, in the data dictionary
+    or a group length) starts at `start`, in the encoding given."""
+    if len(data) < start + 8:
+        return False
+    group, element = struct.unpack_from("<HH" if little else ">HH", data, start)
+    if group % 2 or group == 0:
+        return False
+    if element != 0:
+        try:
+            get_entry(group << 16 | element)
+        except KeyError:
+            return False
+    stop = _walk(data, start, explicit, little)
+    return stop.kind != "garbled" or stop.elements > 0
+
+
+def is_companion_file(path: str | os.PathLike[str]) -> bool:
+    """True for a file beside the images that is no DICOM and is not meant to be.
+
+    A CD or a folder of a study carries such files: README.TXT, AUTORUN.INF,
+    an HTML index, a viewer program, a PDF manual. Nothing is wrong with
+    them, so they are skipped quietly (:func:`companion_note`), where a file
+    that should be DICOM and is not is named as damaged. A file is one when
+    it holds no DICOM (:func:`holds_no_dicom`) and its name does not say DICOM
+    (.dcm, .dicom, .dic, .ima): a file named so is meant to be one (a download
+    that failed, say) and stays named, with :data:`NOT_DICOM`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     for name in ("AUTORUN.INF", "IM0001.dcm"):
+    ...         _ = (Path(folder) / name).write_text("[autorun] open=VIEWER.EXE")
+    ...     [is_companion_file(Path(folder) / name)
+    ...      for name in ("AUTORUN.INF", "IM0001.dcm")]
+    [True, False]
+    """
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    return suffix not in _DICOM_SUFFIXES and holds_no_dicom(path)
+
+
+def companion_note(count: int) -> str:
+    """What the log says of the companion files skipped, alike on every route.
+
+    Without names or folders, which may name the patient.
+
+    Examples
+    --------
+    >>> companion_note(2).split(":")[0]
+    "skipped 2 file(s) that are not DICOM (no 'DICM' marker, no DICOM element)"
+    """
+    return (f"skipped {count} file(s) that are not DICOM (no 'DICM' marker, no DICOM "
+            "element): a CD's README, autorun or viewer files, say; no image is "
+            "missing for them")
+
+
+__all__ = ["NOT_DICOM", "companion_note", "file_damage", "holds_no_dicom",
+           "is_companion_file"]

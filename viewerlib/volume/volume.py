@@ -28,7 +28,13 @@ from viewerlib.pipeline.decode import (
 from viewerlib.pipeline.instance import missing_file_error, pixel_spacing_of
 from viewerlib.pipeline.modality import rescale_parameters, stored_value_range
 from viewerlib.pipeline.voi import WindowPreset, default_window, window_presets
-from viewerlib.volume.diagnosis import file_damage
+from viewerlib.volume.diagnosis import (
+    NOT_DICOM,
+    companion_note,
+    file_damage,
+    holds_no_dicom,
+    is_companion_file,
+)
 from viewerlib.volume.files import FilePixels, FileReader, tags_of
 from viewerlib.volume.geometry import (
     ORIENTATION_KEYWORDS,
@@ -970,7 +976,7 @@ def _without_name(message: str, source: Any) -> str:
 
 def _read_headers(
     inputs: list[Any], label: Callable[[Any], str] = input_name,
-) -> tuple[list[Dataset | None], list[Any], list[str]]:
+) -> tuple[list[Dataset | None], list[Any], list[str], list[str]]:
     """Read the header of every input; an unreadable one is left out and named.
 
     pydicom's warnings about a file left out (such as "Expected explicit VR,
@@ -990,10 +996,15 @@ def _read_headers(
         its pixel data is then read once, straight into the volume.
     unreadable : list of str
         For each input left out, its name (see `label`) and why.
+    not_dicom : list of str
+        The names of the files left out as no DICOM and not meant to be (a
+        CD's README, say: :func:`~viewerlib.volume.diagnosis.is_companion_file`):
+        nothing is missing for them, so they are not `unreadable`.
     """
     headers: list[Dataset | None] = []
     sources = list(inputs)
     unreadable: list[str] = []
+    not_dicom: list[str] = []
     reader = FileReader(header_tags()) if _READ_FILES_FAST else None
     compact = False
     for index, source in enumerate(inputs):
@@ -1017,8 +1028,15 @@ def _read_headers(
         except (pydicom.errors.InvalidDicomError, ValueError, OSError, KeyError,
                 AttributeError, TypeError) as err:
             header = None
-            problem = (file_damage(source) if is_path else None) or _without_name(
-                str(err), source)
+            if is_path and holds_no_dicom(source):
+                # Named as DICOM, it should be one; a README beside the images
+                # need not.
+                problem = None if is_companion_file(source) else NOT_DICOM
+                if problem is None:
+                    not_dicom.append(label(source))
+            else:
+                problem = (file_damage(source) if is_path else None) or _without_name(
+                    str(err), source)
         if problem:
             header = None
             unreadable.append(f"{label(source)}: {problem}")
@@ -1030,7 +1048,9 @@ def _read_headers(
         headers.append(header)
     logger.debug("%d of %d input(s) read by the tight reader",
                  sum(isinstance(source, FilePixels) for source in sources), len(inputs))
-    return headers, sources, unreadable
+    if not_dicom:
+        logger.info(companion_note(len(not_dicom)))
+    return headers, sources, unreadable, not_dicom
 
 
 def read_series(
@@ -1135,7 +1155,7 @@ def read_series(
         if warn:
             warnings.warn(message, UserWarning, stacklevel=3)
 
-    headers, sources, unreadable = _read_headers(paths_or_datasets, label)
+    headers, sources, unreadable, not_dicom = _read_headers(paths_or_datasets, label)
     if all(header is None for header in headers):
         _raise_if_all_absent(paths_or_datasets)
     frames: list[tuple[Dataset, int, int]] = []
@@ -1202,8 +1222,18 @@ def read_series(
             for volume in volumes:
                 volume.warnings.append(reason)
         set_apart_notes(volumes, lambda index: label(sources[index]))
+    if not volumes and len(not_dicom) == len(paths_or_datasets):
+        raise ValueError(
+            f"None of the {len(not_dicom)} file(s) is DICOM (no 'DICM' marker, no "
+            f"DICOM element: {', '.join(not_dicom[:5])}"
+            + (" and more" if len(not_dicom) > 5 else "")
+            + "): pass the folder or files that hold the series' DICOM images")
     if not volumes:
         reasons = ([message] if unreadable else []) + lost
+        if not_dicom:
+            reasons.append(f"{len(not_dicom)} file(s) not DICOM: "
+                           + ", ".join(not_dicom[:5])
+                           + (" and more" if len(not_dicom) > 5 else ""))
         detail = f" ({'; '.join(reasons)})" if reasons else ""
         if lost or (unreadable and not frames):
             helps = ("Copying the files again will not help: ask the sender for the "

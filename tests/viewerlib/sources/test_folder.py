@@ -40,13 +40,14 @@ def test_folder_indexes_series_and_lists_broken_files_with_reasons(folder):
     assert studies[0].NumberOfStudyRelatedInstances == 4
     assert studies[0].locations == [folder.name]
     reasons = dict(source.unreadable)
-    assert set(reasons) == {str(folder / "notes.txt"), str(folder / "ct" / "cut.dcm")}
-    assert "not a JPEG, PNG or MP4" in reasons[str(folder / "notes.txt")]
+    assert set(reasons) == {str(folder / "ct" / "cut.dcm")}
+    # A text file beside the images is no DICOM and not meant to be: nothing is
+    # wrong with it, so it is listed apart, not as unreadable.
+    assert source.not_dicom == [str(folder / "notes.txt")]
     # pydicom stops quietly at the cut, so what is missing is the reason given
     assert "without (0020,000D)" in reasons[str(folder / "ct" / "cut.dcm")]
     # Our API has no force=True to pass: the reasons say what a user can do.
     assert not any("force" in why.lower() for why in reasons.values())
-    assert "copy it again" in reasons[str(folder / "notes.txt")]
 
 
 def test_broken_dicomdir_reason_offers_nothing_the_api_lacks(tmp_path):
@@ -376,5 +377,6 @@ def test_upload_to_archive_reports_per_file(folder, archives):
     assert all(p.endswith(".dcm") for p in report.stored)
     failed = dict(report.failed)
     assert set(failed) == {str(folder / "notes.txt"), str(folder / "ct" / "cut.dcm")}
+    assert failed[str(folder / "notes.txt")].startswith("not sent: not DICOM, nor meant")
     studies = target.search_for_studies(patient_name="Test", study_date="20240102")
     assert any(s.NumberOfStudyRelatedInstances == 4 for s in studies)

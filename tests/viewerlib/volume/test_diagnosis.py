@@ -23,7 +23,7 @@ from viewerlib.pipeline.decode import (
     pixel_data_problem,
 )
 from viewerlib.samples.phantom import ct_head_phantom
-from viewerlib.volume.diagnosis import file_damage
+from viewerlib.volume.diagnosis import file_damage, holds_no_dicom, is_companion_file
 
 ROWS = COLUMNS = 16
 NEEDED = ROWS * COLUMNS * 2  # Rows x Columns x Bits Allocated / 8
@@ -250,3 +250,52 @@ def test_one_file_with_too_many_rows_is_not_called_cut_short(tmp_path):
 
     assert "the file is cut short" not in str(raised.value)
     assert "ask the sender for the original image" in str(raised.value)
+
+
+def _without_preamble(folder: Path, implicit: bool, little: bool = True) -> bytes:
+    ds = pydicom.dcmread(_slice_file(folder))
+    del ds.file_meta
+    ds.preamble = None
+    path = folder / "no-preamble"
+    pydicom.dcmwrite(path, ds, implicit_vr=implicit, little_endian=little,
+                     force_encoding=True)
+    return path.read_bytes()
+
+
+def _part10(folder: Path) -> bytes:
+    return _slice_file(folder).read_bytes()
+
+
+# What a file holds -> whether it is plainly no DICOM (a companion of the images).
+NO_DICOM = {
+    "a README": (lambda _: b"Images of Test^Case. Run VIEWER.EXE.\r\n", True),
+    "an AUTORUN.INF": (lambda _: b"[autorun]\r\nopen=VIEWER.EXE\r\n", True),
+    "an HTML index": (lambda _: b"<html><body>Test^Case</body></html>", True),
+    "an XML index": (lambda _: b'<?xml version="1.0"?><index/>', True),
+    "a program": (lambda _: b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff"
+                  + bytes(64), True),
+    "a PDF manual": (lambda _: b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n", True),
+    "Part 10 DICOM": (_part10, False),
+    "implicit VR without preamble": (lambda f: _without_preamble(f, True), False),
+    "explicit VR without preamble": (lambda f: _without_preamble(f, False), False),
+    "big endian without preamble": (lambda f: _without_preamble(f, False, False),
+                                    False),
+    "File Meta without preamble": (lambda f: _part10(f)[128:], False),
+    "DICM marker damaged": (lambda f: _part10(f)[:128] + b"DIXM" + _part10(f)[132:],
+                            False),
+    "cut in its preamble": (lambda f: _part10(f)[:100], False),
+    "empty": (lambda _: b"", False),
+    "a DICOMDIR": (lambda _: Path(pydicom.data.get_testdata_file("DICOMDIR"))
+                   .read_bytes(), False),
+}
+
+
+@pytest.mark.parametrize(("content", "expected"), NO_DICOM.values(), ids=NO_DICOM)
+def test_a_file_is_no_dicom_only_when_nothing_in_it_is(tmp_path, content, expected):
+    path = tmp_path / "FILE"
+    path.write_bytes(content(tmp_path))
+
+    assert holds_no_dicom(path) is expected
+    assert is_companion_file(path) is expected
+    # Named as DICOM, it is meant to be one, and is never a mere companion.
+    assert not is_companion_file(path.rename(tmp_path / "FILE.dcm"))
