@@ -29,12 +29,10 @@ from viewerlib.volume.diagnosis import file_damage
 from viewerlib.volume.progressive import SeriesLoad
 from viewerlib.volume.stacks import (
     RETRIEVED_STACKS,
-    left_out_note,
+    add_left_out_note,
     relative_name,
-    uneven_where_left_out,
 )
 from viewerlib.volume.volume import (
-    UNEVEN_SPACING,
     Volume,
     input_name,
     is_alert,
@@ -286,17 +284,8 @@ def _largest_stack(volumes: list[Volume], inputs: list[Any], folder: Path | None
     in place of the note on uneven spacing: one file, told once.
     """
     volume = max(volumes, key=lambda v: v.voxels.shape[0])
-    others = [other for other in volumes if other is not volume]
-    if others:
-        gaps = uneven_where_left_out(volume, others)
-        note = left_out_note(volume, others,
-                             lambda index: input_name(inputs[index], folder), how,
-                             gaps_mm=gaps)
-        logger.warning("%d other stack(s) of the series not shown", len(others))
-        if gaps is not None:
-            volume.warnings = [w for w in volume.warnings
-                               if not w.startswith(UNEVEN_SPACING)]
-        volume.warnings.append(note)
+    add_left_out_note(volume, [other for other in volumes if other is not volume],
+                      lambda index: input_name(inputs[index], folder), how)
     return volume
 
 

@@ -49,7 +49,7 @@ from viewerlib.volume.reading import (
     failure_reason,
     read_header,
 )
-from viewerlib.volume.stacks import RETRIEVED_STACKS, left_out_note, others_in_gaps
+from viewerlib.volume.stacks import RETRIEVED_STACKS, add_left_out_note, others_in_gaps
 from viewerlib.volume.volume import Volume, _build_volume, input_name, is_alert
 
 if TYPE_CHECKING:
@@ -1035,11 +1035,8 @@ class SeriesLoad:
         others = [other for other in (_provisional(s, frames, fill=_untouched)
                                       for s in grayscale if s is not stack)
                   if other is not None]
-        if others:
-            volume.warnings.append(left_out_note(
-                volume, others, lambda index: input_name(datasets[index]),
-                RETRIEVED_STACKS))
-            logger.warning("%d other stack(s) of the series not shown", len(others))
+        add_left_out_note(volume, others, lambda index: input_name(datasets[index]),
+                          RETRIEVED_STACKS)
         return volume
 
     def _fill(

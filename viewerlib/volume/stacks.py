@@ -315,6 +315,27 @@ def uneven_where_left_out(shown: Volume, others: Sequence[Volume]
     return float(gaps.min()), float(gaps.max())
 
 
+def add_left_out_note(shown: Volume, others: Sequence[Volume],
+                      name: Callable[[int], str], how: str) -> None:
+    """Add to `shown`'s warnings the note on the stacks left out, if any.
+
+    Every route that shows one stack of a series (a folder, a file, a stream)
+    tells the others so: :func:`left_out_note`, which also tells the uneven
+    gaps the slices left out fill (:func:`uneven_where_left_out`), in place of
+    the note on uneven spacing: one file, told once.
+    """
+    if not others:
+        return
+    from viewerlib.volume.volume import UNEVEN_SPACING  # volume imports this module
+
+    gaps = uneven_where_left_out(shown, others)
+    note = left_out_note(shown, others, name, how, gaps_mm=gaps)
+    logger.warning("%d other stack(s) of the series not shown", len(others))
+    if gaps is not None:
+        shown.warnings = [w for w in shown.warnings if not w.startswith(UNEVEN_SPACING)]
+    shown.warnings.append(note)
+
+
 def left_out_note(shown: Volume, others: Sequence[Volume],
                   name: Callable[[int], str], how: str,
                   gaps_mm: tuple[float, float] | None = None) -> str:
@@ -406,5 +427,5 @@ def relative_name(path: str | os.PathLike[str], folder: str | os.PathLike[str]
     return os.fspath(path) if inside.startswith(os.pardir) else inside
 
 
-__all__ = ["RETRIEVED_STACKS", "input_misfit", "left_out_note", "others_in_gaps",
+__all__ = ["RETRIEVED_STACKS", "add_left_out_note", "input_misfit", "left_out_note", "others_in_gaps",
            "rejoin_misfits", "relative_name", "set_apart_notes", "uneven_where_left_out"]
