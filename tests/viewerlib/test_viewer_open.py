@@ -218,6 +218,48 @@ def test_archive_dying_mid_series_keeps_the_slices_and_says_what_to_do(archive):
             assert not viewer.voxels[slot].any()
 
 
+def test_archive_gone_mid_series_says_how_many_of_how_many_arrived(
+        orthanc_factory, tmp_path):
+    # The archive counted the series, then stopped: the stream is cut and the
+    # listing that would name the missing instances fails too. The count said
+    # before is what the reader is told, not "3 of 3 arrived, 0 missing".
+    # In position order, so that no metadata names the instances either.
+    server = orthanc_factory("gone").start()
+    datasets = make_ct_series(SLICES, rows=ROWS)
+    for ds in datasets:
+        ds.ImagePositionPatient = [0.0, 0.0, 2.5 * int(ds.InstanceNumber)]
+    assert server.load_files(write_datasets(datasets, tmp_path)).stored == SLICES
+    study, series = _uids(datasets)
+    with LoopbackProxy(
+        _port(server), cut_after_bytes=int(3.5 * INSTANCE_BYTES)
+    ) as proxy:
+        source = DICOMwebSource(
+            proxy.url(), "gone-archive", retries=0,
+            quirks=ArchiveQuirks.for_orthanc_1_10(),
+        )
+        viewer = viewerlib.open(study, source, series=series)
+        assert viewer.wait_for_slices(1, timeout=20)
+
+        def gone(*_args, **_kwargs):
+            raise SourceUnreachableError(
+                "gone-archive", "could not reach the archive (connection refused)")
+
+        source.search_for_instances = gone  # type: ignore[method-assign]
+        with pytest.raises(PartialSeriesError) as caught:
+            viewer.volume  # noqa: B018 (reading it is the test)
+    error = caught.value
+    arrived = len(error.datasets)
+    assert 1 <= arrived < SLICES
+    assert error.missing_count == SLICES - arrived
+    assert error.missing_sop_instance_uids == []
+    message = str(error)
+    assert f"only {arrived} of the {SLICES} instances of the series arrived" in message
+    assert f"the other {SLICES - arrived} cannot be named" in message
+    assert "could not reach the archive" in message
+    assert viewer.loading["message"].startswith(
+        f"Loading stopped after {arrived} of {SLICES} images")
+
+
 def test_folder_source_and_volumes_open_as_before(tmp_path):
     phantom = ct_head_phantom("current", rows=32, columns=32, number_of_slices=6)
     paths = write_datasets(phantom.datasets, tmp_path / "cd")

@@ -206,6 +206,37 @@ def person_name_matches(name: PersonName | None, pattern: str | None) -> bool:
                for value in (*[g for g in groups if g], whole))
 
 
+def partial_unlisted(source_name: str, datasets: list[Dataset],
+                     failure: BaseException | None, expected_count: int | None,
+                     listing_error: SourceError) -> BaseException:
+    """The error for a series cut short that its source cannot list now.
+
+    What arrived is kept, and what is missing is counted when the count came
+    before the source stopped; which instances they are cannot be said.
+    Nothing arrived: the transfer's own error, which says it best.
+    """
+    if not datasets and failure is not None:
+        return failure
+    why_unlisted = str(listing_error).removeprefix(f"{source_name}: ")
+    broke = (f" ({str(failure).removeprefix(f'{source_name}: ')})" if failure
+             else "")
+    if expected_count is not None:
+        missing_count: int | None = max(expected_count - len(datasets), 0)
+        what = (f"only {len(datasets)} of the {expected_count} instances of the "
+                f"series arrived{broke}; the other {missing_count} cannot be "
+                "named")
+    else:
+        missing_count = None
+        what = (f"{len(datasets)} instances of the series arrived before the "
+                f"transfer broke{broke}; how many are missing is not known")
+    return PartialSeriesError(
+        source_name, f"{what}, because the source could not be asked for the "
+        f"series' instances either: {why_unlisted} The instances that arrived "
+        "are in '.datasets' and are whole. Retry when the source answers "
+        "again; if it keeps stopping mid-transfer, tell its administrator.",
+        datasets, [], missing_count=missing_count)
+
+
 class Source(ABC):
     """One place studies come from: an archive, a folder, or several of them.
 
@@ -412,32 +443,8 @@ class Source(ABC):
     def _partial_unlisted(self, datasets: list[Dataset],
                           failure: SourceError | None, expected_count: int | None,
                           listing_error: SourceError) -> SourceError:
-        """Build the error for a series cut short that the source cannot list now.
-
-        What arrived is kept, and what is missing is counted when the count
-        came before the source stopped; which instances they are cannot be
-        said.
-        """
-        if not datasets and failure is not None:
-            # Nothing arrived: the transfer's own error says it best.
-            return failure
-        why_unlisted = str(listing_error).removeprefix(f"{self.name}: ")
-        broke = f" ({str(failure).removeprefix(f'{self.name}: ')})" if failure else ""
-        if expected_count is not None:
-            missing_count: int | None = max(expected_count - len(datasets), 0)
-            what = (f"only {len(datasets)} of the {expected_count} instances of the "
-                    f"series arrived{broke}; the other {missing_count} cannot be "
-                    "named")
-        else:
-            missing_count = None
-            what = (f"{len(datasets)} instances of the series arrived before the "
-                    f"transfer broke{broke}; how many are missing is not known")
-        return PartialSeriesError(
-            self.name, f"{what}, because the source could not be asked for the "
-            f"series' instances either: {why_unlisted} The instances that arrived "
-            "are in '.datasets' and are whole. Retry when the source answers "
-            "again; if it keeps stopping mid-transfer, tell its administrator.",
-            datasets, [], missing_count=missing_count)
+        return partial_unlisted(self.name, datasets, failure, expected_count,
+                                listing_error)
 
     def store_instances(self, datasets: Sequence[Dataset]) -> StoreReport:
         """Store instances in the source (STOW-RS).

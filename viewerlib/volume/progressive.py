@@ -36,6 +36,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from viewerlib.errors import DecodingError, PartialSeriesError, SourceError
+from viewerlib.sources.base import partial_unlisted
 from viewerlib.pipeline.decode import number_of_frames
 from viewerlib.volume.geometry import (
     FrameGeometry,
@@ -912,9 +913,12 @@ class SeriesLoad:
         volume: Volume | None = None
         # A whole stream is checked against the instance count, and what arrived
         # is placed by a layout from metadata already asked for: wait for both
-        # (bounded). A failed stream needs neither to say what is missing.
+        # (bounded). A failed stream waits for the count on its way too: with it,
+        # the error says how many are missing when they cannot be named.
         if failure is None and not self._cancelled.is_set():
             self._counted.wait(60.0)
+        elif self._datasets and not self._cancelled.is_set():
+            self._counted.wait(getattr(self.source, "timeout", None) or 20.0)
         if self._metadata_pending:
             self._metadata_done.wait(getattr(self.source, "timeout", 20.0))
         with self._lock:
@@ -977,8 +981,12 @@ class SeriesLoad:
                     )
                 ]
             except SourceError as err:
+                # Counted before the archive stopped, perhaps: say how many.
                 logger.info("no instance listing to name the missing: %s", err)
-                expected = []
+                error = partial_unlisted(self.source.name, datasets, failure,
+                                         self._count, err)
+                error.__cause__ = failure or err
+                return error
         arrived = {str(d.get("SOPInstanceUID", "")) for d in datasets}
         missing = [uid for uid in expected if uid not in arrived]
         if not missing and failure is None:
