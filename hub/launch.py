@@ -391,9 +391,15 @@ class LaunchVerifier:
     def check_shape(self, arguments: dict[str, str]) -> tuple[str, bytes, str, str]:
         ctx, sig, alg = (arguments.get(k, "") for k in ("ctx", "sig", "alg"))
         enc = arguments.get("enc", "")
-        if not ctx or not sig or alg not in ALGORITHMS:
+        if not ctx or not sig or not alg:
             raise LaunchRefused(400, "malformed", "This launch link is incomplete: it "
                                 "needs ctx, sig and alg. Open it again from the EHR.")
+        if alg not in ALGORITHMS:
+            # Shown on the page: the EHR's value is not echoed back.
+            raise LaunchRefused(400, "malformed", "This launch link is signed with an "
+                                "algorithm this hub does not accept (it accepts "
+                                f"alg={' or '.join(sorted(ALGORITHMS))}). Ask the EHR "
+                                "team.")
         if enc and enc not in ENCRYPTIONS:
             raise LaunchRefused(400, "malformed", "This launch link is encrypted in "
                                 "a way this hub does not know (it expects "

@@ -622,3 +622,17 @@ def test_a_launch_that_opened_its_study_stays_used(launch_services: Any,
         _run(open_launch(_Handler(launch_services, spawn_fails=False), user, context))
     assert again.value.status_code == 403
     assert "already used" in again.value.jupyterhub_message
+
+
+def test_an_unknown_algorithm_is_named_as_such_not_as_a_missing_part(
+        tmp_path: Path) -> None:
+    verifier = LaunchVerifier(SECRET, None, NonceStore(tmp_path / "n.sqlite"),
+                              clock=lambda: NOW)
+
+    with pytest.raises(LaunchRefused) as raised:
+        verifier.verify(dict(_signed(), alg="none"), "GET")
+
+    message = str(raised.value)
+    assert "incomplete" not in message
+    assert "algorithm this hub does not accept" in message
+    assert "hs256" in message and "'none'" not in message

@@ -382,3 +382,18 @@ def test_open_mpr_and_open_3d_tell_a_slice_not_decoded_once(tmp_path):
     for viewer in (mpr, rendering):
         assert any(w.startswith("Missing slice(s) after resampling")
                    for w in viewer.volume.warnings)
+
+
+def test_an_empty_file_is_named_empty_on_every_route(tmp_path) -> None:
+    # A copy that failed leaves 0 bytes: the same words whichever way it is read.
+    ct_head_phantom("current", rows=16, columns=16, number_of_slices=4).save(tmp_path)
+    (tmp_path / "IM0009").write_bytes(b"")
+    empty = "the file is empty (0 bytes): copy it again from its source"
+
+    assert FolderSource(tmp_path).unreadable == [(str(tmp_path / "IM0009"), empty)]
+    viewer = viewerlib.open(tmp_path)
+    (alert,) = viewer.alerts
+    assert f"IM0009: {empty}" in alert["detail"]
+    with pytest.warns(UserWarning) as told:
+        read_series(tmp_path)
+    assert any(f"'IM0009': not a DICOM file: {empty}" in str(w.message) for w in told)

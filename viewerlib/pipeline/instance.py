@@ -400,7 +400,11 @@ _OTHER_FORMATS = (
 )
 
 
-def _not_dicom_reason(path: str | os.PathLike[str]) -> str | None:
+def not_dicom_reason(path: str | os.PathLike[str]) -> str | None:
+    """Why the file at `path` is no DICOM file at all, when its first bytes say.
+
+    Empty, or another format (JPEG, PNG, PDF, ZIP); None when they do not say.
+    """
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as handle:
@@ -444,7 +448,7 @@ def read_dicom_file(path: str | os.PathLike[str]) -> Dataset:
     """
     if not os.path.lexists(path):
         raise missing_file_error(path)
-    reason = _not_dicom_reason(path)
+    reason = not_dicom_reason(path)
     if reason:
         raise NotAnImageError(f"{os.fspath(path)!r} is not a DICOM file: {reason}")
     try:

@@ -47,6 +47,7 @@ from viewerlib.sources.base import (
     normalize_date_query,
     person_name_matches,
 )
+from viewerlib.pipeline.instance import not_dicom_reason
 from viewerlib.sources.video import (
     VIDEO_PHOTOGRAPHIC_IMAGE_STORAGE,
     VideoReadError,
@@ -444,6 +445,11 @@ class FolderSource(Source):
                         index.not_dicom.append(str(path))
                     else:
                         index.unreadable.append((str(path), NOT_DICOM))
+                    return
+                # Empty, say: worded as read_series words it.
+                reason = not_dicom_reason(path)
+                if reason is not None:
+                    index.unreadable.append((str(path), reason))
                     return
                 dataset = pydicom.dcmread(path, stop_before_pixels=True, force=True)
                 if "SOPInstanceUID" not in dataset:

@@ -471,10 +471,10 @@ _ALERTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         # uneven gaps the files left out leave in it are told with them.
         (r"^Not shown: (?P<files>\d+) file\(s\) in (?P<stacks>\d+) other stack.*"
          + r"has uneven slice spacing \((?P<low>[\d.]+) to (?P<high>[\d.]+) mm\)",
-         "{files} file(s) of another stack not shown, where the spacing is uneven "
+         "{files} file(s) of {other_stacks} not shown, where the spacing is uneven "
          "({low} to {high} mm)"),
         (r"^Not shown: (?P<files>\d+) file\(s\) in (?P<stacks>\d+) other stack",
-         "{files} file(s) of another stack not shown"),
+         "{files} file(s) of {other_stacks} not shown"),
         (r"^Damaged pixel data", "Damaged pixel data"),
         (r"^Non-uniform slice spacing: gaps from (?P<low>[\d.]+) to (?P<high>[\d.]+)",
          "Uneven slice spacing ({low} to {high} mm)"),
@@ -556,6 +556,10 @@ def volume_alerts(volume: Volume) -> list[VolumeAlert]:
             if row not in found:
                 fields = {key: value for key, value in match.groupdict().items()
                           if value is not None}
+                if "stacks" in fields:
+                    stacks = int(fields["stacks"])
+                    fields["other_stacks"] = ("another stack" if stacks == 1
+                                              else f"{stacks} other stacks")
                 if "arrived" in fields and "total" in fields:
                     fields["missing"] = str(int(fields["total"])
                                             - int(fields["arrived"]))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -245,3 +246,13 @@ def test_no_folder_reaches_the_log_or_the_page_whatever_its_quotes(tmp_path, cap
     for shown in (caplog.text, detail):
         assert "12345" not in shown
     assert cut.name in detail
+
+
+@pytest.mark.parametrize(("stacks", "said"), [(1, "another stack"),
+                                               (2, "2 other stacks")])
+def test_the_line_counts_the_stacks_left_out(stacks, said) -> None:
+    # A localizer and a stray slice of another orientation are two stacks.
+    volume = SimpleNamespace(missing_slices=[], shape=(SLICES, 16, 16), warnings=[
+        f"Not shown: 2 file(s) in {stacks} other stack(s) of this series (...)"])
+    (alert,) = volume_alerts(volume)  # type: ignore[arg-type]
+    assert alert.text == f"2 file(s) of {said} not shown"
