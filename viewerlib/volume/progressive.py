@@ -36,8 +36,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from viewerlib.errors import DecodingError, PartialSeriesError, SourceError
-from viewerlib.sources.base import partial_unlisted
 from viewerlib.pipeline.decode import number_of_frames
+from viewerlib.sources.base import partial_unlisted
 from viewerlib.volume.geometry import (
     FrameGeometry,
     frame_geometry,
