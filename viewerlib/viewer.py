@@ -220,7 +220,8 @@ def _read_volume(
         partial, datasets = err, err.datasets
         logger.warning("%d instance(s) of the series did not arrive",
                        err.missing_count)
-        if warn:
+        if warn and not (shown_by_viewer is not None
+                         and shown_by_viewer(str(err))):
             warnings.warn(str(err), UserWarning, stacklevel=stacklevel)
     events.series_opened(study_instance_uid, series_instance_uid)
     # Warned below, of the stack returned only.
@@ -873,9 +874,18 @@ def open_mpr(
     Warns
     -----
     UserWarning
-        As :func:`open_volume`, but for slices that could not be decoded: the
-        viewer's own line above the planes names them, so each problem is
-        told once.
+        As :func:`open_volume`, but for what the viewer's own line above the
+        planes shows (every problem a reader must not miss: slices not decoded,
+        a series that arrived in part, holes, uneven spacing, a tilt), so that
+        each problem is told once.
+
+    Notes
+    -----
+    A series that arrived in part (the archive stopped half-way) opens with
+    what arrived, as :func:`open_volume` gives it, rather than raising
+    :class:`~viewerlib.errors.PartialSeriesError`: the line above the planes
+    says how many instances are missing, and the resampling onto a uniform grid
+    leaves the holes they leave blank instead of interpolating across them.
     """
     volume = study if isinstance(study, Volume) else _read_volume(
         study, source, series, warn=True, stacklevel=3,
@@ -900,7 +910,8 @@ def open_3d(
     UserWarning
         As :func:`open_volume`: the 3D viewer has no line of its own to show
         them on. A slice not decoded is told once, not again for the slices
-        resampled from it.
+        resampled from it; a hole in the series, left blank by the resampling
+        rather than interpolated across, is warned by the viewer once.
     """
     volume = study if isinstance(study, Volume) else _read_volume(
         study, source, series, warn=True, stacklevel=3)

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 from scipy import ndimage
 
-from viewerlib.volume.volume import Volume, _slice_list
+from viewerlib.volume.volume import GAP_SLICES, Volume, _slice_list
 
 logger = logging.getLogger(__name__)
 
@@ -18,6 +18,12 @@ _MAX_SLICES = 4096
 # Interpolation weights below this are taken as none: a plane that falls on an
 # original slice, up to rounding, comes from that slice alone.
 _WEIGHT_TOLERANCE = 1e-6
+# A gap between two slices wider than this many times the series' own slice
+# spacing is a hole (slices that never arrived, files missing from a folder): no
+# resampled slice is interpolated across it. One slice lost makes a gap of 2
+# spacings, bridged as before and told as uneven spacing; the margin above 2
+# absorbs rounding and a variable pitch. Two or more lost slices are a hole.
+_HOLE_FACTOR = 2.2
 
 
 def _slice_frame(volume: Volume) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -146,12 +152,19 @@ def _resample(
     frac = (s_index - lower)[:, None]
     slice_origin = positions[lower] * (1 - frac) + positions[lower + 1] * frac
 
+    # A new slice strictly inside a hole would be made up from slices far apart.
+    holes = _holes(np.diff(along))
+    in_hole = np.isin(lower, holes) & (frac[:, 0] > _WEIGHT_TOLERANCE) & (
+        frac[:, 0] < 1 - _WEIGHT_TOLERANCE)
     out_dtype = volume.voxels.dtype
     voxels = np.empty((new_slices, new_rows, new_columns), dtype=out_dtype)
     fill = float(volume.voxels.min())
     r_grid, c_grid = np.mgrid[0:new_rows, 0:new_columns].astype(np.float32)
     same_grid = (new_rows, new_columns) == (rows, columns)
     for n in range(new_slices):
+        if in_hole[n]:
+            voxels[n] = fill
+            continue
         corner = origin + normal * (k[n] * spacing)
         shift = corner - slice_origin[n]
         r0, c0 = float(shift @ down) / row_mm, float(shift @ across) / column_mm
@@ -193,6 +206,9 @@ def _resample(
                                             frac[:, 0], order, slices)
     if spoiled_note:
         notes.append(spoiled_note)
+    blank = np.flatnonzero(in_hole).tolist()
+    if blank:
+        notes.append(_hole_note(along, holes, blank, new_slices, fill))
     return dataclasses.replace(
         volume,
         voxels=voxels,
@@ -203,8 +219,43 @@ def _resample(
         datasets=[volume.datasets[i] for i in nearest],
         slice_positions_mm=np.array([origin + normal * (x * spacing) for x in k]),
         warnings=notes,
-        missing_slices=spoiled,
+        missing_slices=sorted(set(spoiled) | set(blank)),
     ), spoiled_note
+
+
+def _holes(gaps: np.ndarray) -> list[int]:
+    """Indexes of the gaps (gap i lies after slice i) too wide to interpolate across.
+
+    The series' own spacing is taken as the smallest gap, but no smaller than half
+    the median gap (one stray, nearly repeated position does not set it): the
+    median alone would be too coarse when many slices are missing here and there.
+    """
+    if gaps.size < 1:
+        return []
+    own = max(float(gaps.min()), float(np.median(gaps)) / 2)
+    return np.flatnonzero(gaps > _HOLE_FACTOR * own).tolist()
+
+
+def _hole_note(along: np.ndarray, holes: list[int], blank: list[int],
+               new_slices: int, fill: float) -> str:
+    """The note (also logged) on the new slices left blank in holes of the series."""
+    gaps = np.diff(along)
+    own = max(float(gaps.min()), float(np.median(gaps)) / 2)
+    widest = max(float(gaps[i]) for i in holes)
+    where = ", ".join(f"{i + 1} and {i + 2} ({gaps[i]:.1f} mm)" for i in holes[:10])
+    if len(holes) > 10:
+        where += f" and {len(holes) - 10} more"
+    note = (
+        f"{GAP_SLICES}: {len(blank)} resampled slice(s) of {new_slices} lie in "
+        f"{len(holes)} gap(s) of the series up to {widest:.1f} mm wide, more than "
+        f"{_HOLE_FACTOR:g} times its slice spacing ({own:.3f} mm): between original "
+        f"slices {where} of {len(along)} (counted from 1). No image of the patient "
+        f"was there: resampled slice(s) {_slice_list(blank)} are left blank (value "
+        f"{fill:g}), not interpolated across the gap, and named in missing_slices; "
+        "do not read or measure across them"
+    )
+    logger.warning(note)
+    return note
 
 
 def _spoiled_slices(

@@ -447,6 +447,8 @@ def _note(volume_warnings: list[str], message: str) -> None:
 # How the notes on uneven gaps between slices, and on slices not decoded, start.
 UNEVEN_SPACING = "Non-uniform slice spacing"
 MISSING_SLICES = "Missing slice(s)"
+# How the note on resampled slices left blank in a hole of the series starts.
+GAP_SLICES = "Gap(s) in the series"
 # The notes a reader must not miss (voxels missing, blank or not where they seem),
 # most serious first: a pattern that finds each in Volume.warnings, and the short
 # line the viewers keep on screen for it. Fields: the pattern's named groups, and
@@ -463,6 +465,9 @@ _ALERTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^left out (?P<count>\d+) unreadable input",
          "Incomplete series: {count} unreadable file(s) left out"),
         (r"^Missing slice", "{blank} of {slices} slices not decoded (blank)"),
+        (r"^Gap\(s\) in the series: (?P<planes>\d+) resampled slice\(s\) of \d+ lie "
+         + r"in (?P<gaps>\d+) gap\(s\) of the series up to (?P<widest>[\d.]+) mm",
+         "No images in {gaps} gap(s) of up to {widest} mm: {planes} slices blank"),
         (r"^(?P<unread>\d+) file\(s\) of the folder could not be read",
          "{unread} file(s) of the folder unreadable"),
         (r"^A stack of (?P<lost>\d+) slice\(s\) was left out",

@@ -310,32 +310,41 @@ function render({ model, el }) {
       const perRow = dot(g.row, n) * step;
       const perColumn = dot(g.col, n) * step;
       if (Math.abs(perRow) < 1e-6 && Math.abs(perColumn) < 1e-6) {
-        if (Math.abs(atOrigin) <= plane.half_mm) inside.push(plane.label);
+        if (Math.abs(atOrigin) <= plane.half_mm) inside.push(plane);
         continue;
       }
       const far = 4 * (g.nRows + g.nCols);
-      let ends;
-      if (Math.abs(perColumn) >= Math.abs(perRow)) {
-        ends = [-far, far].map((r) => [r, -(atOrigin + perRow * r) / perColumn]);
-      } else {
-        ends = [-far, far].map((c) => [-(atOrigin + perColumn * c) / perRow, c]);
+      // A hole of the series (band) is marked at both of its edges.
+      for (const edge of plane.band ? [-plane.half_mm, plane.half_mm] : [0]) {
+        const at = atOrigin - edge;
+        let ends;
+        if (Math.abs(perColumn) >= Math.abs(perRow)) {
+          ends = [-far, far].map((r) => [r, -(at + perRow * r) / perColumn]);
+        } else {
+          ends = [-far, far].map((c) => [-(at + perColumn * c) / perRow, c]);
+        }
+        view.beginPath();
+        ends.forEach(([r, c], i) => {
+          const x = x0 + (c + 0.5) * scale;
+          const y = y0 + (r + 0.5) * scale;
+          if (i) view.lineTo(x, y); else view.moveTo(x, y);
+        });
+        view.stroke();
+        lines += 1;
       }
-      view.beginPath();
-      ends.forEach(([r, c], i) => {
-        const x = x0 + (c + 0.5) * scale;
-        const y = y0 + (r + 0.5) * scale;
-        if (i) view.lineTo(x, y); else view.moveTo(x, y);
-      });
-      view.stroke();
-      lines += 1;
     }
     view.restore();
     v.box.dataset.missingLines = String(lines);
     v.box.dataset.missingSlice = String(inside.length > 0);
     v.missing.hidden = !inside.length;
     if (inside.length) {
-      v.missing.textContent = inside.join(", ") + " could not be decoded: "
-        + "this plane is blank, not the patient's image.";
+      const lost = inside.filter((plane) => !plane.text);
+      v.missing.textContent = [
+        ...(lost.length ? [lost.map((plane) => plane.label).join(", ")
+          + " could not be decoded: this plane is blank, not the patient's image."]
+          : []),
+        ...inside.filter((plane) => plane.text).map((plane) => plane.text),
+      ].join(" ");
     }
   }
 

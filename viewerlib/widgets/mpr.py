@@ -13,6 +13,7 @@ saved widget state holds the geometry, never the voxels.
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,8 +21,8 @@ import traitlets
 
 from viewerlib.pipeline.presentation import should_invert
 from viewerlib.volume.mpr import SlabMode
-from viewerlib.volume.resample import on_uniform_grid
-from viewerlib.volume.volume import MISSING_SLICES
+from viewerlib.volume.resample import _holes, on_uniform_grid
+from viewerlib.volume.volume import GAP_SLICES, MISSING_SLICES, is_alert, volume_alerts
 from viewerlib.widgets._frontend import FrontEndWidget, esm_trait, front_end
 from viewerlib.widgets.stack import (
     CT_WINDOW_PRESETS,
@@ -64,7 +65,12 @@ class MPRViewer(FrontEndWidget):
 
     Slices that could not be decoded (``volume.missing_slices``) are blank in
     every plane: a warning line above the views names them, an orange dashed line
-    marks where each one cuts a view, and a view lying in one says so.
+    marks where each one cuts a view, and a view lying in one says so. A hole in
+    the series (slices that never arrived) is not interpolated across by the
+    resampling: its slices are blank too, the warning line says so, and dashed
+    lines mark both of its edges. The warning line also shows every other note a
+    reader must not miss (a series that arrived in part, uneven spacing, a
+    gantry tilt), as the stack viewer's alert line does.
     """
 
     _esm = esm_trait(front_end("mpr.js"))
@@ -92,18 +98,21 @@ class MPRViewer(FrontEndWidget):
     missing_slices = traitlets.List(traitlets.Int(), []).tag(sync=True)
     #: Where each of them lies (:func:`missing_planes`).
     missing_planes = traitlets.List([]).tag(sync=True)
-    #: The line shown above the views while slices are missing; kept by the kernel.
+    #: The lines shown above the views (slices missing, a partial series, ...);
+    #: kept by the kernel, one per line.
     warning = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, volume: Volume, **kwargs: Any) -> None:
         # Before any resampling: the missing slices' numbers and places are those
         # of the series as read.
         kwargs.setdefault("missing_slices", sorted(set(volume.missing_slices)))
-        kwargs.setdefault("missing_planes", missing_planes(volume))
-        kwargs.setdefault("warning", missing_warning(volume))
+        read = volume
         # The line above the views tells the missing slices: not again by the
         # slices resampled from them.
         volume = on_uniform_grid(volume, warn=False)
+        kwargs.setdefault("missing_planes",
+                          missing_planes(read) + gap_planes(read, volume))
+        kwargs.setdefault("warning", screen_warning(read, volume))
         self.volume = volume
         self._voxels = _transferable(volume.voxels)
         header = volume.datasets[0] if volume.datasets else None
@@ -213,18 +222,75 @@ def missing_planes(volume: Volume) -> list[dict[str, Any]]:
 def mpr_shows(note: str) -> bool:
     """True for a note of ``Volume.warnings`` the MPR's warning line tells.
 
-    The line (:func:`missing_warning`) names the slices that could not be
-    decoded, so their notes, before resampling and after, need no
-    ``UserWarning`` besides.
+    The line (:func:`screen_warning`) names the slices that could not be
+    decoded and shows every other note a reader must not miss, so those notes,
+    before resampling and after, need no ``UserWarning`` besides.
 
     Examples
     --------
     >>> mpr_shows("Missing slice(s) 4 of 8 (counted from 1, ...)")
     True
     >>> mpr_shows("Gantry tilt: slices are stacked 18.50 deg off their normal")
+    True
+    >>> mpr_shows("Single slice: slice spacing 5.0 mm taken from the header")
     False
     """
-    return note.startswith(MISSING_SLICES)
+    return note.startswith(MISSING_SLICES) or is_alert(note)
+
+
+def screen_warning(read: Volume, shown: Volume) -> str:
+    """The MPR's warning line, one problem a line, or "" when there is none.
+
+    Parameters
+    ----------
+    read : Volume
+        The volume as read: its slices not decoded are named by their number
+        in the series (:func:`missing_warning`).
+    shown : Volume
+        The volume the planes are cut from (`read` resampled onto a uniform
+        grid, or `read` itself): its other alerts, the holes of the series
+        among them, follow, as :func:`~viewerlib.volume.volume.volume_alerts`
+        words them.
+    """
+    # The slices not decoded have their own line, with their numbers as read.
+    others = SimpleNamespace(
+        missing_slices=shown.missing_slices, shape=shown.shape,
+        warnings=[note for note in shown.warnings
+                  if not note.startswith(MISSING_SLICES)])
+    lines = [missing_warning(read)] + [
+        alert.text for alert in volume_alerts(others)]  # type: ignore[arg-type]
+    return "\n".join(line for line in lines if line)
+
+
+def gap_planes(read: Volume, shown: Volume) -> list[dict[str, Any]]:
+    """Where the holes of `read` lie that `shown` (its resampled copy) left blank.
+
+    Returns
+    -------
+    list of dict
+        As :func:`missing_planes`, one per hole, with ``point`` midway between
+        the two original slices around it and ``half_mm`` half their distance,
+        ``band`` True (the page draws both edges) and ``text``, what a view
+        lying inside it says.
+    """
+    if shown is read or not any(note.startswith(GAP_SLICES) for note in shown.warnings):
+        return []
+    step = np.asarray(shown.affine[:3, 0], dtype=float)
+    normal = step / (float(np.linalg.norm(step)) or 1.0)
+    positions = np.asarray(read.slice_positions_mm, dtype=float)
+    along = positions @ normal
+    gaps = np.diff(along)
+    count = len(positions)
+    return [
+        {"image": index + 1,
+         "label": f"Gap of {gaps[index]:.1f} mm after Im {index + 1}/{count}",
+         "point": ((positions[index] + positions[index + 1]) / 2).tolist(),
+         "normal": normal.tolist(), "half_mm": float(gaps[index]) / 2, "band": True,
+         "text": f"No image between Im {index + 1}/{count} and Im {index + 2}/{count}"
+                 f" ({gaps[index]:.1f} mm): this plane is blank, not the patient's "
+                 "image."}
+        for index in _holes(gaps)
+    ]
 
 
 def missing_warning(volume: Volume) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,6 +20,7 @@ import traitlets
 from skimage.measure import block_reduce
 
 from viewerlib.volume.resample import on_uniform_grid
+from viewerlib.volume.volume import GAP_SLICES
 from viewerlib.widgets._frontend import FrontEndWidget, esm_trait, front_end
 from viewerlib.widgets.stack import overlay_texts
 
@@ -74,7 +76,9 @@ class VolumeViewer(FrontEndWidget):
     box is shape x spacing, so a gantry tilt (a sheared affine) or uneven slice
     gaps are first resampled onto an orthogonal, uniform grid
     (:func:`~viewerlib.volume.resample.on_uniform_grid`; ``self.volume.warnings``
-    says so).
+    says so). A hole in the series (slices that never arrived) is left blank by
+    the resampling, not interpolated across; with no alert line of its own, the
+    viewer warns of it (``UserWarning``) once.
     """
 
     _esm = esm_trait(front_end("volume3d.js"))
@@ -96,7 +100,13 @@ class VolumeViewer(FrontEndWidget):
     ) -> None:
         # Missing slices were told when the volume was read: not again by the
         # slices resampled from them (volume.warnings keeps the note).
+        read = volume
         volume = on_uniform_grid(volume, orthogonal=True, warn=False)
+        # The viewer has no line of its own: a hole of the series, left blank by
+        # the resampling, is warned here, once (its note is new in the copy).
+        for note in volume.warnings:
+            if note.startswith(GAP_SLICES) and note not in read.warnings:
+                warnings.warn(note, UserWarning, stacklevel=2)
         self.volume = volume
         reduced = downsample(volume.voxels, max_side)
         if volume.modality == "CT":

@@ -121,12 +121,13 @@ def _with_blank_slices(z_positions, blank):
         ([0, 1, 2, 4, 5], [4], 1, [5]),
         # s 2.5 is an exact half: nearest could be either, both count.
         ([0, 1, 2, 4, 5], [2], 0, [2, 3]),
-        # z 0..4 at 1 mm: s = 0, 1/3, 2/3, 1, 2. Slice 0 feeds s 0, 1/3, 2/3
-        # linearly, but is the nearest only to s 0 and 1/3.
-        ([0, 3, 4], [0], 1, [0, 1, 2]),
-        ([0, 3, 4], [0], 0, [0, 1]),
+        # z 0..3 at 1 mm: s = 0, 1/2, 1, 2. Slice 0 feeds s 0 and 1/2, linearly
+        # and as the nearest (an exact half). A gap of 3 mm or more would be a
+        # hole, left blank (test_a_hole_in_the_series_is_left_blank_...).
+        ([0, 2, 3], [0], 1, [0, 1]),
+        ([0, 2, 3], [0], 0, [0, 1]),
     ],
-    ids=["inner", "last", "half-nearest", "wide-gap-linear", "wide-gap-nearest"],
+    ids=["inner", "last", "half-nearest", "lost-file-linear", "lost-file-nearest"],
 )
 def test_missing_slices_move_to_every_resampled_slice_made_from_them(
     z_positions, blank, order, spoiled
@@ -160,14 +161,14 @@ def test_missing_slices_move_to_every_resampled_slice_made_from_them(
 
 
 def test_on_uniform_grid_maps_missing_slices_onto_its_grid():
-    # Gaps 2, 1, 3 mm: the grid steps by the smallest, 1 mm, over z 0..6, so
-    # s = 0, 0.5, 1, 2, 2 1/3, 2 2/3, 3. Slice 1 (z 2) feeds s 0.5 and 1.
-    volume = _with_blank_slices([0, 2, 3, 6], [1])
+    # Gaps 2, 1, 2 mm: the grid steps by the smallest, 1 mm, over z 0..5, so
+    # s = 0, 0.5, 1, 2, 2.5, 3. Slice 1 (z 2) feeds s 0.5 and 1.
+    volume = _with_blank_slices([0, 2, 3, 5], [1])
 
-    with pytest.warns(UserWarning, match="resampled slice.s. 2, 3 of 7"):
+    with pytest.warns(UserWarning, match="resampled slice.s. 2, 3 of 6"):
         uniform = on_uniform_grid(volume)
 
-    assert uniform.shape[0] == 7 and uniform.missing_slices == [1, 2]
+    assert uniform.shape[0] == 6 and uniform.missing_slices == [1, 2]
     # The note of the original read stays, naming the file's own slice (counted
     # from 1, as the viewer's "Im n/N").
     assert any(w.startswith("Missing slice(s) 2 of 4") for w in uniform.warnings)
@@ -181,3 +182,44 @@ def test_a_whole_volume_resamples_without_missing_slices():
         uniform = on_uniform_grid(volume)
     assert uniform.missing_slices == []
     assert not any("after resampling" in w for w in uniform.warnings)
+
+
+# A hole: slices 1 mm apart with those at z 3 to 7 never arrived, a 6 mm gap
+# (more than _HOLE_FACTOR = 2.2 spacings). The grid steps by 1 mm over z 0..10:
+# the new slices at z 3 to 7 would be made up from z 2 and 8 alone.
+HOLE = [0, 1, 2, 8, 9, 10]
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_a_hole_in_the_series_is_left_blank_not_interpolated(order):
+    with pytest.warns(UserWarning, match="Non-uniform"):
+        volume = read_series(slices_of(HOLE))[0]
+
+    uniform = resample_uniform(volume, order=order)
+
+    assert uniform.shape[0] == 11
+    assert uniform.missing_slices == [3, 4, 5, 6, 7]
+    assert (uniform.voxels[3:8] == volume.voxels.min()).all()
+    (note,) = [w for w in uniform.warnings if w.startswith("Gap(s) in the series")]
+    assert "5 resampled slice(s) of 11 lie in 1 gap(s)" in note
+    assert "between original slices 3 and 4 (6.0 mm) of 6" in note
+    assert "resampled slice(s) 4, 5, 6, 7, 8 are left blank" in note
+    # On both sides of the hole the slices are the patient's, as before.
+    check_against_field(uniform)
+
+
+def test_on_uniform_grid_leaves_a_hole_blank_and_small_unevenness_bridged():
+    # Gaps 1, 1, 2 (one file lost: bridged), 1, 6 (a hole), 1 mm.
+    with pytest.warns(UserWarning, match="Non-uniform"):
+        volume = read_series(slices_of([0, 1, 2, 4, 5, 11, 12]))[0]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # told by the note, not warned here
+        uniform = on_uniform_grid(volume)
+
+    assert uniform.affine_is_exact  # every plane is where the affine says
+    assert uniform.missing_slices == [6, 7, 8, 9, 10]
+    good = [n for n in range(uniform.shape[0]) if n not in uniform.missing_slices]
+    assert (uniform.voxels[good] > uniform.voxels.min()).any(axis=(1, 2)).all()
+    assert any(w.startswith("Gap(s) in the series: 5 resampled slice(s) of 13")
+               for w in uniform.warnings)

@@ -131,12 +131,16 @@ def test_region_volume_gives_each_slice_its_own_thickness(gap_volume):
 def test_uniform_grid_for_the_viewers_resamples_and_says_so(gap_volume):
     uniform = on_uniform_grid(gap_volume)
 
-    # Smallest gap 1 mm: z = 0, 1, 2, 3, 4, 5, each HU 10 * z in column 0.
+    # Smallest gap 1 mm: z = 0, 1, 2, 3, 4, 5, each HU 10 * z in column 0; the
+    # 3 mm gap is a hole (two slices' worth): z 3 and 4 are blank (the lowest
+    # value, HU 0), not made up from z 2 and 5.
     assert uniform.affine_is_exact
     assert uniform.shape == (6, ROWS, COLUMNS)
-    assert uniform.voxels[:, 0, 0].tolist() == [0, 10, 20, 30, 40, 50]
+    assert uniform.voxels[:, 0, 0].tolist() == [0, 10, 20, 0, 0, 50]
+    assert uniform.missing_slices == [3, 4]
     np.testing.assert_allclose(uniform.affine[:3, 0], [0, 0, 1])
-    assert uniform.warnings[-1].startswith("Resampled from 4 slices to 6")
+    assert uniform.warnings[-2].startswith("Resampled from 4 slices to 6")
+    assert uniform.warnings[-1].startswith("Gap(s) in the series: 2 resampled")
     assert gap_volume.warnings[-1] != uniform.warnings[-1]  # the input is kept
 
 
@@ -150,8 +154,9 @@ def test_uniform_grid_reaches_the_last_slice_when_gaps_do_not_divide():
 
     np.testing.assert_allclose(uniform.slice_positions_mm[:, 2],
                                [0, 0.9, 1.8, 2.7, 3.6, 4.5])
-    # HU 10 * z, rounded to the integer voxels: 0, 9, 18, 27, 36, 45.
-    assert uniform.voxels[:, 0, 0].tolist() == [0, 9, 18, 27, 36, 45]
+    # HU 10 * z, rounded to the integer voxels: 0, 9, 18, 45; z 2.7 and 3.6 lie
+    # in the 2.5 mm hole, blank (HU 0).
+    assert uniform.voxels[:, 0, 0].tolist() == [0, 9, 18, 0, 0, 45]
 
 
 def test_even_volume_is_used_as_it_is():

@@ -10,6 +10,7 @@ stack viewer must refuse to measure on it.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +144,27 @@ def test_a_whole_volume_shows_no_warning(cut_volume) -> None:
     assert StackViewer.from_volume(whole).missing_slices == []
     mpr = MPRViewer(whole)
     assert mpr.warning == "" and mpr.missing_planes == []
+
+
+def test_open_mpr_on_a_folder_missing_a_block_shows_the_hole(tmp_path: Path) -> None:
+    folder = tmp_path / "series"
+    ct_head_phantom("current", rows=32, columns=32,
+                    number_of_slices=SLICES).save(folder)
+    for path in sorted(folder.iterdir())[4:8]:  # 4 files gone: a 20 mm hole
+        path.unlink()
+
+    with pytest.warns(UserWarning) as caught:
+        viewerlib.open_3d(folder)
+    # The 3D viewer has no line: uneven spacing, then the hole, once each.
+    assert [str(w.message).split(":")[0] for w in caught] == [
+        "Non-uniform slice spacing", "Gap(s) in the series"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # each problem on the line, no warning
+        mpr = viewerlib.open_mpr(folder)
+
+    assert mpr.volume.missing_slices == [4, 5, 6, 7]
+    assert (mpr.volume.voxels[4:8] == mpr.volume.voxels.min()).all()
+    assert mpr.warning.splitlines()[0] == (
+        "No images in 1 gap(s) of up to 20.0 mm: 4 slices blank")
+    assert [plane["label"] for plane in mpr.missing_planes] == [
+        "Gap of 20.0 mm after Im 4/8"]

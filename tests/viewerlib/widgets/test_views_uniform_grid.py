@@ -65,12 +65,23 @@ def tilted_volume():
 def test_mpr_viewer_sends_uneven_gaps_on_a_uniform_grid(gap_volume):
     viewer = MPRViewer(gap_volume)
 
-    # 1 mm planes at z = 0 .. 5, HU 10 * z: the 3 mm gap filled in between.
+    # 1 mm planes at z = 0 .. 5, HU 10 * z; the 3 mm gap is a hole (two
+    # slices' worth): z 3 and 4 are blank, not made up from z 2 and 5.
     assert viewer.shape == [6, 3, 4]
-    assert viewer.volume.voxels[:, 0, 0].tolist() == [0, 10, 20, 30, 40, 50]
+    assert viewer.volume.voxels[:, 0, 0].tolist() == [0, 10, 20, 0, 0, 50]
+    assert viewer.volume.missing_slices == [3, 4]
     affine = np.array(viewer.affine).reshape(4, 4)
     np.testing.assert_allclose(affine[:3, 0], [0, 0, 1])
-    assert viewer.volume.warnings[-1].startswith("Resampled from 4 slices to 6")
+    assert any(w.startswith("Resampled from 4 slices to 6")
+               for w in viewer.volume.warnings)
+    # On screen: the line above the planes, and both edges of the hole marked.
+    assert viewer.warning.splitlines() == [
+        "No images in 1 gap(s) of up to 3.0 mm: 2 slices blank",
+        "Uneven slice spacing (1.000 to 3.000 mm)"]
+    (band,) = viewer.missing_planes
+    assert band["band"] and band["half_mm"] == pytest.approx(1.5)
+    np.testing.assert_allclose(band["point"][2], 3.5)
+    assert band["text"].startswith("No image between Im 3/4 and Im 4/4 (3.0 mm)")
 
 
 def test_mpr_viewer_keeps_an_even_tilted_volume_and_its_shear(tilted_volume):
@@ -104,7 +115,10 @@ def test_volume_viewer_resamples_a_tilted_volume_before_the_texture(tilted_volum
 
 
 def test_volume_viewer_resamples_uneven_gaps(gap_volume):
-    viewer = VolumeViewer(gap_volume, max_side=64)
-    # Six 1 mm planes, not four planes of the 1 mm median gap.
+    # No line of its own: the hole left blank is warned, once.
+    with pytest.warns(UserWarning, match="Gap.s. in the series") as caught:
+        viewer = VolumeViewer(gap_volume, max_side=64)
+    assert len(caught) == 1
+    # Six 1 mm planes, not four planes of the 1 mm median gap; z 3, 4 blank.
     assert viewer.extent_mm == pytest.approx([6.0, 3.0, 4.0])
-    assert viewer.volume.voxels[:, 0, 0].tolist() == [0, 10, 20, 30, 40, 50]
+    assert viewer.volume.voxels[:, 0, 0].tolist() == [0, 10, 20, 0, 0, 50]
