@@ -161,16 +161,28 @@ class PhantomStudy(Sequence[Dataset]):
             raise NotADirectoryError(f"{str(folder)!r} is a file: give a folder to "
                                      "save the study in")
         folder.mkdir(parents=True, exist_ok=True)
-        in_the_way = self._not_replaced(folder, set(names))
-        if in_the_way:
-            listed = ", ".join(sorted(in_the_way)[:3])
-            more = f" and {len(in_the_way) - 3} more" if len(in_the_way) > 3 else ""
+        left_over, others = self._not_replaced(folder, set(names))
+        if others:
+            listed = ", ".join(sorted(others)[:3])
+            more = f" and {len(others) - 3} more" if len(others) > 3 else ""
             raise FileExistsError(
-                f"{str(folder)!r} already holds {len(in_the_way)} file(s) that are "
+                f"{str(folder)!r} already holds {len(others)} file(s) that are "
                 f"not an earlier save of this study ({listed}{more}); nothing was "
                 "written, so that the folder stays one study. Save into a new or "
                 "empty folder, e.g. study.save(folder / 'current'), or empty this "
                 "one first")
+        if left_over:
+            # The same study, saved earlier with more slices: the extra files
+            # would stay beside the new ones, and the folder would not be this save.
+            listed = ", ".join(sorted(left_over)[:3])
+            more = f" and {len(left_over) - 3} more" if len(left_over) > 3 else ""
+            raise FileExistsError(
+                f"{str(folder)!r} holds an earlier save of this study with more "
+                f"slices: {len(left_over)} of its files ({listed}{more}) are not "
+                f"among the {len(names)} this save writes, and would be left over "
+                "beside them; nothing was written. Delete those files (or empty the "
+                "folder) and save again, or save into a new folder, e.g. "
+                "study.save(folder / 'fewer_slices')")
 
         paths = []
         for ds, name in zip(self.datasets, names, strict=True):
@@ -179,15 +191,24 @@ class PhantomStudy(Sequence[Dataset]):
             paths.append(path)
         return paths
 
-    def _not_replaced(self, folder: Path, names: set[str]) -> list[str]:
+    def _not_replaced(self, folder: Path,
+                      names: set[str]) -> tuple[list[str], list[str]]:
         """Names of the entries of ``folder`` that saving here would not replace.
 
         An entry is replaced when :meth:`save` writes a file of that name and
         the file there now is of this study: an earlier save of it.
+
+        Returns
+        -------
+        left_over : list of str
+            Files of this study (the same (0020,000D) *Study Instance UID*)
+            that this save does not write: an earlier save with more slices.
+        others : list of str
+            Every other entry not replaced: another study, another file.
         """
-        others = []
+        left_over, others = [], []
         for entry in folder.iterdir():
-            if entry.name not in names or not entry.is_file():
+            if not entry.is_file():
                 others.append(entry.name)
                 continue
             try:
@@ -198,7 +219,9 @@ class PhantomStudy(Sequence[Dataset]):
                 continue
             if header.get("StudyInstanceUID") != self.study_instance_uid:
                 others.append(entry.name)
-        return others
+            elif entry.name not in names:
+                left_over.append(entry.name)
+        return left_over, others
 
 
 def _head_slice(z_mm: float, y_mm: np.ndarray, x_mm: np.ndarray, with_finding: bool,

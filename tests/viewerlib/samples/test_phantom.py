@@ -126,8 +126,6 @@ SOMETHING_ELSE = {
     "another file": lambda folder: (folder / "notes.txt").write_text("Test^Case"),
     "a file of the same name": lambda folder: (folder / "CT-002-0001.dcm")
     .write_bytes(b"not DICOM"),
-    "a save with more slices": lambda folder: ct_head_phantom(
-        "current", rows=8, columns=8, number_of_slices=5).save(folder),
 }
 
 
@@ -141,6 +139,23 @@ def test_saving_into_a_folder_of_something_else_raises(tmp_path, put_there) -> N
                        r"not an earlier save of this study .*nothing was written"):
         study.save(tmp_path)
 
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_saving_fewer_slices_over_an_earlier_save_raises(tmp_path) -> None:
+    ct_head_phantom("current", rows=8, columns=8, number_of_slices=12).save(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    study = ct_head_phantom("current", rows=8, columns=8, number_of_slices=6)
+
+    # The files left over are of this study: the message says so, and what to do.
+    with pytest.raises(FileExistsError) as raised:
+        study.save(tmp_path)
+
+    message = str(raised.value)
+    assert "holds an earlier save of this study with more slices" in message
+    assert "6 of its files (CT-002-0007.dcm" in message
+    assert "nothing was written. Delete those files" in message
+    assert "not an earlier save" not in message
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
