@@ -228,7 +228,7 @@ def _read_volume(
     volumes = read_series(datasets, names_relative_to=folder, warn=False)
     if not volumes:
         raise LookupError(f"series {series_instance_uid} holds no displayable images")
-    how = _how_to_read_stacks(datasets, folder)
+    how = _how_to_read_stacks(folder)
     volume = _largest_stack(volumes, datasets, folder, how)
     if partial is not None:
         volume.warnings.append(str(partial))
@@ -253,19 +253,13 @@ def _tell(volume: Volume, shown_by_viewer: Callable[[str], bool] | None,
             warnings.warn(note, UserWarning, stacklevel=stacklevel + 1)
 
 
-def _how_to_read_stacks(datasets: list[Any], folder: Path | None) -> str:
+def _how_to_read_stacks(folder: Path | None) -> str:
     """The call that gives every stack of a series as a volume, for a note.
 
-    read_series(folder) reads the files in the folder itself: not those of a
-    DICOMDIR's sub-folders, nor a folder that holds other files than images.
+    read_series(folder) reads the files a folder source does: those its DICOMDIR
+    references, or else every file of the folder and its sub-folders.
     """
-    if folder is None:
-        return RETRIEVED_STACKS
-    flat = not (folder / "DICOMDIR").exists() and all(
-        Path(str(getattr(ds, "filename", ""))).parent == folder for ds in datasets)
-    return ("viewerlib.read_series(folder)" if flat else
-            "viewerlib.read_series([...]) of the files named here (paths in the "
-            "folder)")
+    return RETRIEVED_STACKS if folder is None else "viewerlib.read_series(folder)"
 
 
 def _folder_of(source: Source) -> Path | None:

@@ -214,29 +214,87 @@ def test_stacks_alike_in_size_say_which_one_is_shown(tmp_path):
     assert volume.shape[0] == SLICES and left_out in volume.warnings
 
 
-def test_on_a_cd_the_stacks_left_out_are_to_be_read_by_their_files(tmp_path):
-    # read_series(folder) reads the files in the folder itself, not a DICOMDIR's
-    # sub-folders: the note must not send the reader there.
+def _write_cd(folder: Path, datasets) -> None:
+    """Write `datasets` as a CD: a DICOMDIR and PT*/ST*/SE*/IM* files."""
     from pydicom.fileset import FileSet
 
-    datasets = ct_head_phantom("current", rows=16, columns=16, number_of_slices=SLICES,
-                               slice_spacing_mm=4.0).datasets
-    datasets[STRAY].ImageOrientationPatient = [0, 1, 0, 0, 0, -1]
     files = FileSet()
     for ds in datasets:
         files.add(ds)
-    cd = tmp_path / "cd"
-    files.write(cd)
+    files.write(folder)
     files._stage["t"].cleanup()  # pydicom's staging folder, removed now
+
+
+def test_on_a_cd_the_stacks_left_out_are_read_by_read_series_of_the_folder(tmp_path):
+    # read_series(folder) reads the files a DICOMDIR references, as open(folder)
+    # does: the note sends the reader there, and it gives every stack.
+    datasets = ct_head_phantom("current", rows=16, columns=16, number_of_slices=SLICES,
+                               slice_spacing_mm=4.0).datasets
+    datasets[STRAY].ImageOrientationPatient = [0, 1, 0, 0, 0, -1]
+    cd = tmp_path / "cd"
+    _write_cd(cd, datasets)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         volume = viewerlib.viewer.open_volume(cd)
+        volumes = read_series(cd)
 
     (note,) = [w for w in volume.warnings if w.startswith("Not shown")]
-    assert "read_series(folder)" not in note
-    assert "viewerlib.read_series([...]) of the files named here" in note
+    assert "viewerlib.read_series(folder) returns each stack" in note, note
     assert re.search(r"'PT\d+/ST\d+/SE\d+/IM\d+'", note), note
+    assert sorted(v.shape[0] for v in volumes) == [1, SLICES - 1]
+
+
+@pytest.mark.parametrize("given", ["folder", "DICOMDIR", "a sub-folder"])
+def test_read_series_of_a_cd_reads_the_images(tmp_path, given):
+    cd = tmp_path / "cd"
+    _write_cd(cd, ct_head_phantom("current", rows=16, columns=16,
+                                  number_of_slices=SLICES).datasets)
+    path = {"folder": cd, "DICOMDIR": cd / "DICOMDIR",
+            "a sub-folder": next(cd.glob("PT*"))}[given]
+
+    (volume,) = read_series(path)  # warnings fail here
+
+    assert volume.shape == (SLICES, 16, 16)
+    assert volume.warnings == []
+
+
+def test_read_series_of_a_cd_names_a_file_its_dicomdir_lists_but_lacks(tmp_path):
+    cd = tmp_path / "cd"
+    _write_cd(cd, ct_head_phantom("current", rows=16, columns=16,
+                                  number_of_slices=SLICES).datasets)
+    gone = sorted(cd.rglob("IM*"))[-1]
+    gone.unlink()
+
+    with pytest.warns(UserWarning, match="left out 1 unreadable") as warned:
+        (volume,) = read_series(cd)
+
+    (message,) = [str(w.message) for w in warned]
+    assert f"'{gone.relative_to(cd).as_posix()}': no such file" in message
+    assert "DICOMDIR" not in message
+    assert volume.shape[0] == SLICES - 1
+
+
+def test_a_dicomdir_among_the_files_is_not_named_as_damaged(tmp_path):
+    cd = tmp_path / "cd"
+    _write_cd(cd, ct_head_phantom("current", rows=16, columns=16,
+                                  number_of_slices=SLICES).datasets)
+    files = sorted(path for path in cd.rglob("*") if path.is_file())
+    assert cd / "DICOMDIR" in files
+
+    (volume,) = read_series(files)  # warnings fail here
+
+    assert volume.shape[0] == SLICES and volume.warnings == []
+
+
+def test_a_dicomdir_alone_in_a_list_stands_for_its_images(tmp_path):
+    cd = tmp_path / "cd"
+    _write_cd(cd, ct_head_phantom("current", rows=16, columns=16,
+                                  number_of_slices=SLICES).datasets)
+
+    (volume,) = read_series([cd / "DICOMDIR"])  # warnings fail here
+
+    assert volume.shape[0] == SLICES
 
 
 def test_a_compressed_file_cut_inside_its_pixel_data_is_named_cut_short(tmp_path):
@@ -398,3 +456,15 @@ def test_an_empty_file_is_named_empty_on_every_route(tmp_path) -> None:
     with pytest.warns(UserWarning) as told:
         read_series(tmp_path)
     assert any(f"'IM0009': not a DICOM file: {empty}" in str(w.message) for w in told)
+
+
+def test_read_series_of_a_folder_whose_dicomdir_is_garbled_reads_every_file(tmp_path):
+    cd = tmp_path / "cd"
+    _write_cd(cd, ct_head_phantom("current", rows=16, columns=16,
+                                  number_of_slices=SLICES).datasets)
+    (cd / "DICOMDIR").write_bytes(b"\0" * 200)
+
+    with pytest.warns(UserWarning, match="'DICOMDIR' could not be read .*every file"):
+        (volume,) = read_series(cd)
+
+    assert volume.shape[0] == SLICES and volume.warnings == []

@@ -278,6 +278,35 @@ def _referenced_files(dicomdir: Path) -> list[_Listed]:
     return files
 
 
+def dicomdir_files(dicomdir: str | os.PathLike[str]) -> list[Path]:
+    """The files a DICOMDIR references, in the order of its directory records.
+
+    Parameters
+    ----------
+    dicomdir : str or os.PathLike
+        The ``DICOMDIR`` file of a CD or folder (PS3.10 8.6).
+
+    Returns
+    -------
+    list of pathlib.Path
+        Each record's (0004,1500) *Referenced File ID*, joined to the folder the
+        DICOMDIR is in; a file that is not there is listed all the same.
+
+    Raises
+    ------
+    pydicom.errors.InvalidDicomError, OSError, ValueError, KeyError, AttributeError
+        If the DICOMDIR cannot be read or its records are garbled.
+
+    Examples
+    --------
+    >>> import pydicom.data
+    >>> files = dicomdir_files(pydicom.data.get_testdata_file("DICOMDIR"))
+    >>> files[0].relative_to(files[0].parents[2]).as_posix()
+    '77654033/CR1/6154'
+    """
+    return [entry.path for entry in _referenced_files(Path(dicomdir))]
+
+
 def _record_parents(directory: Dataset, records: list[Dataset]) -> dict[int, int]:
     """Map each directory record (by position) to its parent record's position.
 

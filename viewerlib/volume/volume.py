@@ -855,24 +855,81 @@ def _slice_list(slots: list[int]) -> str:
     return shown + (f" and {len(slots) - 10} more" if len(slots) > 10 else "")
 
 
-def _is_folder(paths_or_datasets: Any) -> bool:
-    return (isinstance(paths_or_datasets, (str, os.PathLike))
-            and Path(paths_or_datasets).is_dir())
+def _is_dicomdir(source: Any) -> bool:
+    """Whether `source` is a DICOMDIR: a CD's index of its files, not an image.
+
+    PS3.10 8.6 names the file ``DICOMDIR``; a dataset read from one holds the
+    (0004,1220) *Directory Record Sequence*.
+    """
+    if isinstance(source, Dataset):
+        return "DirectoryRecordSequence" in source
+    return (isinstance(source, (str, os.PathLike))
+            and Path(source).name.upper() == "DICOMDIR" and Path(source).is_file())
+
+
+def _folder_root(paths_or_datasets: Any) -> Path | None:
+    """The folder a folder, or a DICOMDIR file, stands for; else None."""
+    if not isinstance(paths_or_datasets, (str, os.PathLike)):
+        return None
+    path = Path(paths_or_datasets)
+    if path.is_dir():
+        return path
+    return path.parent if _is_dicomdir(path) else None
+
+
+def _files_listed(dicomdir: Path) -> list[Path] | None:
+    """The files `dicomdir` references, or None (warned) when it cannot be read."""
+    # Imported here: viewerlib.sources imports this module.
+    from viewerlib.sources.local import dicomdir_files
+
+    try:
+        return dicomdir_files(dicomdir)
+    except (pydicom.errors.InvalidDicomError, OSError, ValueError, KeyError,
+            AttributeError) as err:
+        message = (f"the DICOMDIR {dicomdir.name!r} could not be read ({err}); every "
+                   "file in its folder and sub-folders is read instead")
+        logger.warning("a DICOMDIR could not be read (%s); reading every file of "
+                       "its folder instead", type(err).__name__)
+        warnings.warn(message, UserWarning, stacklevel=5)
+        return None
+
+
+def _files_of_folder(path: Path) -> list[Path]:
+    """The files a folder, or a DICOMDIR file, stands for.
+
+    With a DICOMDIR, those it references (a file it names that is missing is
+    kept, to be named as missing); without one, every file in the folder and
+    its sub-folders but hidden ones, as
+    :class:`~viewerlib.sources.local.FolderSource` indexes them.
+    """
+    dicomdir = path if not path.is_dir() else path / "DICOMDIR"
+    if _is_dicomdir(dicomdir):
+        listed = _files_listed(dicomdir)
+        if listed:
+            return listed
+        path = dicomdir.parent
+    files = []
+    for root, directories, names in os.walk(path):
+        directories[:] = sorted(d for d in directories if not d.startswith("."))
+        files += [Path(root) / name for name in sorted(names)
+                  if not name.startswith(".")]
+    # An unreadable (or empty) DICOMDIR indexes no image: it is no input.
+    files = [file for file in files if not _is_dicomdir(file)]
+    if not files:
+        raise ValueError(
+            f"The folder {os.fspath(path)!r} is empty (it holds no files, nor do "
+            "its sub-folders); pass the folder that holds the series' DICOM files")
+    return files
 
 
 def _as_inputs(paths_or_datasets: Any) -> list[Any]:
-    """A list of inputs: a folder stands for the files in it, a path for itself."""
+    """A list of inputs: a folder stands for the files in it (see
+    :func:`_files_of_folder`), a path for itself, a DICOMDIR for the files it
+    references. A DICOMDIR among other inputs is left out: it holds no image."""
     if isinstance(paths_or_datasets, (str, os.PathLike)):
         path = Path(paths_or_datasets)
-        if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.is_file())
-            if not files:
-                raise ValueError(
-                    f"The folder {os.fspath(path)!r} is empty (it holds no files"
-                    f"{', only sub-folders' if any(path.iterdir()) else ''}); "
-                    "pass the folder that holds the series' DICOM files"
-                )
-            return files
+        if path.is_dir() or _is_dicomdir(path):
+            return _files_of_folder(path)
         if not path.exists():
             raise FileNotFoundError(
                 f"{os.fspath(path)!r} does not exist; check the path (pass a "
@@ -888,6 +945,17 @@ def _as_inputs(paths_or_datasets: Any) -> list[Any]:
     if not inputs:
         raise ValueError("read_series() was given no inputs: pass a folder, a "
                          "file, or a non-empty list of paths or pydicom Datasets")
+    directories = [source for source in inputs if _is_dicomdir(source)]
+    if directories and len(directories) == len(inputs) and not any(
+            isinstance(source, Dataset) for source in directories):
+        # Only CD indexes: each stands for the files it references.
+        return [file for dicomdir in directories
+                for file in _files_of_folder(Path(dicomdir))]
+    if directories:
+        # Beside the images it references, a CD's index is no input.
+        logger.info("%d DICOMDIR(s) among the inputs left out: a CD's index holds "
+                    "no image", len(directories))
+        inputs = [source for source in inputs if not _is_dicomdir(source)]
     return inputs
 
 
@@ -1070,10 +1138,15 @@ def read_series(
 
     Parameters
     ----------
-    paths_or_datasets : sequence of path or pydicom.dataset.Dataset
+    paths_or_datasets : folder, path, or sequence of path or pydicom.dataset.Dataset
         Instances of one series (or several; they are kept apart), in any order.
         Enhanced multi-frame instances contribute every frame, placed by the
-        Plane Position Sequence of their functional groups.
+        Plane Position Sequence of their functional groups. A folder stands
+        for the files it holds, in its sub-folders too (hidden ones aside), as
+        :func:`viewerlib.open` reads it; a folder with a ``DICOMDIR``, or the
+        ``DICOMDIR`` itself, for the files the DICOMDIR references. A
+        DICOMDIR among other files is left out (it holds no image); a list of
+        DICOMDIRs only stands for the files they reference.
     workers : int, optional
         Threads or processes that decode compressed inputs in parallel; default
         the number of CPUs (at most 4). 1 decodes in the calling thread. Native
@@ -1083,8 +1156,8 @@ def read_series(
         The folder the inputs came from: messages name a file in it (a path,
         or a dataset read from it) by its path relative to the folder, as
         :func:`viewerlib.open` does for a folder. By default the folder given
-        as `paths_or_datasets`; for a list, a path is named as given and a
-        dataset by its Instance Number and SOP Instance UID.
+        as `paths_or_datasets` (or the DICOMDIR's); for a list, a path is named
+        as given and a dataset by its Instance Number and SOP Instance UID.
     warn : bool, optional
         Whether to issue a ``UserWarning`` for each problem a reader must not
         miss (default). A caller that shows ``Volume.warnings`` itself, as the
@@ -1151,10 +1224,10 @@ def read_series(
     if int(workers) < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     workers = int(workers)
-    if names_relative_to is None and _is_folder(paths_or_datasets):
+    if names_relative_to is None:
         # A folder's files are named by their path in it, as viewerlib.open names
         # them: never the folders above it, which may name the patient.
-        names_relative_to = paths_or_datasets
+        names_relative_to = _folder_root(paths_or_datasets)
     paths_or_datasets = _as_inputs(paths_or_datasets)
 
     def label(source: Any) -> str:
