@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +65,8 @@ logger = logging.getLogger(__name__)
 # Modalities whose series are not image stacks (reports, annotations, states,
 # waveforms).
 _NON_IMAGE_MODALITIES = NON_IMAGE_MODALITIES | frozenset(WAVEFORM_MODALITIES)
+# Elements that hold an image's pixels.
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 # Series whose first header is read to say what a study without images holds.
 _DESCRIBED_WITH_HEADER = 8
 # A string of only digits and dots names a study: a UID, valid (PS3.5 9.1) or not.
@@ -130,17 +132,20 @@ def _resolve(
 
 
 def open_volume(
-    study: Study | str | os.PathLike[str], source: Source | None = None,
+    study: Study | str | os.PathLike[str] | Sequence[Dataset],
+    source: Source | None = None,
     series: Series | str | None = None
 ) -> Volume:
     """Retrieve one series of ``study`` and return it as a :class:`Volume`.
 
     Parameters
     ----------
-    study : Study, str or os.PathLike
+    study : Study, str, os.PathLike or sequence of pydicom.dataset.Dataset
         A study from a search, or its (0020,000D) *Study Instance UID*; or a
         folder (or DICOMDIR) holding one study, or one file, named as for
-        :func:`open`.
+        :func:`open`; or a study in memory, its datasets (a
+        :class:`~viewerlib.samples.phantom.PhantomStudy`, a list), read as
+        :func:`~viewerlib.volume.volume.read_series` reads them.
     source : Source, optional
         Where to retrieve from; the configured archives (:func:`viewerlib.connect`)
         when not given.
@@ -171,7 +176,7 @@ def open_volume(
 
 
 def _read_volume(
-    study: Study | str | os.PathLike[str], source: Source | None,
+    study: Study | str | os.PathLike[str] | Sequence[Dataset], source: Source | None,
     series: Series | str | None, *, warn: bool, stacklevel: int = 2,
     shown_by_viewer: Callable[[str], bool] | None = None,
 ) -> Volume:
@@ -185,6 +190,17 @@ def _read_volume(
     chosen; the stacks left out are named by one note in it. Every note is
     logged, without folders or UIDs, and kept in ``Volume.warnings`` either way.
     """
+    datasets_given = datasets_in(study)
+    if datasets_given is not None:
+        if series is not None or source is not None:
+            raise ValueError("the datasets are the study, so source= and series= do "
+                             "not apply: drop them")
+        chosen = _largest_series(datasets_given)
+        volumes = read_series(chosen, warn=False)
+        volume = _largest_stack(volumes, chosen, None, "viewerlib.read_series(study)")
+        if warn:
+            _tell(volume, shown_by_viewer, (), stacklevel + 1)
+        return volume
     path = path_named(study)
     if path is not None:
         _check_exists(path)
@@ -285,7 +301,7 @@ def _largest_stack(volumes: list[Volume], inputs: list[Any], folder: Path | None
 
 
 def open(
-    study: Study | str | Volume | Dataset | os.PathLike[str],
+    study: Study | str | Volume | Dataset | os.PathLike[str] | Sequence[Dataset],
     source: Source | None = None,
     series: Series | str | None = None,
     **viewer_options: Any,
@@ -301,7 +317,11 @@ def open(
         A folder (or a DICOMDIR) is read as a
         :class:`~viewerlib.sources.local.FolderSource` and its one study is
         opened. A string names a file or folder when that path exists (or it
-        holds a ``/``); a string of digits and dots is always a UID.
+        holds a ``/``); a string of digits and dots is always a UID. A sequence
+        of pydicom Datasets (a generated
+        :class:`~viewerlib.samples.phantom.PhantomStudy`, a list) is a study in
+        memory, shown as its saved folder would be: the largest stack, with
+        the notes on the alert line (``source`` and ``series`` do not apply).
     source, series
         As for :func:`open_volume`. A ``series`` that is not an image stack (SEG,
         RTSTRUCT, GSPS, KOS, PDF, SR, photographs, video, colour or ultrasound
@@ -346,7 +366,10 @@ def open(
         If a folder holds no study, or several (the message lists them), or no
         archive holds the study.
     ValueError
-        If a folder is given with a ``source``, or a file with a ``series``.
+        If a folder is given with a ``source``, a file with a ``series``, or
+        datasets with either, or the sequence given is empty.
+    TypeError
+        If a sequence given holds anything but pydicom Datasets.
 
     Notes
     -----
@@ -363,6 +386,11 @@ def open(
     """
     if isinstance(study, Volume):
         return StackViewer.from_volume(study, **viewer_options)
+    if datasets_in(study) is not None:
+        # A study in memory (a generated phantom, say): shown as its folder
+        # would be, the largest stack with notes on the alert line.
+        return StackViewer.from_volume(_read_volume(study, source, series, warn=False),
+                                       **viewer_options)
     path = path_named(study)
     if path is not None:
         return _open_path(path, source, series, **viewer_options)
@@ -469,6 +497,67 @@ def path_named(study: object) -> Path | None:
             or path.suffix.lower() in _PATH_SUFFIXES):
         return path
     return None
+
+
+def datasets_in(study: object) -> list[Dataset] | None:
+    """The datasets `study` is, when it is a sequence of them; else None.
+
+    Parameters
+    ----------
+    study : object
+        What was given to :func:`open`: a
+        :class:`~viewerlib.samples.phantom.PhantomStudy`, or a list or tuple of
+        pydicom Datasets, is a study in memory. A string, path, dataset, study
+        or volume is not.
+
+    Returns
+    -------
+    list of pydicom.dataset.Dataset or None
+        The datasets, in the order given.
+
+    Raises
+    ------
+    ValueError
+        If the sequence is empty.
+    TypeError
+        If it holds anything but datasets (paths, say).
+
+    Examples
+    --------
+    >>> from viewerlib.samples.phantom import ct_head_phantom
+    >>> len(datasets_in(ct_head_phantom(rows=8, columns=8, number_of_slices=2)))
+    2
+    >>> datasets_in("1.2.840.113619.2.1") is None
+    True
+    """
+    if (isinstance(study, str | bytes | os.PathLike | Dataset | Study | Volume)
+            or not isinstance(study, Sequence)):
+        return None
+    datasets = list(study)
+    if not datasets:
+        raise ValueError("the sequence given holds no datasets: pass the study's "
+                         "pydicom Datasets, a folder, or a Study Instance UID")
+    others = [item for item in datasets if not isinstance(item, Dataset)]
+    if others:
+        raise TypeError(
+            f"a sequence given as the study must hold pydicom Datasets only; it "
+            f"holds a {type(others[0]).__name__} ({len(others)} of {len(datasets)} "
+            "items): give the files' folder, viewerlib.open(folder), or read the "
+            "files with viewerlib.read_series(paths)")
+    return datasets
+
+
+def _largest_series(datasets: list[Dataset]) -> list[Dataset]:
+    """The datasets of the series with the most images, as :func:`choose_series`
+    picks a folder's: those of a study without images all, for read_series to
+    say why none can be shown."""
+    by_series: dict[str, list[Dataset]] = {}
+    for ds in datasets:
+        by_series.setdefault(str(ds.get("SeriesInstanceUID", "")), []).append(ds)
+    images = [members for members in by_series.values()
+              if any(keyword in ds for ds in members for keyword in _PIXEL_KEYWORDS)
+              and str(members[0].get("Modality", "")) not in _NON_IMAGE_MODALITIES]
+    return max(images, key=len) if images else datasets
 
 
 def _check_exists(path: Path) -> None:
@@ -854,7 +943,7 @@ def open_with_report(
 
 
 def open_mpr(
-    study: Study | str | Volume | os.PathLike[str],
+    study: Study | str | Volume | os.PathLike[str] | Sequence[Dataset],
     source: Source | None = None,
     series: Series | str | None = None,
     **viewer_options: Any,
@@ -888,7 +977,7 @@ def open_mpr(
 
 
 def open_3d(
-    study: Study | str | Volume | os.PathLike[str],
+    study: Study | str | Volume | os.PathLike[str] | Sequence[Dataset],
     source: Source | None = None,
     series: Series | str | None = None,
     **viewer_options: Any,

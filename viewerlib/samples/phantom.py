@@ -53,8 +53,9 @@ class PhantomStudy(Sequence[Dataset]):
 
     The study is a sequence of its datasets: ``len(study)``, ``study[0]`` and
     ``for ds in study`` work on ``datasets``, and so does
-    :func:`viewerlib.read_series`. :meth:`save` writes it as a folder of DICOM
-    files, which :func:`viewerlib.open` opens and an archive loads.
+    :func:`viewerlib.read_series`, and :func:`viewerlib.open` (``open_mpr``,
+    ``open_3d``) shows it as it would its folder. :meth:`save` writes it as a
+    folder of DICOM files, which :func:`viewerlib.open` opens and an archive loads.
 
     Examples
     --------

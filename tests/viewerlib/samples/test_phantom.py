@@ -163,3 +163,50 @@ def test_saving_onto_a_file_raises(tmp_path) -> None:
     (tmp_path / "study").write_text("")
     with pytest.raises(NotADirectoryError, match="is a file: give a folder"):
         ct_head_phantom(rows=8, columns=8, number_of_slices=1).save(tmp_path / "study")
+
+
+# A trainee's shorter path: the generated study straight into a viewer, no folder.
+OPENERS = {"open": viewerlib.open, "open_mpr": viewerlib.open_mpr,
+           "open_3d": viewerlib.open_3d}
+
+
+@pytest.mark.parametrize("opener", OPENERS.values(), ids=OPENERS)
+@pytest.mark.parametrize("make", SMALL.values(), ids=SMALL)
+def test_a_phantom_study_opens_as_its_folder_would(monkeypatch, tmp_path, make,
+                                                   opener) -> None:
+    # No archives configured: the datasets must never be looked up in one.
+    monkeypatch.setenv("LIGHTBOX_ARCHIVES", str(tmp_path / "no-archives.toml"))
+    study = make()
+    largest = max(Counter(ds.SeriesInstanceUID for ds in study).values())
+
+    viewer = opener(study)  # warnings fail here
+
+    assert viewer.volume.voxels.shape[0] == largest
+    if opener is viewerlib.open:
+        assert viewer.alerts == []
+    assert opener(list(study.datasets)).volume.voxels.shape[0] == largest
+
+
+def test_a_phantom_study_with_a_stray_slice_notes_it_on_the_alert_line(
+        monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("LIGHTBOX_ARCHIVES", str(tmp_path / "no-archives.toml"))
+    study = ct_head_phantom("current", rows=16, columns=16, number_of_slices=6)
+    study[2].ImageOrientationPatient = [0, 1, 0, 0, 0, -1]
+
+    viewer = viewerlib.open(study)
+
+    assert viewer.volume.voxels.shape[0] == 5
+    (note,) = [w for w in viewer.volume.warnings if w.startswith("Not shown")]
+    assert "viewerlib.read_series(study) returns each stack" in note, note
+    assert any(note[:40] in str(row) for row in viewer.alerts), viewer.alerts
+
+
+@pytest.mark.parametrize(("given", "error", "match"), [
+    ([], ValueError, "holds no datasets"),
+    (["CT-002-0001.dcm"], TypeError, "must hold pydicom Datasets only; it holds a str"),
+], ids=["empty", "paths"])
+def test_opening_a_sequence_of_other_things_raises(monkeypatch, tmp_path, given,
+                                                   error, match) -> None:
+    monkeypatch.setenv("LIGHTBOX_ARCHIVES", str(tmp_path / "no-archives.toml"))
+    with pytest.raises(error, match=match):
+        viewerlib.open(given)
