@@ -582,6 +582,16 @@ def _open_path(path: Path, source: Source | None, series: Series | str | None,
         return shown
     folder, study = _study_of_folder(path, source)
     viewer = open(study, folder, series, **viewer_options)
+    _add_unreadable_note(viewer, folder, stacklevel=4)
+    return viewer
+
+
+def _add_unreadable_note(viewer: object, folder: FolderSource,
+                         stacklevel: int) -> None:
+    """Tell the reader of the files of `folder` that could not be read, if any.
+
+    `stacklevel` counts from the caller of this function.
+    """
     note = _unreadable_note(folder)
     if note:
         # Which series such a file belonged to is unknown: the reader is told,
@@ -592,8 +602,7 @@ def _open_path(path: Path, source: Source | None, series: Series | str | None,
         if add_note is not None:
             add_note(note)
         else:
-            warnings.warn(note, UserWarning, stacklevel=3)
-    return viewer
+            warnings.warn(note, UserWarning, stacklevel=stacklevel)
 
 
 def _unreadable_note(folder: FolderSource) -> str:
@@ -869,7 +878,7 @@ def loading_failure_text(load: SeriesLoad, error: BaseException | None) -> str:
 
 
 def open_with_report(
-    study: Study | str,
+    study: Study | str | os.PathLike[str],
     source: Source | None = None,
     series: Series | str | None = None,
     **viewer_options: Any,
@@ -878,11 +887,14 @@ def open_with_report(
 
     Parameters
     ----------
-    study : Study or str
-        A study from a search, or its (0020,000D) *Study Instance UID*.
+    study : Study, str or os.PathLike
+        A study from a search, or its (0020,000D) *Study Instance UID*; or a
+        folder (or DICOMDIR) holding one study, its images and its reports,
+        named as for :func:`open`.
     source : Source, optional
         Where to search and retrieve; the configured archives
-        (:func:`viewerlib.connect`) when not given.
+        (:func:`viewerlib.connect`) when not given. Not with a folder, which is
+        its own source.
     series : Series or str, optional
         The image series to show; by default :func:`choose_series` picks it.
     **viewer_options
@@ -901,7 +913,14 @@ def open_with_report(
     Raises
     ------
     LookupError
-        If the study has no image series, or no archive holds it.
+        If the study has no image series, or no archive holds it, or a folder
+        holds no study or several.
+    ValueError
+        If a single file is given (a report is a file of its own: give the
+        folder), or a folder with a ``source``.
+    TypeError
+        If `study` is a volume, a dataset or a sequence of them: they carry no
+        report; :func:`open` shows them.
 
     Notes
     -----
@@ -928,6 +947,23 @@ def open_with_report(
     >>> shown.report is None, len(shown.reports)
     (True, 0)
     """
+    folder: FolderSource | None = None
+    path = path_named(study)
+    if path is not None:
+        _check_exists(path)
+        if not (path.is_dir() or path.name.upper() == "DICOMDIR"):
+            raise ValueError(
+                f"{path.name} is one file, and a study's report is a file of its "
+                "own: give the folder that holds the study's images and report, or "
+                "show the file alone with viewerlib.open(path)")
+        folder, study = _study_of_folder(path, source)
+        source = folder
+    elif not isinstance(study, str | Study):
+        raise TypeError(
+            f"open_with_report() takes a study, its Study Instance UID or a folder, "
+            f"not a {type(study).__name__}, which carries no report: show it with "
+            "viewerlib.open(), or save the study with its report into a folder and "
+            "give the folder")
     if source is None:
         source = _connect()
     study_instance_uid = str(
@@ -938,6 +974,8 @@ def open_with_report(
     if series is None:
         series = choose_series(everything)
     images = open(study_instance_uid, source, series, **viewer_options)
+    if folder is not None:
+        _add_unreadable_note(images, folder, stacklevel=3)
     reports, note, _ = study_reports(source, study_instance_uid, everything)
     return ImagesWithReport(images, reports, note)
 
@@ -1007,8 +1045,17 @@ def compare(
     """Show a current study beside a prior, scrolled and windowed together.
 
     ``current`` and ``prior`` are studies, Study Instance UIDs, volumes or stack
-    viewers; without ``prior`` the patient's latest earlier study is found in the
-    archives. See :func:`viewerlib.widgets.compare.compare`.
+    viewers; or, as for :func:`open_volume`, folders (or DICOMDIRs) of one study,
+    files, or studies in memory (sequences of pydicom Datasets), each read as
+    :func:`open_volume` reads it. Without ``prior`` the patient's latest earlier
+    study is found in the archives; that needs ``current`` to be a study or its
+    UID. See :func:`viewerlib.widgets.compare.compare`.
+
+    Raises
+    ------
+    ValueError
+        If ``current`` is a folder, file or sequence of datasets and ``prior``
+        is not given: there is no history to search from.
 
     Examples
     --------
@@ -1020,4 +1067,17 @@ def compare(
     >>> pair.current.sync_group == pair.prior.sync_group != ""
     True
     """
+    if prior is None and (path_named(current) is not None
+                          or datasets_in(current) is not None):
+        raise ValueError(
+            "give the prior too, e.g. compare(current_folder, prior_folder): the "
+            "patient's earlier studies are searched for in the archives from a "
+            "study found there (or its Study Instance UID), not from a folder, "
+            "file or datasets")
+    # Folders, files and datasets are read here, each as open_volume reads it:
+    # the archives are for studies named by UID.
+    current, prior = (
+        _read_volume(study, None, None, warn=True, stacklevel=4)
+        if path_named(study) is not None or datasets_in(study) is not None
+        else study for study in (current, prior))
     return _compare(current, prior, source, **viewer_options)

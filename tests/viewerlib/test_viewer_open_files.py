@@ -468,3 +468,57 @@ def test_read_series_of_a_folder_whose_dicomdir_is_garbled_reads_every_file(tmp_
         (volume,) = read_series(cd)
 
     assert volume.shape[0] == SLICES and volume.warnings == []
+
+
+# open_with_report and compare take a folder as open does; no archives configured,
+# so a folder that fell through to them would fail.
+@pytest.fixture
+def no_archives(monkeypatch, tmp_path):
+    monkeypatch.setenv("LIGHTBOX_ARCHIVES", str(tmp_path / "no-archives.toml"))
+
+
+def test_open_with_report_of_a_folder_shows_its_study(tmp_path, no_archives):
+    _write(tmp_path / "cd")
+
+    shown = viewerlib.open_with_report(tmp_path / "cd")
+
+    assert shown.images.volume.shape[0] == SLICES
+    assert shown.report is None and shown.reports == []
+
+
+def test_open_with_report_of_a_folder_names_a_file_it_could_not_read(
+        tmp_path, no_archives):
+    _write(tmp_path / "cd")
+    (tmp_path / "cd" / "extra.dcm").write_bytes(b"\0" * 200)
+
+    shown = viewerlib.open_with_report(str(tmp_path / "cd"))
+
+    assert any("could not be read" in w for w in shown.images.volume.warnings)
+
+
+@pytest.mark.parametrize(("given", "error", "match"), [
+    (lambda folder: folder / NAME, ValueError, "is one file, and a study's report"),
+    (lambda folder: read_series(folder)[0], TypeError, "not a Volume, which carries"),
+], ids=["file", "volume"])
+def test_open_with_report_of_what_holds_no_report_raises(tmp_path, no_archives,
+                                                         given, error, match):
+    _write(tmp_path / "cd")
+    with pytest.raises(error, match=match):
+        viewerlib.open_with_report(given(tmp_path / "cd"))
+
+
+def test_compare_of_two_folders_reads_each(tmp_path, no_archives):
+    for kind in ("current", "prior"):
+        ct_head_phantom(kind, rows=16, columns=16, number_of_slices=SLICES).save(
+            tmp_path / kind)
+
+    pair = viewerlib.compare(tmp_path / "current", str(tmp_path / "prior"))
+
+    assert pair.current.volume.shape[0] == pair.prior.volume.shape[0] == SLICES
+    assert pair.current.sync_group == pair.prior.sync_group != ""
+
+
+def test_compare_of_a_folder_without_a_prior_raises(tmp_path, no_archives):
+    _write(tmp_path / "cd")
+    with pytest.raises(ValueError, match=r"give the prior too, e\.g\. compare\("):
+        viewerlib.compare(tmp_path / "cd")

@@ -70,6 +70,21 @@ def test_open_with_report_puts_the_stack_left_and_the_sr_right(tmp_path) -> None
     assert "lbx-report-pane" in right._dom_classes
 
 
+def test_open_with_report_of_a_folder_shows_its_images_and_report(
+        tmp_path, monkeypatch) -> None:
+    # As viewerlib.open(folder) does: the folder is its own source, no archives.
+    monkeypatch.setenv("LIGHTBOX_ARCHIVES", str(tmp_path / "no-archives.toml"))
+    images, _ = phantom()
+    write([*images, text_report(images, ["Small left subdural haematoma"])],
+          tmp_path / "study")
+
+    shown = open_with_report(tmp_path / "study")
+
+    assert isinstance(shown.images, AnnotatedStackViewer)
+    assert isinstance(shown.report, ReportViewer)
+    assert _texts(shown.report.tree)[1:] == ["Small left subdural haematoma"]
+
+
 def test_open_with_report_shows_an_encapsulated_pdf_beside_the_images(tmp_path) -> None:
     shown = _open(tmp_path, lambda images: [_pdf_of(images)])
 
