@@ -260,6 +260,32 @@ def test_archive_gone_mid_series_says_how_many_of_how_many_arrived(
         f"Loading stopped after {arrived} of {SLICES} images")
 
 
+def test_open_mpr_of_a_series_cut_short_says_so_above_the_planes(
+        orthanc_factory, tmp_path):
+    # The archive stops after about half the series: the MPR opens with what
+    # arrived and says on its own line how many images are missing, with no
+    # warning besides (told once).
+    server = orthanc_factory("mprcut").start()
+    datasets = make_ct_series(SLICES, rows=ROWS)
+    for ds in datasets:
+        ds.ImagePositionPatient = [0.0, 0.0, 2.5 * int(ds.InstanceNumber)]
+    assert server.load_files(write_datasets(datasets, tmp_path)).stored == SLICES
+    study, series = _uids(datasets)
+    with LoopbackProxy(_port(server), cut_after_bytes=int(5.5 * INSTANCE_BYTES)
+                       ) as proxy:
+        source = DICOMwebSource(proxy.url(), "cut-archive", retries=0,
+                                quirks=ArchiveQuirks.for_orthanc_1_10())
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            mpr = viewerlib.open_mpr(study, source, series)
+    arrived = mpr.volume.shape[0]
+    assert 1 <= arrived < SLICES
+    first_line = mpr.warning.splitlines()[0]
+    assert first_line == (f"Incomplete series: {SLICES - arrived} of {SLICES} images "
+                          "missing")
+    assert not [w for w in caught if "instances" in str(w.message)]
+
+
 def test_folder_source_and_volumes_open_as_before(tmp_path):
     phantom = ct_head_phantom("current", rows=32, columns=32, number_of_slices=6)
     paths = write_datasets(phantom.datasets, tmp_path / "cd")
