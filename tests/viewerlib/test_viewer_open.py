@@ -218,18 +218,24 @@ def test_archive_dying_mid_series_keeps_the_slices_and_says_what_to_do(archive):
             assert not viewer.voxels[slot].any()
 
 
+def _series_in_order(orthanc_factory, name: str, folder: Path):
+    """An archive of its own holding the series in position order (no metadata
+    is asked for to lay it out); returns it and the study and series UIDs."""
+    server = orthanc_factory(name).start()
+    datasets = make_ct_series(SLICES, rows=ROWS)
+    for ds in datasets:
+        ds.ImagePositionPatient = [0.0, 0.0, 2.5 * int(ds.InstanceNumber)]
+    assert server.load_files(write_datasets(datasets, folder)).stored == SLICES
+    return (server, *_uids(datasets))
+
+
 def test_archive_gone_mid_series_says_how_many_of_how_many_arrived(
         orthanc_factory, tmp_path):
     # The archive counted the series, then stopped: the stream is cut and the
     # listing that would name the missing instances fails too. The count said
     # before is what the reader is told, not "3 of 3 arrived, 0 missing".
     # In position order, so that no metadata names the instances either.
-    server = orthanc_factory("gone").start()
-    datasets = make_ct_series(SLICES, rows=ROWS)
-    for ds in datasets:
-        ds.ImagePositionPatient = [0.0, 0.0, 2.5 * int(ds.InstanceNumber)]
-    assert server.load_files(write_datasets(datasets, tmp_path)).stored == SLICES
-    study, series = _uids(datasets)
+    server, study, series = _series_in_order(orthanc_factory, "gone", tmp_path)
     with LoopbackProxy(
         _port(server), cut_after_bytes=int(3.5 * INSTANCE_BYTES)
     ) as proxy:
@@ -265,12 +271,7 @@ def test_open_mpr_of_a_series_cut_short_says_so_above_the_planes(
     # The archive stops after about half the series: the MPR opens with what
     # arrived and says on its own line how many images are missing, with no
     # warning besides (told once).
-    server = orthanc_factory("mprcut").start()
-    datasets = make_ct_series(SLICES, rows=ROWS)
-    for ds in datasets:
-        ds.ImagePositionPatient = [0.0, 0.0, 2.5 * int(ds.InstanceNumber)]
-    assert server.load_files(write_datasets(datasets, tmp_path)).stored == SLICES
-    study, series = _uids(datasets)
+    server, study, series = _series_in_order(orthanc_factory, "mprcut", tmp_path)
     with LoopbackProxy(_port(server), cut_after_bytes=int(5.5 * INSTANCE_BYTES)
                        ) as proxy:
         source = DICOMwebSource(proxy.url(), "cut-archive", retries=0,

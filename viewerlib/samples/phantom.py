@@ -164,22 +164,18 @@ class PhantomStudy(Sequence[Dataset]):
         folder.mkdir(parents=True, exist_ok=True)
         left_over, others = self._not_replaced(folder, set(names))
         if others:
-            listed = ", ".join(sorted(others)[:3])
-            more = f" and {len(others) - 3} more" if len(others) > 3 else ""
             raise FileExistsError(
                 f"{str(folder)!r} already holds {len(others)} file(s) that are "
-                f"not an earlier save of this study ({listed}{more}); nothing was "
+                f"not an earlier save of this study ({_some(others)}); nothing was "
                 "written, so that the folder stays one study. Save into a new or "
                 "empty folder, e.g. study.save(folder / 'current'), or empty this "
                 "one first")
         if left_over:
             # The same study, saved earlier with more slices: the extra files
             # would stay beside the new ones, and the folder would not be this save.
-            listed = ", ".join(sorted(left_over)[:3])
-            more = f" and {len(left_over) - 3} more" if len(left_over) > 3 else ""
             raise FileExistsError(
                 f"{str(folder)!r} holds an earlier save of this study with more "
-                f"slices: {len(left_over)} of its files ({listed}{more}) are not "
+                f"slices: {len(left_over)} of its files ({_some(left_over)}) are not "
                 f"among the {len(names)} this save writes, and would be left over "
                 "beside them; nothing was written. Delete those files (or empty the "
                 "folder) and save again, or save into a new folder, e.g. "
@@ -224,6 +220,12 @@ class PhantomStudy(Sequence[Dataset]):
                 left_over.append(entry.name)
         return left_over, others
 
+
+
+def _some(names: list[str]) -> str:
+    """The first three of `names` in order, then how many more, for a message."""
+    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+    return ", ".join(sorted(names)[:3]) + more
 
 def _head_slice(z_mm: float, y_mm: np.ndarray, x_mm: np.ndarray, with_finding: bool,
                 rng: np.random.Generator) -> np.ndarray:
