@@ -427,5 +427,6 @@ def relative_name(path: str | os.PathLike[str], folder: str | os.PathLike[str]
     return os.fspath(path) if inside.startswith(os.pardir) else inside
 
 
-__all__ = ["RETRIEVED_STACKS", "add_left_out_note", "input_misfit", "left_out_note", "others_in_gaps",
-           "rejoin_misfits", "relative_name", "set_apart_notes", "uneven_where_left_out"]
+__all__ = ["RETRIEVED_STACKS", "add_left_out_note", "input_misfit", "left_out_note",
+           "others_in_gaps", "rejoin_misfits", "relative_name", "set_apart_notes",
+           "uneven_where_left_out"]
