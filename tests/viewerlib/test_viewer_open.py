@@ -189,12 +189,7 @@ def test_archive_dying_mid_series_keeps_the_slices_and_says_what_to_do(archive):
     with LoopbackProxy(
         _port(server), cut_after_bytes=int(3.5 * INSTANCE_BYTES)
     ) as proxy:
-        source = DICOMwebSource(
-            proxy.url(),
-            "dying-archive",
-            retries=0,
-            quirks=ArchiveQuirks.for_orthanc_1_10(),
-        )
+        source = _through(proxy, "dying-archive")
         viewer = viewerlib.open(study, source)
         with pytest.raises(
             PartialSeriesError, match="dying-archive: only [1-3] of 12 instances"
@@ -218,6 +213,12 @@ def test_archive_dying_mid_series_keeps_the_slices_and_says_what_to_do(archive):
             assert not viewer.voxels[slot].any()
 
 
+def _through(proxy: LoopbackProxy, name: str) -> DICOMwebSource:
+    """The archive behind `proxy`, asked once (no retries), as Orthanc 1.10."""
+    return DICOMwebSource(proxy.url(), name, retries=0,
+                          quirks=ArchiveQuirks.for_orthanc_1_10())
+
+
 def _series_in_order(orthanc_factory, name: str, folder: Path):
     """An archive of its own holding the series in position order (no metadata
     is asked for to lay it out); returns it and the study and series UIDs."""
@@ -239,10 +240,7 @@ def test_archive_gone_mid_series_says_how_many_of_how_many_arrived(
     with LoopbackProxy(
         _port(server), cut_after_bytes=int(3.5 * INSTANCE_BYTES)
     ) as proxy:
-        source = DICOMwebSource(
-            proxy.url(), "gone-archive", retries=0,
-            quirks=ArchiveQuirks.for_orthanc_1_10(),
-        )
+        source = _through(proxy, "gone-archive")
         viewer = viewerlib.open(study, source, series=series)
         assert viewer.wait_for_slices(1, timeout=20)
 
@@ -274,8 +272,7 @@ def test_open_mpr_of_a_series_cut_short_says_so_above_the_planes(
     server, study, series = _series_in_order(orthanc_factory, "mprcut", tmp_path)
     with LoopbackProxy(_port(server), cut_after_bytes=int(5.5 * INSTANCE_BYTES)
                        ) as proxy:
-        source = DICOMwebSource(proxy.url(), "cut-archive", retries=0,
-                                quirks=ArchiveQuirks.for_orthanc_1_10())
+        source = _through(proxy, "cut-archive")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             mpr = viewerlib.open_mpr(study, source, series)
@@ -585,10 +582,7 @@ def test_a_volume_from_an_archive_that_stopped_says_so_above_the_image(archive):
     with LoopbackProxy(
         _port(server), cut_after_bytes=int(3.5 * INSTANCE_BYTES)
     ) as proxy:
-        source = DICOMwebSource(
-            proxy.url(), "dying-archive", retries=0,
-            quirks=ArchiveQuirks.for_orthanc_1_10(),
-        )
+        source = _through(proxy, "dying-archive")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")  # the gaps left depend on where it cut
             volume = viewerlib.viewer.open_volume(study, source, series)
